@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what pvesafe needs from Debian 12's packages.
+#   scripts/install-deps.sh          build + runtime dependencies (enough for the demo)
+#   scripts/install-deps.sh --test   also the real servers and clients the test suite runs against
+set -euo pipefail
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config git
+  libcurl4-openssl-dev libssl-dev libzstd-dev libsqlite3-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
+  libcpp-httplib-dev libssh-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcorosync-common-dev libvotequorum-dev libquorum-dev libcmap-dev libcfg-dev
+  zlib1g-dev libbz2-dev zstd sqlite3 openssl ca-certificates
+)
+test_pkgs=(
+  gnupg rnp sq restic time procps curl iproute2 nftables
+  ceph-mon ceph-osd radosgw ceph-common awscli
+  prometheus prometheus-alertmanager corosync corosync-qdevice
+  ansible ansible-lint debootstrap python3-proxmoxer python3-requests
+  openssh-server openssh-client chromium
+)
+pkgs=("${build_pkgs[@]}")
+(( want_test )) && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if (( ${#missing[@]} )); then
+  sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  echo "pvesafe: installing ${#missing[@]} Debian packages: ${missing[*]}" >&2
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Package post-install scripts may start daemons that the tests start themselves.
+  for svc in prometheus prometheus-alertmanager prometheus-node-exporter corosync ssh ceph radosgw; do
+    $sudo_cmd systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  done
+fi

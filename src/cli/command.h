@@ -1,0 +1,28 @@
+// Every subcommand lives in its own file src/cli/cmd_<name>.cpp and exposes one function
+//   void register_<name>(CLI::App& app, GlobalOptions& global);
+// which adds the subcommand, its flags and a callback. Callbacks throw pvesafe::Error on failure;
+// main() turns it into one line on stderr and the documented exit code. Add the declaration to
+// the list below and the call to register_all() in main.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace pvesafe::cli {
+
+struct GlobalOptions {
+  std::string repo;         // --repo / PVESAFE_REPOSITORY / config file
+  std::string config_file;  // --config, default /etc/pvesafe/pvesafe.toml when present
+  std::string catalog;      // --catalog, the SQLite catalog and audit log
+  bool json = false;        // --json: machine-readable output on stdout
+  bool quiet = false;       // --quiet: no progress, only errors
+  int verbose = 0;          // -v, -vv: debug logging to stderr
+};
+
+// Exit code set by a callback that completed but wants a non-zero status (e.g. a failed check).
+void set_exit_status(int code);
+int exit_status();
+
+void register_version(CLI::App& app, GlobalOptions& global);
+
+}  // namespace pvesafe::cli

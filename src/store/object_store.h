@@ -1,0 +1,66 @@
+// ObjectStore is the one storage interface of pvesafe (the model is restic's backend.Backend).
+// Everything above it (repository, backup, restore, prune, gc, verify) is the same for a local
+// directory and for S3; retry, rate limit, metrics and fault injection are thin decorators.
+//
+// Keys are relative '/'-separated paths such as "data/ab/ab12...", "snapshots/<id>", "config".
+// Contract for every implementation:
+//  - put() is atomic: a reader sees either no object or the whole object, never a prefix.
+//    A put of an existing key replaces it.
+//  - get() of a missing key throws Error(Errc::kNotFound) naming the key.
+//  - Failures throw pvesafe::Error with a category (kTransient for retryable network/server
+//    failures, kAuth for credentials/permissions, kIo for local I/O, kRemote for other
+//    server refusals). Messages never contain secrets.
+//  - All methods are safe to call from several threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace pvesafe::store {
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size_bytes = 0;
+};
+
+struct PutOptions {
+  // Object Lock retention (S3 only; the local store ignores it). Empty: no retention.
+  std::optional<std::chrono::system_clock::time_point> retain_until;
+  bool compliance_mode = false;  // COMPLIANCE instead of GOVERNANCE
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  virtual void put(const std::string& key, std::span<const uint8_t> data,
+                   const PutOptions& options = {}) = 0;
+  virtual std::vector<uint8_t> get(const std::string& key) = 0;
+  // Bytes [offset, offset+length) of the object; shorter if the object ends earlier.
+  virtual std::vector<uint8_t> get_range(const std::string& key, uint64_t offset,
+                                         uint64_t length) = 0;
+  // nullopt when the object does not exist.
+  virtual std::optional<ObjectInfo> stat(const std::string& key) = 0;
+  // Calls fn for every object whose key starts with prefix, in no particular order.
+  virtual void list(const std::string& prefix,
+                    const std::function<void(const ObjectInfo&)>& fn) = 0;
+  // Removing a missing key is not an error.
+  virtual void remove(const std::string& key) = 0;
+  // Batch delete; the default calls remove() for each key.
+  virtual void remove_many(const std::vector<std::string>& keys) {
+    for (const auto& k : keys) remove(k);
+  }
+  // Where the store points, for messages and the catalog ("/srv/backup", "s3://bucket/prefix").
+  // Never contains credentials.
+  virtual std::string location() const = 0;
+  // How many requests a caller should keep in flight for good throughput.
+  virtual int preferred_parallelism() const { return 4; }
+};
+
+}  // namespace pvesafe::store
