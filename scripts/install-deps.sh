@@ -31,8 +31,8 @@ done
 if (( ${#missing[@]} )); then
   sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
   echo "pvesafe: installing ${#missing[@]} Debian packages: ${missing[*]}" >&2
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $sudo_cmd apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Package post-install scripts may start daemons that the tests start themselves.
   for svc in prometheus prometheus-alertmanager prometheus-node-exporter corosync ssh ceph radosgw; do
     $sudo_cmd systemctl disable --now "$svc" >/dev/null 2>&1 || true

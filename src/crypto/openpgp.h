@@ -1,0 +1,50 @@
+// Passphrase-encrypted OpenPGP messages (RFC 4880 / RFC 9580), the on-the-wire form of every
+// object pvesafe stores, so that `gpg --decrypt`, `rnp` and `sq` can always read a backup.
+//
+// Writer: exactly one SKESK v4 packet (iterated+salted S2K, SHA-256, AES-256, no encrypted
+// session key) followed by one SEIPD v1 packet (AES-256-CFB, modification detection code)
+// holding one literal data packet (format 'b'). Nothing else.
+//
+// Reader: what gpg, rnp and sq write for a passphrase: SKESK v4 (S2K simple, salted or
+// iterated+salted; with or without an encrypted session key; AES-128/192/256 and the other
+// common ciphers), SEIPD v1 with MDC, literal data possibly wrapped in compressed data packets
+// (ZIP, ZLIB, BZip2), old and new packet headers, partial body lengths, marker packets.
+// Messages without integrity protection (SED, tag 9) are refused.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pvesafe::crypto {
+
+enum class S2kStrength {
+  // For random, high-entropy passphrases (the repository's data key): the smallest iteration
+  // count, so deriving a per-object key costs about a microsecond.
+  kFast,
+  // For a passphrase a person chose: the largest iteration count OpenPGP can express
+  // (65011712 bytes hashed).
+  kStrong,
+};
+
+// Encrypts plaintext into a complete OpenPGP message (binary, not armored). A fresh random salt
+// per message, so every object gets its own session key.
+std::vector<uint8_t> encrypt_message(std::span<const uint8_t> plaintext,
+                                     std::string_view passphrase, S2kStrength strength,
+                                     std::string_view literal_filename = {});
+
+// Decrypts a passphrase-encrypted OpenPGP message and returns the literal data.
+// Throws pvesafe::Error:
+//   kAuth        the passphrase does not open the message (session key check fails)
+//   kIntegrity   MDC mismatch, truncated or malformed packets, trailing garbage
+//   kUnsupported a well-formed message using an algorithm or packet this reader does not handle
+//                (the message names it), or a message without integrity protection
+std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message,
+                                     std::string_view passphrase);
+
+// Cryptographically secure random bytes (OpenSSL RAND_bytes); throws kInternal on failure.
+void random_bytes(std::span<uint8_t> out);
+
+}  // namespace pvesafe::crypto
