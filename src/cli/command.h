@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 namespace pvesafe::cli {
 
@@ -17,6 +18,9 @@ struct GlobalOptions {
   bool json = false;        // --json: machine-readable output on stdout
   bool quiet = false;       // --quiet: no progress, only errors
   int verbose = 0;          // -v, -vv: debug logging to stderr
+  // -o/--option KEY=VALUE, repeatable: store settings such as s3.endpoint=..., s3.region=...,
+  // s3.path-style=true, s3.ca-bundle=..., s3.connections=16, s3.retention-days=30.
+  std::vector<std::string> options;
 };
 
 // Exit code set by a callback that completed but wants a non-zero status (e.g. a failed check).

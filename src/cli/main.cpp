@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("--catalog", global.catalog,
                  "SQLite catalog and audit log (default /var/lib/pvesafe/catalog.db as root, "
                  "else ~/.local/share/pvesafe/catalog.db; env PVESAFE_CATALOG)");
+  app.add_option("-o,--option", global.options,
+                 "Store setting KEY=VALUE, repeatable (e.g. -o s3.endpoint=https://s3.example:7480)");
   app.add_flag("--json", global.json, "Machine-readable JSON on stdout");
   app.add_flag("-q,--quiet", global.quiet, "No progress output");
   app.add_flag("-v,--verbose", global.verbose, "More log output on stderr (repeat for debug)");
