@@ -1,0 +1,95 @@
+// Byte streams: what a backup reads from and what a restore writes to. Files and file
+// descriptors (stdin/stdout) are here; other areas add their own (an archive on a PVE node over
+// SFTP, `qmrestore -` over SSH) by implementing the same two interfaces.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace pvesafe::repo {
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to n bytes; returns 0 only at end of stream; throws pvesafe::Error on failure.
+  virtual size_t read(uint8_t* buf, size_t n) = 0;
+  // File name for the snapshot and the catalog (a base name such as
+  // "vzdump-qemu-100-2026_11_24-01_00_00.vma.zst").
+  virtual std::string name() const = 0;
+  // Total size when known in advance (progress display); nullopt for pipes.
+  virtual std::optional<uint64_t> size_hint() const { return std::nullopt; }
+};
+
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual void write(const uint8_t* buf, size_t n) = 0;
+  // Flush/close; called once after success. A sink destroyed without finish() must leave
+  // nothing that looks like a complete result.
+  virtual void finish() = 0;
+};
+
+// Reads a regular file or block device (or a FIFO). Opening failures: kNotFound (missing) or
+// kIo (permissions, a directory) naming the path. Read errors: kIo naming the path.
+class FileSource : public ByteSource {
+ public:
+  explicit FileSource(const std::string& path);
+  ~FileSource() override;
+  FileSource(const FileSource&) = delete;
+  FileSource& operator=(const FileSource&) = delete;
+  size_t read(uint8_t* buf, size_t n) override;
+  std::string name() const override;  // base name of the path
+  std::optional<uint64_t> size_hint() const override;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::optional<uint64_t> size_;
+};
+
+// Reads an already open descriptor (not closed on destruction), e.g. stdin.
+class FdSource : public ByteSource {
+ public:
+  FdSource(int fd, std::string name);
+  size_t read(uint8_t* buf, size_t n) override;
+  std::string name() const override { return name_; }
+
+ private:
+  int fd_;
+  std::string name_;
+};
+
+// Writes PATH.pvesafe-partial (mode 0600) and renames it to PATH in finish() after fsync, so an
+// interrupted restore never leaves a truncated file under the final name. PATH "-" is not
+// accepted here (use FdSink). ENOSPC: kIo "disk full writing PATH".
+class FileSink : public ByteSink {
+ public:
+  explicit FileSink(const std::string& path);
+  ~FileSink() override;  // removes the partial file when finish() was not called
+  FileSink(const FileSink&) = delete;
+  FileSink& operator=(const FileSink&) = delete;
+  void write(const uint8_t* buf, size_t n) override;
+  void finish() override;
+
+ private:
+  std::string path_;
+  std::string partial_;
+  int fd_ = -1;
+  bool finished_ = false;
+};
+
+// Writes to an already open descriptor (not closed), e.g. stdout. EPIPE/ENOSPC: kIo.
+class FdSink : public ByteSink {
+ public:
+  explicit FdSink(int fd, std::string name = "stdout");
+  void write(const uint8_t* buf, size_t n) override;
+  void finish() override;
+
+ private:
+  int fd_;
+  std::string name_;
+};
+
+}  // namespace pvesafe::repo
