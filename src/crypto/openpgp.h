@@ -44,6 +44,18 @@ std::vector<uint8_t> encrypt_message(std::span<const uint8_t> plaintext,
 std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message,
                                      std::string_view passphrase);
 
+// Default bound of decrypt_message: at most 16 GiB of literal data, and at most 16 GiB (plus
+// 1 MiB for packet framing) produced by each compression layer, so a small message that
+// decompresses to terabytes (a compression bomb) fails fast instead of exhausting memory.
+inline constexpr uint64_t kDefaultMaxPlaintextBytes = uint64_t{16} << 30;
+
+// As above with an explicit bound (e.g. the repository's maximum chunk size). A message whose
+// plaintext or decompressed data exceeds it throws kUnsupported naming the limit. Running out of
+// memory also throws kUnsupported instead of std::bad_alloc.
+std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message,
+                                     std::string_view passphrase,
+                                     uint64_t max_plaintext_bytes);
+
 // Cryptographically secure random bytes (OpenSSL RAND_bytes); throws kInternal on failure.
 void random_bytes(std::span<uint8_t> out);
 

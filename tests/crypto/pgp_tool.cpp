@@ -1,0 +1,121 @@
+// Test and benchmark driver for pvesafe's OpenPGP layer.
+//
+//   pgp_tool encrypt [--strong] [--name NAME] [--partial EXP] IN OUT
+//   pgp_tool decrypt IN OUT
+//   pgp_tool bench-encrypt|bench-decrypt IN OUT RUNS   (prints seconds per run, one a line)
+//
+// The passphrase is read from the file named by PVESAFE_PGP_PASSFILE (one trailing newline is
+// dropped, like the first line gpg --passphrase-file reads). Errors print one line on stderr and
+// exit with pvesafe's exit code for the error category.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "crypto/openpgp.h"
+#include "crypto/openpgp_internal.h"
+#include "crypto/s2k.h"
+
+namespace {
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw pvesafe::Error(pvesafe::Errc::kIo, "cannot open " + path);
+  in.seekg(0, std::ios::end);
+  std::vector<uint8_t> data(static_cast<size_t>(in.tellg()));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  if (!in) throw pvesafe::Error(pvesafe::Errc::kIo, "cannot read " + path);
+  return data;
+}
+
+void write_file(const std::string& path, const std::vector<uint8_t>& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  out.close();
+  if (!out) throw pvesafe::Error(pvesafe::Errc::kIo, "cannot write " + path);
+}
+
+std::string passphrase() {
+  const char* f = std::getenv("PVESAFE_PGP_PASSFILE");
+  if (f == nullptr) throw pvesafe::Error(pvesafe::Errc::kUsage, "PVESAFE_PGP_PASSFILE is not set");
+  auto bytes = read_file(f);
+  std::string p(bytes.begin(), bytes.end());
+  if (!p.empty() && p.back() == '\n') p.pop_back();
+  return p;
+}
+
+int usage() {
+  std::cerr << "usage: pgp_tool encrypt [--strong] [--name NAME] [--partial EXP] IN OUT\n"
+               "       pgp_tool decrypt IN OUT\n"
+               "       pgp_tool bench-encrypt|bench-decrypt IN OUT RUNS\n";
+  return 2;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return usage();
+  try {
+    const std::string cmd = args[0];
+    if (cmd == "encrypt") {
+      bool strong = false;
+      std::string name;
+      int partial = 0;
+      size_t i = 1;
+      for (; i < args.size() && args[i].rfind("--", 0) == 0; ++i) {
+        if (args[i] == "--strong") {
+          strong = true;
+        } else if (args[i] == "--name" && i + 1 < args.size()) {
+          name = args[++i];
+        } else if (args[i] == "--partial" && i + 1 < args.size()) {
+          partial = std::stoi(args[++i]);
+        } else {
+          return usage();
+        }
+      }
+      if (args.size() - i != 2) return usage();
+      auto plain = read_file(args[i]);
+      uint8_t count = strong ? pvesafe::crypto::detail::kS2kCountStrong
+                             : pvesafe::crypto::detail::kS2kCountFast;
+      write_file(args[i + 1], pvesafe::crypto::detail::encrypt_message_with(
+                                  plain, passphrase(), count, name, partial));
+    } else if (cmd == "decrypt") {
+      if (args.size() != 3) return usage();
+      write_file(args[2], pvesafe::crypto::decrypt_message(read_file(args[1]), passphrase()));
+    } else if (cmd == "bench-encrypt" || cmd == "bench-decrypt") {
+      if (args.size() != 4) return usage();
+      auto in = read_file(args[1]);
+      int runs = std::stoi(args[3]);
+      std::string pass = passphrase();
+      std::vector<uint8_t> out;
+      for (int r = 0; r < runs; ++r) {
+        out.clear();
+        out.shrink_to_fit();
+        auto t0 = std::chrono::steady_clock::now();
+        out = cmd == "bench-encrypt"
+                  ? pvesafe::crypto::encrypt_message(in, pass, pvesafe::crypto::S2kStrength::kFast)
+                  : pvesafe::crypto::decrypt_message(in, pass);
+        std::printf("%.6f\n", seconds_since(t0));
+      }
+      write_file(args[2], out);
+    } else {
+      return usage();
+    }
+  } catch (const pvesafe::Error& e) {
+    std::cerr << "pgp_tool: " << pvesafe::errc_name(e.code()) << ": " << e.what() << "\n";
+    return pvesafe::exit_code(e.code());
+  }
+  return 0;
+}
