@@ -482,7 +482,15 @@ std::vector<Finding> check_ha(const pve::ApiGet& get, const std::vector<std::str
       if (as_str(r, "type") != "node-affinity" || int_key(r, "disable") != 0) continue;
       Constraint c{"rule " + as_str(r, "rule"), parse_node_list(as_str(r, "nodes")),
                    int_key(r, "strict") != 0};
-      for (const auto& [sid, pri] : parse_node_list(as_str(r, "resources"))) by_resource[sid] = c;
+      std::string list = as_str(r, "resources");
+      for (size_t pos = 0; pos <= list.size();) {
+        size_t comma = list.find(',', pos);
+        std::string sid = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        sid.erase(std::remove(sid.begin(), sid.end(), ' '), sid.end());
+        if (!sid.empty()) by_resource[sid] = c;
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
       all_constraints.push_back(c);
     }
   } catch (const Error& e) {
