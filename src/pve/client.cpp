@@ -381,11 +381,17 @@ struct Client::Impl {
   }
 
   std::string status_text(const Response& r) {
+    // PVE puts the message into the status line ("403 Permission check failed (/vms/100,
+    // VM.Backup)"); some proxies and servers put it into the body's "message" instead.
     std::string reason = r.reason;
-    if (reason.empty() || reason == "OK") {
-      auto j = nlohmann::json::parse(r.body, nullptr, false);
-      if (!j.is_discarded() && j.is_object() && j.contains("message") && j["message"].is_string()) {
-        reason = trim(j["message"].get<std::string>());
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("message") && j["message"].is_string()) {
+      std::string m = trim(j["message"].get<std::string>());
+      if (!m.empty() && m.find(reason) == std::string::npos) {
+        static const char* generic[] = {"Unauthorized", "Forbidden", "Not Found",
+                                        "Internal Server Error", "Bad Request", ""};
+        bool is_generic = std::find(std::begin(generic), std::end(generic), reason) != std::end(generic);
+        reason = is_generic ? m : reason + ": " + m;
       }
     }
     return reason.empty() ? fmt::format("HTTP {}", r.status) : reason;
