@@ -12,10 +12,10 @@ build_pkgs=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libcpp-httplib-dev libssh-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcorosync-common-dev libvotequorum-dev libquorum-dev libcmap-dev libcfg-dev
-  zlib1g-dev libbz2-dev zstd sqlite3 openssl ca-certificates
+  zlib1g-dev libbz2-dev zstd sqlite3 openssl ca-certificates libexpat1-dev
 )
 test_pkgs=(
-  gnupg rnp sq restic time procps curl iproute2 nftables
+  gnupg rnp sq restic time procps curl iproute2 nftables python3
   ceph-mon ceph-osd radosgw ceph-common awscli
   prometheus prometheus-alertmanager corosync corosync-qdevice
   ansible ansible-lint debootstrap python3-proxmoxer python3-requests

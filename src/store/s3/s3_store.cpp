@@ -1,0 +1,563 @@
+#include "store/s3/s3_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <ctime>
+#include <thread>
+
+#include "core/error.h"
+#include "store/s3/sigv4.h"
+#include "store/s3/xml.h"
+
+namespace pvesafe::store {
+
+std::unique_ptr<ObjectStore> make_s3_store(const std::string& url, const StoreOptions& options) {
+  s3::S3Config config = s3::parse_s3_config(url, options.values);
+  s3::CredentialContext ctx;
+  ctx.profile = config.profile;
+  ctx.region = config.region;
+  ctx.sts_endpoint = config.sts_endpoint;
+  ctx.ca_bundle = config.ca_bundle;
+  auto store = std::make_unique<s3::S3Store>(config, s3::default_credential_chain(ctx));
+  if (config.create_bucket) {
+    store->ensure_bucket(config.retention_days.has_value() || config.retain_until.has_value());
+  }
+  RetryPolicy policy;
+  policy.max_attempts = config.max_attempts;
+  return std::make_unique<RetryStore>(std::move(store), policy);
+}
+
+}  // namespace pvesafe::store
+
+namespace pvesafe::store::s3 {
+
+using Clock = std::chrono::system_clock;
+
+namespace {
+
+std::span<const uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+std::string iso8601_millis(Clock::time_point t) {
+  std::string s = format_iso8601(t);  // ...Z
+  s.insert(s.size() - 1, ".000");
+  return s;
+}
+
+// RFC 1123 date of the HTTP Date header.
+std::optional<Clock::time_point> parse_http_date(const std::string& s) {
+  std::tm tm{};
+  if (!strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm)) return std::nullopt;
+  std::time_t t = timegm(&tm);
+  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+  return Clock::from_time_t(t);
+}
+
+}  // namespace
+
+std::optional<long> clock_skew_seconds(const HttpResponse& resp, Clock::time_point local_now) {
+  std::optional<Clock::time_point> server;
+  std::string date = resp.header("date");
+  if (!date.empty()) server = parse_http_date(date);
+  if (!server && !resp.body.empty()) {
+    try {
+      auto doc = parse_xml(resp.body_text(), "error");
+      server = parse_iso8601(doc->child_text("ServerTime"));
+    } catch (const Error&) {
+    }
+  }
+  if (!server) return std::nullopt;
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::seconds>(local_now - *server).count());
+}
+
+S3Store::S3Store(S3Config config, std::shared_ptr<CredentialProvider> credentials)
+    : config_(std::move(config)),
+      credentials_(std::move(credentials)),
+      http_(HttpOptions{config_.ca_bundle, config_.connections, 10000, config_.timeout_s}) {
+  part_policy_.max_attempts = config_.max_attempts;
+}
+
+Clock::time_point S3Store::now() const {
+  return Clock::now() + std::chrono::seconds(config_.clock_offset_s);
+}
+
+std::string S3Store::object_url_text(const std::string& key) const {
+  return config_.location() + (key.empty() ? "" : "/" + key);
+}
+
+HttpResponse S3Store::send(const std::string& method, const std::string& fkey, const Pairs& query,
+                           Pairs headers, std::span<const uint8_t> body, const Target& target) {
+  for (int attempt = 0;; ++attempt) {
+    Credentials creds = credentials_->get();
+    std::string date = amz_datetime(now());
+    std::string payload =
+        config_.unsigned_payload ? std::string(kUnsignedPayload) : sha256_hex(body);
+    Pairs h = headers;
+    h.emplace_back("Host", config_.host_header());
+    h.emplace_back("x-amz-date", date);
+    h.emplace_back("x-amz-content-sha256", payload);
+    if (!creds.session_token.empty()) h.emplace_back("x-amz-security-token", creds.session_token);
+    SigningRequest sr{method, config_.canonical_path(fkey), query, h, payload};
+    SigningScope scope{creds.access_key_id, creds.secret_access_key, config_.region, "s3", date};
+    h.emplace_back("Authorization", authorization(sr, scope));
+
+    HttpRequest req{method, config_.url(fkey, canonical_query(query)), std::move(h), body};
+    HttpResponse resp;
+    try {
+      resp = http_.perform(req);
+    } catch (const TransportError& e) {
+      std::string what = method + " " + object_url_text(target.key);
+      switch (e.kind()) {
+        case TransportError::Kind::kTls:
+          throw Error(Errc::kConfig,
+                      "TLS verification of S3 endpoint " + e.host() + " failed (" + e.detail() + ")",
+                      "if the endpoint uses a private CA, give its certificate with -o "
+                      "s3.ca-bundle=FILE (or AWS_CA_BUNDLE); check that s3.endpoint names the "
+                      "host in the certificate");
+        case TransportError::Kind::kConnect:
+          throw Error(Errc::kTransient,
+                      "cannot reach S3 endpoint " + e.host() + " (" + e.detail() + ")",
+                      "check s3.endpoint and the network");
+        default:
+          throw Error(Errc::kTransient,
+                      what + ": connection to " + e.host() + " failed (" + e.detail() + ")",
+                      "check the network; retries were exhausted");
+      }
+    }
+    // Temporary credentials that expired under us: refresh once and send again.
+    if (attempt == 0 && (resp.status == 400 || resp.status == 403) && !creds.session_token.empty() &&
+        !resp.body.empty()) {
+      std::string text = resp.body_text();
+      if (text.find("<Code>ExpiredToken</Code>") != std::string::npos ||
+          text.find("<Code>TokenRefreshRequired</Code>") != std::string::npos) {
+        spdlog::debug("s3: session token expired, refreshing credentials");
+        credentials_->invalidate();
+        continue;
+      }
+    }
+    return resp;
+  }
+}
+
+void S3Store::fail(const HttpResponse& resp, const Target& target, const std::string& method) {
+  std::string code, message, region;
+  if (!resp.body.empty()) {
+    try {
+      auto doc = parse_xml(resp.body_text(), "S3 error response");
+      const XmlNode* err = doc->find("Error");
+      if (!err) err = doc.get();
+      code = err->child_text("Code");
+      message = err->child_text("Message");
+      region = err->child_text("Region");
+    } catch (const Error&) {
+      // Not XML (a proxy's HTML page, a truncated body): the status decides.
+    }
+  }
+  if (region.empty()) region = resp.header("x-amz-bucket-region");
+  std::string akid;
+  try {
+    akid = credentials_->get().access_key_id;
+  } catch (const Error&) {
+  }
+  const std::string obj = object_url_text(target.key);
+  const std::string endpoint = config_.scheme + "://" + config_.host_header();
+  const std::string status = "HTTP " + std::to_string(resp.status);
+  const std::string detail = status + (code.empty() ? "" : " " + code) +
+                             (message.empty() ? "" : ": " + message);
+
+  if (code == "InvalidAccessKeyId") {
+    throw Error(Errc::kAuth, "S3 at " + endpoint + " does not know access key " + akid +
+                                 " (InvalidAccessKeyId)",
+                "check AWS_ACCESS_KEY_ID or the profile's aws_access_key_id");
+  }
+  if (code == "SignatureDoesNotMatch") {
+    throw Error(Errc::kAuth, "S3 at " + endpoint + " rejected the signature of access key " + akid +
+                                 ": the secret key does not match (SignatureDoesNotMatch)",
+                "check AWS_SECRET_ACCESS_KEY or the profile's aws_secret_access_key");
+  }
+  if (code == "RequestTimeTooSkewed" || code == "RequestExpired") {
+    auto skew = clock_skew_seconds(resp, now());
+    throw Error(Errc::kConfig,
+                "S3 refused the request: this machine's clock differs from the server's by " +
+                    (skew ? std::to_string(std::labs(*skew)) : std::string("more than 900")) +
+                    " s (" + code + ")",
+                "sync time (chrony)");
+  }
+  if (code == "ExpiredToken" || code == "TokenRefreshRequired") {
+    throw Error(Errc::kAuth, "the session token of access key " + akid + " has expired (" + code + ")",
+                "renew the temporary credentials (AWS_SESSION_TOKEN) or use a profile or role "
+                "that refreshes them");
+  }
+  if (code == "InvalidToken") {
+    throw Error(Errc::kAuth, "S3 rejected the session token of access key " + akid + " (InvalidToken)",
+                "check AWS_SESSION_TOKEN");
+  }
+  if (code == "AccessDenied" || code == "AllAccessDisabled" ||
+      (code.empty() && resp.status == 403)) {
+    throw Error(Errc::kAuth,
+                "access denied: " + target.action + " on " + obj + " for access key " + akid +
+                    " (" + detail + ")",
+                "grant " + target.action + " in the bucket or IAM policy (pvesafe iam-policy "
+                "prints a least-privilege one)");
+  }
+  if (code == "NoSuchBucket") {
+    throw Error(Errc::kNotFound,
+                "bucket " + config_.bucket + " does not exist at " + endpoint + " (NoSuchBucket)",
+                "create it (aws s3 mb s3://" + config_.bucket + ", or -o s3.create-bucket=true) "
+                "or check s3.endpoint and s3.region");
+  }
+  if (code == "NoSuchKey" || (code.empty() && resp.status == 404)) {
+    throw Error(Errc::kNotFound, "object " + obj + " does not exist");
+  }
+  if (code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" ||
+      code == "IllegalLocationConstraintException" || resp.status == 301) {
+    throw Error(Errc::kConfig,
+                "bucket " + config_.bucket + " is not in region " + config_.region +
+                    (region.empty() ? "" : " but in " + region) + " (" + detail + ")",
+                region.empty() ? "set -o s3.region=REGION of the bucket"
+                               : "set -o s3.region=" + region);
+  }
+  if (code == "NotImplemented" || resp.status == 501) {
+    throw Error(Errc::kUnsupported, "the S3 service at " + endpoint + " does not support " + method +
+                                        " " + obj + " (" + detail + ")");
+  }
+  if (resp.status >= 500 || code == "SlowDown" || code == "RequestTimeout" ||
+      code == "InternalError" || code == "ServiceUnavailable" || resp.status == 429) {
+    throw Error(Errc::kTransient, method + " " + obj + " failed: " + detail,
+                "the S3 service is failing or overloaded; try again later");
+  }
+  throw Error(Errc::kRemote, method + " " + obj + " refused: " + detail);
+}
+
+std::optional<Clock::time_point> S3Store::retention_for(const PutOptions& o) const {
+  if (o.retain_until) return o.retain_until;
+  if (config_.retain_until) return config_.retain_until;
+  if (config_.retention_days) return Clock::now() + std::chrono::hours(24 * *config_.retention_days);
+  return std::nullopt;
+}
+
+void S3Store::put(const std::string& key, std::span<const uint8_t> data, const PutOptions& o) {
+  if (data.size() > config_.multipart_threshold) {
+    put_multipart(key, data, o);
+  } else {
+    put_single(key, data, o);
+  }
+}
+
+namespace {
+void add_retention(Pairs& h, std::optional<Clock::time_point> until, bool compliance,
+                   std::span<const uint8_t> body, bool with_md5) {
+  if (!until) return;
+  h.emplace_back("x-amz-object-lock-mode", compliance ? "COMPLIANCE" : "GOVERNANCE");
+  h.emplace_back("x-amz-object-lock-retain-until-date", iso8601_millis(*until));
+  if (with_md5) h.emplace_back("Content-MD5", md5_base64(body));
+}
+}  // namespace
+
+void S3Store::put_single(const std::string& key, std::span<const uint8_t> data,
+                         const PutOptions& o) {
+  Pairs h{{"Content-Type", "application/octet-stream"}};
+  auto until = retention_for(o);
+  add_retention(h, until, o.compliance_mode || config_.compliance, data, true);
+  Target t{"s3:PutObject", key};
+  HttpResponse r = send("PUT", full_key(key), {}, h, data, t);
+  if (r.status != 200) fail(r, t, "PUT");
+}
+
+void S3Store::put_multipart(const std::string& key, std::span<const uint8_t> data,
+                            const PutOptions& o) {
+  const std::string fk = full_key(key);
+  Target t{"s3:PutObject", key};
+  Pairs h{{"Content-Type", "application/octet-stream"}};
+  auto until = retention_for(o);
+  add_retention(h, until, o.compliance_mode || config_.compliance, {}, false);
+  HttpResponse r = send("POST", fk, {{"uploads", ""}}, h, {}, t);
+  if (r.status != 200) fail(r, t, "POST (CreateMultipartUpload)");
+  std::string upload_id = parse_xml(r.body_text(), "CreateMultipartUpload")->child_text("UploadId");
+  if (upload_id.empty()) {
+    throw Error(Errc::kRemote, "CreateMultipartUpload for " + object_url_text(key) +
+                                   " returned no UploadId");
+  }
+  multipart_uploads_.fetch_add(1);
+
+  const uint64_t part = config_.part_size;
+  const size_t nparts = static_cast<size_t>((data.size() + part - 1) / part);
+  std::vector<std::string> etags(nparts);
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex err_mu;
+  std::optional<Error> first_error;
+  auto worker = [&] {
+    for (;;) {
+      size_t i = next.fetch_add(1);
+      if (i >= nparts || failed.load()) return;
+      auto chunk = data.subspan(i * part, std::min<uint64_t>(part, data.size() - i * part));
+      try {
+        retry_call(part_policy_, "PUT part " + std::to_string(i + 1) + " of " + key, [&] {
+          Pairs ph;
+          if (until) ph.emplace_back("Content-MD5", md5_base64(chunk));
+          HttpResponse pr = send("PUT", fk,
+                                 {{"partNumber", std::to_string(i + 1)}, {"uploadId", upload_id}},
+                                 ph, chunk, t);
+          if (pr.status != 200) fail(pr, t, "PUT (UploadPart)");
+          etags[i] = pr.header("etag");
+        });
+      } catch (const Error& e) {
+        std::lock_guard g(err_mu);
+        if (!first_error) first_error = e;
+        failed = true;
+        return;
+      }
+    }
+  };
+  size_t nthreads = std::min<size_t>(nparts, static_cast<size_t>(std::max(1, config_.connections)));
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < nthreads; ++i) threads.emplace_back(worker);
+  worker();
+  for (auto& th : threads) th.join();
+
+  auto abort_upload = [&] {
+    multipart_aborts_.fetch_add(1);
+    try {
+      HttpResponse ar = send("DELETE", fk, {{"uploadId", upload_id}}, {}, {}, t);
+      if (ar.status != 204 && ar.status != 200 && ar.status != 404) {
+        spdlog::warn("s3: aborting multipart upload of {} answered HTTP {}", object_url_text(key),
+                     ar.status);
+      }
+    } catch (const Error& e) {
+      spdlog::warn("s3: aborting multipart upload of {} failed: {}", object_url_text(key),
+                   e.message());
+    }
+  };
+  if (first_error) {
+    abort_upload();
+    throw *first_error;
+  }
+
+  std::string body = "<CompleteMultipartUpload>";
+  for (size_t i = 0; i < nparts; ++i) {
+    body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" +
+            xml_escape(etags[i]) + "</ETag></Part>";
+  }
+  body += "</CompleteMultipartUpload>";
+  try {
+    bool retried = false;
+    retry_call(part_policy_, "complete multipart upload of " + key, [&] {
+      HttpResponse cr = send("POST", fk, {{"uploadId", upload_id}},
+                             {{"Content-Type", "application/xml"}}, as_bytes(body), t);
+      std::string text = cr.body_text();
+      if (cr.status == 404 && retried && text.find("NoSuchUpload") != std::string::npos) {
+        // An earlier attempt completed the upload but its answer was lost.
+        auto info = stat(key);
+        if (info && info->size_bytes == data.size()) return;
+      }
+      retried = true;
+      if (cr.status != 200) fail(cr, t, "POST (CompleteMultipartUpload)");
+      // CompleteMultipartUpload can fail with 200 and an <Error> body.
+      if (text.find("<Error>") != std::string::npos) {
+        auto doc = parse_xml(text, "CompleteMultipartUpload");
+        const XmlNode* err = doc->find("Error");
+        std::string code = err ? err->child_text("Code") : "";
+        throw Error(code == "InternalError" || code == "SlowDown" ? Errc::kTransient : Errc::kRemote,
+                    "completing the multipart upload of " + object_url_text(key) + " failed: " +
+                        code + " " + (err ? err->child_text("Message") : ""));
+      }
+    });
+  } catch (const Error&) {
+    abort_upload();
+    throw;
+  }
+}
+
+std::vector<uint8_t> S3Store::get(const std::string& key) {
+  Target t{"s3:GetObject", key};
+  HttpResponse r = send("GET", full_key(key), {}, {}, {}, t);
+  if (r.status != 200) fail(r, t, "GET");
+  return std::move(r.body);
+}
+
+std::vector<uint8_t> S3Store::get_range(const std::string& key, uint64_t offset, uint64_t length) {
+  if (length == 0) return {};
+  Target t{"s3:GetObject", key};
+  Pairs h{{"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)}};
+  HttpResponse r = send("GET", full_key(key), {}, h, {}, t);
+  if (r.status == 206) return std::move(r.body);
+  if (r.status == 416) return {};
+  if (r.status == 200) {  // the server ignored the range
+    if (offset >= r.body.size()) return {};
+    auto end = std::min<uint64_t>(r.body.size(), offset + length);
+    return {r.body.begin() + static_cast<ptrdiff_t>(offset), r.body.begin() + static_cast<ptrdiff_t>(end)};
+  }
+  fail(r, t, "GET");
+}
+
+std::optional<ObjectInfo> S3Store::stat(const std::string& key) {
+  Target t{"s3:GetObject", key};
+  HttpResponse r = send("HEAD", full_key(key), {}, {}, {}, t);
+  if (r.status == 404) return std::nullopt;
+  if (r.status != 200) fail(r, t, "HEAD");
+  ObjectInfo info;
+  info.key = key;
+  try {
+    info.size_bytes = std::stoull(r.header("content-length"));
+  } catch (...) {
+    throw Error(Errc::kRemote, "HEAD " + object_url_text(key) + " returned no Content-Length");
+  }
+  return info;
+}
+
+void S3Store::list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) {
+  Target t{"s3:ListBucket", prefix};
+  std::string token;
+  const std::string full_prefix = config_.prefix + prefix;
+  for (;;) {
+    Pairs q{{"list-type", "2"},
+            {"prefix", full_prefix},
+            {"max-keys", std::to_string(config_.list_max_keys)}};
+    if (!token.empty()) q.emplace_back("continuation-token", token);
+    HttpResponse r = send("GET", "", q, {}, {}, t);
+    if (r.status != 200) fail(r, t, "GET (ListObjectsV2)");
+    auto doc = parse_xml(r.body_text(), "ListObjectsV2");
+    for (const XmlNode* c : doc->children_named("Contents")) {
+      std::string k = c->child_text("Key");
+      if (!k.starts_with(config_.prefix)) continue;
+      ObjectInfo info;
+      info.key = k.substr(config_.prefix.size());
+      try {
+        info.size_bytes = std::stoull(c->child_text("Size"));
+      } catch (...) {
+        info.size_bytes = 0;
+      }
+      fn(info);
+    }
+    if (doc->child_text("IsTruncated") != "true") return;
+    token = doc->child_text("NextContinuationToken");
+    if (token.empty()) {
+      throw Error(Errc::kRemote, "ListObjectsV2 of " + object_url_text(prefix) +
+                                     " is truncated but has no continuation token");
+    }
+  }
+}
+
+bool S3Store::object_lock_enabled() {
+  std::lock_guard g(lock_mu_);
+  if (object_lock_) return *object_lock_;
+  Target t{"s3:GetBucketObjectLockConfiguration", ""};
+  HttpResponse r = send("GET", "", {{"object-lock", ""}}, {}, {}, t);
+  if (r.status == 200) {
+    auto doc = parse_xml(r.body_text(), "GetObjectLockConfiguration");
+    object_lock_ = doc->child_text("ObjectLockEnabled") == "Enabled";
+  } else if (r.status == 404 || r.status == 403 || r.status == 400 || r.status == 501) {
+    std::string text = r.body_text();
+    if (text.find("NoSuchBucket") != std::string::npos) fail(r, t, "GET");
+    if (r.status == 403) {
+      spdlog::debug("s3: cannot read the Object Lock configuration of {} (HTTP 403); assuming none",
+                    config_.bucket);
+    }
+    object_lock_ = false;
+  } else {
+    fail(r, t, "GET (GetObjectLockConfiguration)");
+  }
+  return *object_lock_;
+}
+
+void S3Store::remove(const std::string& key) { remove_many({key}); }
+
+void S3Store::delete_batch(const std::vector<std::pair<std::string, std::string>>& kv) {
+  Target t{"s3:DeleteObject", kv.size() == 1 ? kv.front().first : std::string()};
+  std::string body = "<Delete><Quiet>true</Quiet>";
+  for (const auto& [k, version] : kv) {
+    body += "<Object><Key>" + xml_escape(full_key(k)) + "</Key>";
+    if (!version.empty()) body += "<VersionId>" + xml_escape(version) + "</VersionId>";
+    body += "</Object>";
+  }
+  body += "</Delete>";
+  auto bytes = as_bytes(body);
+  HttpResponse r = send("POST", "", {{"delete", ""}},
+                        {{"Content-Type", "application/xml"}, {"Content-MD5", md5_base64(bytes)}},
+                        bytes, t);
+  if (r.status != 200) fail(r, t, "POST (DeleteObjects)");
+  auto doc = parse_xml(r.body_text(), "DeleteObjects");
+  auto errors = doc->children_named("Error");
+  if (errors.empty()) return;
+  const XmlNode* e = errors.front();
+  std::string key = e->child_text("Key");
+  if (key.starts_with(config_.prefix)) key = key.substr(config_.prefix.size());
+  std::string code = e->child_text("Code");
+  HttpResponse fake;
+  fake.status = code == "AccessDenied" ? 403 : (code == "InternalError" || code == "SlowDown") ? 503 : 400;
+  std::string xml = "<Error><Code>" + xml_escape(code) + "</Code><Message>" +
+                    xml_escape(e->child_text("Message")) + " (" + std::to_string(errors.size()) +
+                    " of " + std::to_string(kv.size()) + " objects not deleted)</Message></Error>";
+  fake.body.assign(xml.begin(), xml.end());
+  fail(fake, Target{"s3:DeleteObject", key}, "DELETE");
+}
+
+void S3Store::remove_many(const std::vector<std::string>& keys) {
+  if (keys.empty()) return;
+  std::vector<std::pair<std::string, std::string>> batch;
+  if (!object_lock_enabled()) {
+    for (size_t i = 0; i < keys.size(); i += 1000) {
+      batch.clear();
+      for (size_t j = i; j < std::min(keys.size(), i + 1000); ++j) batch.emplace_back(keys[j], "");
+      delete_batch(batch);
+    }
+    return;
+  }
+  // Object Lock: a plain DELETE would only hide the object behind a delete marker while its
+  // data stays (and is billed). Look at each object's retention, delete the free versions and
+  // report the locked ones.
+  std::vector<std::pair<std::string, std::string>> locked;  // key, until
+  std::vector<std::pair<std::string, std::string>> free;    // key, version
+  const auto now_t = Clock::now();
+  for (const auto& k : keys) {
+    Target t{"s3:GetObjectRetention", k};
+    HttpResponse r = send("HEAD", full_key(k), {}, {}, {}, t);
+    if (r.status == 404) continue;
+    if (r.status != 200) fail(r, t, "HEAD");
+    std::string until = r.header("x-amz-object-lock-retain-until-date");
+    auto until_t = parse_iso8601(until);
+    if (until_t && *until_t > now_t) {
+      locked.emplace_back(k, until);
+      continue;
+    }
+    free.emplace_back(k, r.header("x-amz-version-id"));
+  }
+  for (size_t i = 0; i < free.size(); i += 1000) {
+    batch.assign(free.begin() + static_cast<ptrdiff_t>(i),
+                 free.begin() + static_cast<ptrdiff_t>(std::min(free.size(), i + 1000)));
+    delete_batch(batch);
+  }
+  if (!locked.empty()) {
+    throw Error(Errc::kRemote,
+                std::to_string(locked.size()) + " of " + std::to_string(keys.size()) +
+                    " objects are under Object Lock retention and were not removed (first: " +
+                    object_url_text(locked.front().first) + " until " + locked.front().second + ")",
+                "they can be removed after their retention date; shorten s3.retention-days for "
+                "new backups if that is too long");
+  }
+}
+
+void S3Store::ensure_bucket(bool lock) {
+  Target t{"s3:CreateBucket", ""};
+  HttpResponse r = send("HEAD", "", {}, {}, {}, t);
+  if (r.status == 200) return;
+  if (r.status != 404) fail(r, Target{"s3:ListBucket", ""}, "HEAD");
+  Pairs h;
+  if (lock) h.emplace_back("x-amz-bucket-object-lock-enabled", "true");
+  std::string body;
+  if (config_.region != "us-east-1") {
+    body = "<CreateBucketConfiguration><LocationConstraint>" + xml_escape(config_.region) +
+           "</LocationConstraint></CreateBucketConfiguration>";
+  }
+  HttpResponse c = send("PUT", "", {}, h, as_bytes(body), t);
+  if (c.status == 200) return;
+  std::string text = c.body_text();
+  if (text.find("BucketAlreadyOwnedByYou") != std::string::npos) return;
+  fail(c, t, "PUT (CreateBucket)");
+}
+
+}  // namespace pvesafe::store::s3
