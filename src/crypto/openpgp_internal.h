@@ -15,4 +15,8 @@ std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
                                           std::string_view passphrase, uint8_t s2k_count,
                                           std::string_view literal_filename, int partial_exponent);
 
+// SKESK + SEIPD v1 (with a correct MDC) around arbitrary packet bytes, so tests can build
+// well-protected messages whose inner packets are malformed, nested or unusual.
+std::vector<uint8_t> encrypt_packets(std::span<const uint8_t> packets, std::string_view passphrase);
+
 }  // namespace pvesafe::crypto::detail

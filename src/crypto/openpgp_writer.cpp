@@ -122,22 +122,18 @@ class SeipdWriter {
 
 }  // namespace
 
-std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
-                                          std::string_view passphrase, uint8_t s2k_count,
-                                          std::string_view literal_filename, int partial_exponent) {
-  if (literal_filename.size() > 255) {
-    throw Error(Errc::kUsage, "OpenPGP literal file name is longer than 255 bytes",
-                "use a shorter name");
-  }
+namespace {
+
+// Writes SKESK + SEIPD around `inner_size` bytes of packets that `write_inner` puts into the
+// SEIPD writer (between the random prefix and the MDC).
+template <class WriteInner>
+std::vector<uint8_t> write_envelope(uint64_t inner_size, std::string_view passphrase,
+                                    uint8_t s2k_count, int partial_exponent,
+                                    WriteInner&& write_inner) {
   if (partial_exponent != 0 && (partial_exponent < 9 || partial_exponent > 30)) {
     throw Error(Errc::kInternal, "partial body length exponent out of range");
   }
-
-  // Sizes: literal body, then the SEIPD body that holds the encrypted literal packet.
-  const uint64_t literal_body = 1 + 1 + literal_filename.size() + 4 + plaintext.size();
-  BodyFramer literal_framer(literal_body, partial_exponent);
-  const uint64_t literal_packet = 1 + literal_framer.overhead() + literal_body;
-  const uint64_t seipd_body = 1 + kPrefix + literal_packet + kMdcPacket;
+  const uint64_t seipd_body = 1 + kPrefix + inner_size + kMdcPacket;
   BodyFramer seipd_framer(seipd_body, partial_exponent);
   constexpr size_t kSkeskPacket = 2 + 13;
   const uint64_t total = kSkeskPacket + 1 + seipd_framer.overhead() + seipd_body;
@@ -178,43 +174,68 @@ std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
   prefix[16] = prefix[14];
   prefix[17] = prefix[15];
   w.put(prefix, kPrefix);
-
-  // Literal data packet: format 'b', file name, date 0 (no time stamp leaks), data.
-  uint8_t hdr[8 + 255];
-  size_t h = 0;
-  hdr[h++] = 0xC0 | kTagLiteral;
-  h += literal_framer.next_header(hdr + h);
-  hdr[h++] = 'b';
-  hdr[h++] = static_cast<uint8_t>(literal_filename.size());
-  w.put(hdr, h);
-  uint8_t meta[255 + 4] = {};
-  std::memcpy(meta, literal_filename.data(), literal_filename.size());
-  // The file name and date count against the literal body, like the data that follows.
-  const uint8_t* parts[2] = {meta, plaintext.data()};
-  const size_t sizes[2] = {literal_filename.size() + 4, plaintext.size()};
-  literal_framer.consume(2);
-  for (int i = 0; i < 2; ++i) {
-    const uint8_t* src = parts[i];
-    size_t n = sizes[i];
-    while (n > 0) {
-      if (literal_framer.part_left() == 0) {
-        uint8_t len[5];
-        w.put(len, literal_framer.next_header(len));
-      }
-      size_t take = static_cast<size_t>(std::min<uint64_t>(n, literal_framer.part_left()));
-      w.put(src, take);
-      literal_framer.consume(take);
-      src += take;
-      n -= take;
-    }
-  }
-  w.finish_mdc();
   OPENSSL_cleanse(prefix, sizeof prefix);
-  if (w.cursor() != out.data() + out.size() || literal_framer.remaining() != 0 ||
-      seipd_framer.remaining() != 0) {
+
+  write_inner(w);
+  w.finish_mdc();
+  if (w.cursor() != out.data() + out.size() || seipd_framer.remaining() != 0) {
     throw Error(Errc::kInternal, "OpenPGP writer produced an unexpected length");
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
+                                          std::string_view passphrase, uint8_t s2k_count,
+                                          std::string_view literal_filename, int partial_exponent) {
+  if (literal_filename.size() > 255) {
+    throw Error(Errc::kUsage, "OpenPGP literal file name is longer than 255 bytes",
+                "use a shorter name");
+  }
+  const uint64_t literal_body = 1 + 1 + literal_filename.size() + 4 + plaintext.size();
+  BodyFramer literal_framer(literal_body, partial_exponent);
+  const uint64_t literal_packet = 1 + literal_framer.overhead() + literal_body;
+
+  return write_envelope(literal_packet, passphrase, s2k_count, partial_exponent, [&](SeipdWriter& w) {
+    // Literal data packet: format 'b', file name, date 0 (no time stamp leaks), data.
+    uint8_t hdr[8];
+    size_t h = 0;
+    hdr[h++] = 0xC0 | kTagLiteral;
+    h += literal_framer.next_header(hdr + h);
+    hdr[h++] = 'b';
+    hdr[h++] = static_cast<uint8_t>(literal_filename.size());
+    w.put(hdr, h);
+    literal_framer.consume(2);
+    uint8_t meta[255 + 4] = {};
+    std::memcpy(meta, literal_filename.data(), literal_filename.size());
+    // The file name and date count against the literal body, like the data that follows.
+    const uint8_t* parts[2] = {meta, plaintext.data()};
+    const size_t sizes[2] = {literal_filename.size() + 4, plaintext.size()};
+    for (int i = 0; i < 2; ++i) {
+      const uint8_t* src = parts[i];
+      size_t n = sizes[i];
+      while (n > 0) {
+        if (literal_framer.part_left() == 0) {
+          uint8_t len[5];
+          w.put(len, literal_framer.next_header(len));
+        }
+        size_t take = static_cast<size_t>(std::min<uint64_t>(n, literal_framer.part_left()));
+        w.put(src, take);
+        literal_framer.consume(take);
+        src += take;
+        n -= take;
+      }
+    }
+    if (literal_framer.remaining() != 0) {
+      throw Error(Errc::kInternal, "OpenPGP writer produced an unexpected literal length");
+    }
+  });
+}
+
+std::vector<uint8_t> encrypt_packets(std::span<const uint8_t> packets, std::string_view passphrase) {
+  return write_envelope(packets.size(), passphrase, kS2kCountFast, 0,
+                        [&](SeipdWriter& w) { w.put(packets.data(), packets.size()); });
 }
 
 }  // namespace detail

@@ -3,10 +3,21 @@
 //   pgp_tool encrypt [--strong] [--name NAME] [--partial EXP] IN OUT
 //   pgp_tool decrypt IN OUT
 //   pgp_tool bench-encrypt|bench-decrypt IN OUT RUNS   (prints seconds per run, one a line)
+//   pgp_tool pty COMMAND [ARGS...]
+//       runs COMMAND on a new pseudo-terminal and answers each password prompt on it with the
+//       passphrase (sq 0.27 reads passwords only from its terminal); the passphrase is masked in
+//       the relayed terminal output; exits with the command's status.
 //
 // The passphrase is read from the file named by PVESAFE_PGP_PASSFILE (one trailing newline is
 // dropped, like the first line gpg --passphrase-file reads). Errors print one line on stderr and
 // exit with pvesafe's exit code for the error category.
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -54,12 +65,59 @@ std::string passphrase() {
 int usage() {
   std::cerr << "usage: pgp_tool encrypt [--strong] [--name NAME] [--partial EXP] IN OUT\n"
                "       pgp_tool decrypt IN OUT\n"
-               "       pgp_tool bench-encrypt|bench-decrypt IN OUT RUNS\n";
+               "       pgp_tool bench-encrypt|bench-decrypt IN OUT RUNS\n"
+               "       pgp_tool pty COMMAND [ARGS...]\n";
   return 2;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Runs argv on a pseudo-terminal, typing the passphrase at every "...password...: " prompt.
+int run_on_pty(const std::vector<std::string>& cmd, const std::string& pass) {
+  int master = -1;
+  pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid < 0) throw pvesafe::Error(pvesafe::Errc::kIo, "forkpty failed");
+  if (pid == 0) {
+    std::vector<char*> av;
+    for (const auto& a : cmd) av.push_back(const_cast<char*>(a.c_str()));
+    av.push_back(nullptr);
+    execvp(av[0], av.data());
+    _exit(127);
+  }
+  std::string window;  // terminal output since the last answer
+  char buf[4096];
+  for (;;) {
+    pollfd pfd{master, POLLIN, 0};
+    int pr = poll(&pfd, 1, 60000);
+    if (pr == 0) {
+      kill(pid, SIGKILL);
+      std::cerr << "pgp_tool: " << cmd[0] << " did not finish within 60 s\n";
+      break;
+    }
+    if (pr < 0 && errno == EINTR) continue;
+    ssize_t n = read(master, buf, sizeof buf);
+    if (n <= 0) break;  // EIO once the child closed the terminal
+    window.append(buf, static_cast<size_t>(n));
+    std::string shown(buf, static_cast<size_t>(n));
+    for (size_t at; !pass.empty() && (at = shown.find(pass)) != std::string::npos;) {
+      shown.replace(at, pass.size(), "***");
+    }
+    std::cerr << shown;
+    auto p = window.find("assword");
+    if (p != std::string::npos && window.find(": ", p) != std::string::npos) {
+      std::string line = pass + "\n";
+      if (write(master, line.data(), line.size()) != static_cast<ssize_t>(line.size())) break;
+      window.clear();
+    }
+  }
+  close(master);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::cerr << "\n";
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 }  // namespace
@@ -94,6 +152,9 @@ int main(int argc, char** argv) {
     } else if (cmd == "decrypt") {
       if (args.size() != 3) return usage();
       write_file(args[2], pvesafe::crypto::decrypt_message(read_file(args[1]), passphrase()));
+    } else if (cmd == "pty") {
+      if (args.size() < 2) return usage();
+      return run_on_pty(std::vector<std::string>(args.begin() + 1, args.end()), passphrase());
     } else if (cmd == "bench-encrypt" || cmd == "bench-decrypt") {
       if (args.size() != 4) return usage();
       auto in = read_file(args[1]);
