@@ -1,0 +1,117 @@
+#include "chunk/compress.h"
+
+#include <zstd.h>
+
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
+namespace pvesafe::chunk {
+
+namespace {
+constexpr size_t kRawBlockMax = 128 * 1024;
+constexpr size_t kSampleBytes = 16 * 1024;
+constexpr int kSamples = 4;
+
+void put_le32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+}  // namespace
+
+std::vector<uint8_t> raw_zstd_frame(std::span<const uint8_t> data) {
+  if (data.size() > 0xffffffffu) throw Error(Errc::kInternal, "chunk too large for a raw frame");
+  std::vector<uint8_t> out;
+  size_t blocks = data.empty() ? 1 : (data.size() + kRawBlockMax - 1) / kRawBlockMax;
+  out.reserve(4 + 1 + 4 + blocks * 3 + data.size());
+  put_le32(out, 0xFD2FB528u);  // magic
+  // Frame header descriptor: Frame_Content_Size_flag = 2 (4 bytes), Single_Segment_flag = 1,
+  // no checksum, no dictionary. Single segment: no window descriptor.
+  out.push_back(0x80 | 0x20);
+  put_le32(out, static_cast<uint32_t>(data.size()));
+  size_t off = 0;
+  do {
+    size_t n = std::min(kRawBlockMax, data.size() - off);
+    bool last = off + n == data.size();
+    // Block header: bit 0 Last_Block, bits 1-2 Block_Type (0 = Raw), bits 3-23 Block_Size.
+    uint32_t hdr = (last ? 1u : 0u) | (0u << 1) | (static_cast<uint32_t>(n) << 3);
+    out.push_back(static_cast<uint8_t>(hdr));
+    out.push_back(static_cast<uint8_t>(hdr >> 8));
+    out.push_back(static_cast<uint8_t>(hdr >> 16));
+    out.insert(out.end(), data.begin() + off, data.begin() + off + n);
+    off += n;
+  } while (off < data.size());
+  return out;
+}
+
+struct Compressor::Impl {
+  ZSTD_CCtx* cctx = nullptr;
+  ZSTD_CCtx* sample_cctx = nullptr;
+  int level = 1;
+  std::vector<uint8_t> scratch;
+};
+
+Compressor::Compressor(int level) : impl_(std::make_unique<Impl>()) {
+  impl_->cctx = ZSTD_createCCtx();
+  impl_->sample_cctx = ZSTD_createCCtx();
+  if (!impl_->cctx || !impl_->sample_cctx) throw Error(Errc::kInternal, "out of memory creating a zstd context");
+  impl_->level = level;
+  ZSTD_CCtx_setParameter(impl_->cctx, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(impl_->cctx, ZSTD_c_contentSizeFlag, 1);
+  ZSTD_CCtx_setParameter(impl_->cctx, ZSTD_c_checksumFlag, 0);
+  ZSTD_CCtx_setParameter(impl_->sample_cctx, ZSTD_c_compressionLevel, 1);
+}
+
+Compressor::~Compressor() {
+  ZSTD_freeCCtx(impl_->cctx);
+  ZSTD_freeCCtx(impl_->sample_cctx);
+}
+
+bool Compressor::looks_incompressible(std::span<const uint8_t> data) {
+  if (data.size() < kSampleBytes * kSamples * 2) return false;
+  size_t in = 0, out = 0;
+  impl_->scratch.resize(ZSTD_compressBound(kSampleBytes));
+  for (int s = 0; s < kSamples; ++s) {
+    size_t off = (data.size() - kSampleBytes) / (kSamples - 1) * s;
+    size_t r = ZSTD_compress2(impl_->sample_cctx, impl_->scratch.data(), impl_->scratch.size(),
+                              data.data() + off, kSampleBytes);
+    if (ZSTD_isError(r)) return false;
+    in += kSampleBytes;
+    out += r;
+  }
+  return out * 100 >= in * 97;
+}
+
+std::vector<uint8_t> Compressor::compress(std::span<const uint8_t> data) {
+  if (looks_incompressible(data)) return raw_zstd_frame(data);
+  std::vector<uint8_t> out(ZSTD_compressBound(data.size()));
+  size_t r = ZSTD_compress2(impl_->cctx, out.data(), out.size(), data.data(), data.size());
+  if (ZSTD_isError(r)) {
+    throw Error(Errc::kInternal, std::string("zstd compression failed: ") + ZSTD_getErrorName(r));
+  }
+  if (r + data.size() / 32 >= data.size() + 16) return raw_zstd_frame(data);
+  out.resize(r);
+  out.shrink_to_fit();
+  return out;
+}
+
+std::vector<uint8_t> decompress_frame(std::span<const uint8_t> frame, size_t max_size) {
+  unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR) throw Error(Errc::kIntegrity, "not a zstd frame");
+  if (size == ZSTD_CONTENTSIZE_UNKNOWN) throw Error(Errc::kIntegrity, "zstd frame without content size");
+  if (size > max_size) throw Error(Errc::kIntegrity, "zstd frame content size " + std::to_string(size) + " above the limit");
+  size_t frame_len = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
+  if (ZSTD_isError(frame_len) || frame_len != frame.size()) {
+    throw Error(Errc::kIntegrity, "truncated zstd frame or trailing bytes");
+  }
+  std::vector<uint8_t> out(size);
+  thread_local ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  size_t r = ZSTD_decompressDCtx(dctx, out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(r) || r != size) {
+    throw Error(Errc::kIntegrity, std::string("zstd frame does not decode: ") +
+                                      (ZSTD_isError(r) ? ZSTD_getErrorName(r) : "size mismatch"));
+  }
+  return out;
+}
+
+}  // namespace pvesafe::chunk

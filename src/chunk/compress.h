@@ -1,0 +1,41 @@
+// Chunk payloads are always one zstd frame (RFC 8878), so `zstd -d` restores any chunk by hand.
+// Compressible data is compressed (level 1-3); data a quick sample shows to be incompressible is
+// written as a frame of raw blocks: frame header (magic, single-segment, 4-byte content size)
+// followed by raw blocks of at most 128 KiB, costing a copy and no compression work.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace pvesafe::chunk {
+
+// A zstd frame of raw blocks holding `data` verbatim.
+std::vector<uint8_t> raw_zstd_frame(std::span<const uint8_t> data);
+
+// Per-thread compressor (holds zstd contexts; not thread-safe, one per worker).
+class Compressor {
+ public:
+  explicit Compressor(int level = 1);
+  ~Compressor();
+  Compressor(const Compressor&) = delete;
+  Compressor& operator=(const Compressor&) = delete;
+
+  // One zstd frame for `data`: compressed, or raw blocks when the sample says incompressible or
+  // compression would not save at least 1/32.
+  std::vector<uint8_t> compress(std::span<const uint8_t> data);
+  // True when a sample of `data` compresses by less than ~3%.
+  bool looks_incompressible(std::span<const uint8_t> data);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Decompresses exactly one zstd frame whose content size is in its header (both kinds above and
+// anything `zstd` writes with a content size). kIntegrity on malformed input or a size above
+// max_size.
+std::vector<uint8_t> decompress_frame(std::span<const uint8_t> frame, size_t max_size);
+
+}  // namespace pvesafe::chunk

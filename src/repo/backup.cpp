@@ -1,0 +1,194 @@
+#include "repo/backup.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "chunk/chunker.h"
+#include "chunk/compress.h"
+#include "core/bounded_queue.h"
+#include "core/error.h"
+
+namespace pvesafe::repo {
+
+namespace {
+
+struct Job {
+  size_t seq;
+  std::vector<uint8_t> data;
+};
+
+std::string this_hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+int default_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp(n, 2u, 16u));
+}
+
+}  // namespace
+
+BackupOptions complete_options(const BackupOptions& options, const std::string& source_name) {
+  BackupOptions o = options;
+  if (o.file_name.empty()) o.file_name = source_name;
+  if (auto v = parse_vzdump_name(o.file_name)) {
+    if (o.guest_id.empty()) o.guest_id = v->guest_id;
+    if (o.guest_type.empty()) o.guest_type = v->guest_type;
+  }
+  if (o.hostname.empty()) o.hostname = this_hostname();
+  if (o.node.empty()) o.node = o.hostname;
+  return o;
+}
+
+BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& in_options) {
+  const auto start = std::chrono::steady_clock::now();
+  BackupOptions opt = complete_options(in_options, source.name());
+  const auto& cp = repo.config().chunker;
+  chunk::Chunker chunker(chunk::make_gear_table(repo.gear_seed()),
+                         chunk::ChunkLimits{cp.min_size_bytes, cp.avg_size_bytes, cp.max_size_bytes});
+  const size_t max_chunk = cp.max_size_bytes;
+
+  // Chunks already stored (one listing), plus what this run writes.
+  std::unordered_set<std::string> known;
+  for (const auto& o : repo.list_chunks()) known.insert(o.key.substr(o.key.find_last_of('/') + 1));
+  std::mutex known_mu;
+
+  const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  BoundedQueue<Job> queue(static_cast<size_t>(threads));
+  std::vector<ChunkRef> refs;
+  std::mutex refs_mu;
+  std::atomic<uint64_t> stored_bytes{0}, new_chunks{0}, reused_chunks{0};
+  std::exception_ptr failure;
+  std::mutex failure_mu;
+  std::atomic<bool> failed{false};
+
+  auto worker = [&] {
+    chunk::Compressor compressor(1);
+    try {
+      while (auto job = queue.pop()) {
+        std::string id = repo.chunk_id(job->data);
+        bool store_it;
+        {
+          std::lock_guard lock(known_mu);
+          store_it = known.insert(id).second;
+        }
+        if (store_it) {
+          auto frame = compressor.compress(job->data);
+          auto sealed = repo.seal(frame);
+          frame.clear();
+          frame.shrink_to_fit();
+          try {
+            repo.store().put(Repository::chunk_key(id), sealed);
+          } catch (...) {
+            std::lock_guard lock(known_mu);
+            known.erase(id);
+            throw;
+          }
+          stored_bytes += sealed.size();
+          ++new_chunks;
+        } else {
+          ++reused_chunks;
+        }
+        std::lock_guard lock(refs_mu);
+        if (refs.size() <= job->seq) refs.resize(job->seq + 1);
+        refs[job->seq] = ChunkRef{std::move(id), job->data.size()};
+      }
+    } catch (...) {
+      std::lock_guard lock(failure_mu);
+      if (!failure) failure = std::current_exception();
+      failed = true;
+      queue.abort();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back(worker);
+
+  uint64_t total = 0;
+  size_t seq = 0;
+  try {
+    // Read buffer: at least two maximal chunks so a boundary search never starves.
+    std::vector<uint8_t> buf(2 * max_chunk + (1 << 20));
+    size_t begin = 0, end = 0;
+    bool eof = false;
+    Progress progress;
+    progress.bytes_total = source.size_hint();
+    while (!failed) {
+      // Fill until a maximal chunk is available or the source ends.
+      if (!eof && end - begin < max_chunk) {
+        if (begin > 0) {
+          std::memmove(buf.data(), buf.data() + begin, end - begin);
+          end -= begin;
+          begin = 0;
+        }
+        while (!eof && end < buf.size()) {
+          size_t n = source.read(buf.data() + end, buf.size() - end);
+          if (n == 0) eof = true;
+          end += n;
+          total += n;
+        }
+      }
+      size_t avail = end - begin;
+      if (avail == 0 && eof) break;
+      size_t cut = chunker.next_boundary(buf.data() + begin, avail, eof);
+      if (cut == 0) continue;  // cannot happen: buffer holds >= max_chunk or eof
+      Job job{seq++, std::vector<uint8_t>(buf.begin() + begin, buf.begin() + begin + cut)};
+      begin += cut;
+      if (!queue.push(std::move(job))) break;
+      if (opt.progress) {
+        progress.bytes_done = total - (end - begin);
+        progress.stored_bytes = stored_bytes;
+        progress.new_chunks = new_chunks;
+        progress.reused_chunks = reused_chunks;
+        progress.elapsed_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        opt.progress(progress);
+      }
+    }
+  } catch (...) {
+    queue.abort();
+    for (auto& t : pool) t.join();
+    throw;
+  }
+  queue.close();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+
+  Manifest m;
+  m.info.id = random_hex(16);
+  auto when = opt.time.value_or(std::chrono::system_clock::now());
+  m.info.time = std::chrono::time_point_cast<std::chrono::seconds>(when);
+  m.info.time_utc = format_utc(m.info.time);
+  m.info.hostname = opt.hostname;
+  m.info.node = opt.node;
+  m.info.guest_id = opt.guest_id;
+  m.info.guest_type = opt.guest_type;
+  m.info.file_name = opt.file_name;
+  m.info.size_bytes = total;
+  m.info.tags = opt.tags;
+  m.chunks = std::move(refs);
+  if (m.chunks.size() != seq) throw Error(Errc::kInternal, "chunk results missing after backup");
+  m.info.chunk_count = m.chunks.size();
+  repo.save_manifest(m);  // the commit point
+
+  BackupResult r;
+  r.snapshot_id = m.info.id;
+  r.snapshot = m.info;
+  r.size_bytes = total;
+  r.stored_bytes = stored_bytes;
+  r.new_chunks = new_chunks;
+  r.reused_chunks = reused_chunks;
+  r.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.dedup_ratio = static_cast<double>(total) / static_cast<double>(std::max<uint64_t>(r.stored_bytes, 1));
+  return r;
+}
+
+}  // namespace pvesafe::repo

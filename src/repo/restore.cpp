@@ -1,0 +1,173 @@
+#include "repo/restore.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "chunk/compress.h"
+#include "core/error.h"
+
+namespace pvesafe::repo {
+
+std::vector<uint8_t> decode_chunk(const Repository& repo, const std::string& id,
+                                  std::span<const uint8_t> object,
+                                  std::optional<uint64_t> expected_size) {
+  const std::string key = Repository::chunk_key(id);
+  auto frame = repo.unseal(object, key);
+  std::vector<uint8_t> plain;
+  try {
+    plain = chunk::decompress_frame(frame, repo.config().chunker.max_size_bytes);
+  } catch (const Error& e) {
+    throw Error(Errc::kIntegrity, "chunk " + key + " is damaged: " + e.message(),
+                "run pvesafe verify --read-data");
+  }
+  if (expected_size && plain.size() != *expected_size) {
+    throw Error(Errc::kIntegrity,
+                "chunk " + key + " holds " + std::to_string(plain.size()) + " bytes, the snapshot expects " +
+                    std::to_string(*expected_size),
+                "run pvesafe verify --read-data");
+  }
+  if (repo.chunk_id(plain) != id) {
+    throw Error(Errc::kIntegrity, "chunk " + key + " content does not match its id",
+                "run pvesafe verify --read-data");
+  }
+  return plain;
+}
+
+RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& sink,
+                      const RestoreOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string id = repo.resolve_snapshot(snapshot, options.filter);
+  Manifest m = repo.load_manifest(id);
+  const size_t n = m.chunks.size();
+
+  int threads = options.threads;
+  if (threads <= 0) {
+    threads = std::max<int>(static_cast<int>(std::thread::hardware_concurrency()),
+                            repo.store().preferred_parallelism());
+    threads = std::clamp(threads, 2, 32);
+  }
+  const size_t window = static_cast<size_t>(threads) * 2;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<size_t, std::shared_ptr<const std::vector<uint8_t>>> ready;
+  size_t next_claim = 0;    // next chunk index a worker may take
+  size_t next_write = 0;    // next chunk index the writer needs
+  std::exception_ptr failure;
+  bool stop = false;
+  // Runs of identical chunks (zeroed disk regions) are fetched once.
+  std::string last_id;
+  std::shared_ptr<const std::vector<uint8_t>> last_data;
+
+  auto worker = [&] {
+    for (;;) {
+      size_t i;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stop || next_claim >= n || next_claim < next_write + window; });
+        if (stop || next_claim >= n) return;
+        i = next_claim++;
+      }
+      const ChunkRef& ref = m.chunks[i];
+      try {
+        std::shared_ptr<const std::vector<uint8_t>> data;
+        {
+          std::lock_guard lock(mu);
+          if (last_data && last_id == ref.id) data = last_data;
+        }
+        if (!data) {
+          const std::string key = Repository::chunk_key(ref.id);
+          std::vector<uint8_t> object;
+          try {
+            object = repo.store().get(key);
+          } catch (const Error& e) {
+            if (e.code() == Errc::kNotFound) {
+              throw Error(Errc::kIntegrity,
+                          "snapshot " + id + " needs chunk " + key + ", which is missing",
+                          "run pvesafe verify; restore an older snapshot");
+            }
+            throw;
+          }
+          data = std::make_shared<const std::vector<uint8_t>>(decode_chunk(repo, ref.id, object, ref.size_bytes));
+        }
+        std::lock_guard lock(mu);
+        last_id = ref.id;
+        last_data = data;
+        ready[i] = std::move(data);
+        cv.notify_all();
+      } catch (...) {
+        std::lock_guard lock(mu);
+        if (!failure) failure = std::current_exception();
+        stop = true;
+        cv.notify_all();
+        return;
+      }
+    }
+  };
+
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+  auto finish_pool = [&] {
+    {
+      std::lock_guard lock(mu);
+      stop = true;
+      cv.notify_all();
+    }
+    for (auto& t : pool) t.join();
+  };
+
+  uint64_t written = 0;
+  Progress progress;
+  progress.bytes_total = m.info.size_bytes;
+  try {
+    while (next_write < n) {
+      std::shared_ptr<const std::vector<uint8_t>> data;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return failure || ready.count(next_write); });
+        if (failure) break;
+        auto it = ready.find(next_write);
+        data = std::move(it->second);
+        ready.erase(it);
+      }
+      sink.write(data->data(), data->size());
+      written += data->size();
+      {
+        std::lock_guard lock(mu);
+        ++next_write;
+        cv.notify_all();
+      }
+      if (options.progress) {
+        progress.bytes_done = written;
+        progress.elapsed_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        options.progress(progress);
+      }
+    }
+  } catch (...) {
+    finish_pool();
+    throw;
+  }
+  finish_pool();
+  if (failure) std::rethrow_exception(failure);
+  if (written != m.info.size_bytes) {
+    throw Error(Errc::kIntegrity, "snapshot " + id + " restored " + std::to_string(written) +
+                                      " bytes, expected " + std::to_string(m.info.size_bytes));
+  }
+  sink.finish();
+
+  RestoreResult r;
+  r.snapshot_id = id;
+  r.snapshot = m.info;
+  r.size_bytes = written;
+  r.chunks = n;
+  r.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+}  // namespace pvesafe::repo

@@ -1,0 +1,119 @@
+#include "repo/stream.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace pvesafe::repo {
+
+namespace {
+[[noreturn]] void io_error(int e, const std::string& what, const std::string& path) {
+  if (e == ENOSPC || e == EDQUOT) throw Error(Errc::kIo, "disk full writing " + path, "free space and retry");
+  throw Error(Errc::kIo, what + " " + path + ": " + std::strerror(e));
+}
+
+std::string base_name(const std::string& path) {
+  size_t s = path.find_last_of('/');
+  return s == std::string::npos ? path : path.substr(s + 1);
+}
+
+size_t read_fd(int fd, uint8_t* buf, size_t n, const std::string& name) {
+  for (;;) {
+    ssize_t r = ::read(fd, buf, n);
+    if (r >= 0) return static_cast<size_t>(r);
+    if (errno == EINTR) continue;
+    io_error(errno, "cannot read", name);
+  }
+}
+
+void write_fd(int fd, const uint8_t* p, size_t n, const std::string& name) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      io_error(errno, "cannot write", name);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+}  // namespace
+
+FileSource::FileSource(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) {
+    int e = errno;
+    if (e == ENOENT) throw Error(Errc::kNotFound, "source file " + path + " does not exist");
+    io_error(e, "cannot open source", path);
+  }
+  struct stat st {};
+  if (fstat(fd_, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      ::close(fd_);
+      fd_ = -1;
+      throw Error(Errc::kIo, "source " + path + " is a directory", "give a file, a block device or --stdin");
+    }
+    if (S_ISREG(st.st_mode)) {
+      size_ = static_cast<uint64_t>(st.st_size);
+      posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+  }
+}
+
+FileSource::~FileSource() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+size_t FileSource::read(uint8_t* buf, size_t n) { return read_fd(fd_, buf, n, path_); }
+std::string FileSource::name() const { return base_name(path_); }
+std::optional<uint64_t> FileSource::size_hint() const { return size_; }
+
+FdSource::FdSource(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+size_t FdSource::read(uint8_t* buf, size_t n) { return read_fd(fd_, buf, n, name_); }
+
+FileSink::FileSink(const std::string& path) : path_(path) {
+  if (path.empty() || path == "-") throw Error(Errc::kUsage, "FileSink needs a file path");
+  struct stat st {};
+  bool direct = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+  if (direct && S_ISDIR(st.st_mode)) {
+    throw Error(Errc::kUsage, "restore target " + path + " is a directory", "give a file name");
+  }
+  // Devices (a disk, /dev/null) are written in place; files go through a partial name.
+  partial_ = direct ? path : path + ".pvesafe-partial";
+  fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd_ < 0) io_error(errno, "cannot create", partial_);
+  if (direct) partial_.clear();
+}
+
+FileSink::~FileSink() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_ && !partial_.empty()) ::unlink(partial_.c_str());
+}
+
+void FileSink::write(const uint8_t* buf, size_t n) {
+  write_fd(fd_, buf, n, partial_.empty() ? path_ : partial_);
+}
+
+void FileSink::finish() {
+  if (::fsync(fd_) != 0 && errno != EINVAL) io_error(errno, "cannot sync", path_);
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    io_error(errno, "cannot write", path_);
+  }
+  fd_ = -1;
+  if (!partial_.empty() && ::rename(partial_.c_str(), path_.c_str()) != 0) {
+    io_error(errno, "cannot rename into", path_);
+  }
+  finished_ = true;
+}
+
+FdSink::FdSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+void FdSink::write(const uint8_t* buf, size_t n) { write_fd(fd_, buf, n, name_); }
+void FdSink::finish() {}
+
+}  // namespace pvesafe::repo

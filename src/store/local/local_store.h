@@ -1,0 +1,40 @@
+// A directory as an ObjectStore: key "data/ab/ab12..." is the file ROOT/data/ab/ab12...
+// put() writes a temporary file in the same directory (".tmp-<random>"), fsyncs it, renames it
+// over the key and fsyncs the directory: readers see the old object or the whole new one.
+// Files are created 0600 and directories 0700. ENOSPC: kIo "disk full writing <path>".
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/object_store.h"
+
+namespace pvesafe::store {
+
+class LocalStore : public ObjectStore {
+ public:
+  // The directory need not exist yet (init creates it on the first put).
+  explicit LocalStore(std::string root);
+
+  void put(const std::string& key, std::span<const uint8_t> data,
+           const PutOptions& options = {}) override;
+  std::vector<uint8_t> get(const std::string& key) override;
+  std::vector<uint8_t> get_range(const std::string& key, uint64_t offset,
+                                 uint64_t length) override;
+  std::optional<ObjectInfo> stat(const std::string& key) override;
+  void list(const std::string& prefix,
+            const std::function<void(const ObjectInfo&)>& fn) override;
+  void remove(const std::string& key) override;
+  std::string location() const override { return root_; }
+  int preferred_parallelism() const override { return 2; }
+
+  // The file that holds `key` (for tests and messages).
+  std::string path_of(const std::string& key) const;
+
+ private:
+  std::string root_;
+};
+
+std::unique_ptr<ObjectStore> make_local_store(const std::string& root);
+
+}  // namespace pvesafe::store
