@@ -38,11 +38,13 @@ namespace {
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw pvesafe::Error(pvesafe::Errc::kIo, "cannot open " + path);
-  in.seekg(0, std::ios::end);
-  std::vector<uint8_t> data(static_cast<size_t>(in.tellg()));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  if (!in) throw pvesafe::Error(pvesafe::Errc::kIo, "cannot read " + path);
+  std::vector<uint8_t> data;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    data.insert(data.end(), buf.begin(), buf.begin() + in.gcount());
+  }
+  if (in.bad()) throw pvesafe::Error(pvesafe::Errc::kIo, "cannot read " + path);
   return data;
 }
 
@@ -177,6 +179,9 @@ int main(int argc, char** argv) {
   } catch (const pvesafe::Error& e) {
     std::cerr << "pgp_tool: " << pvesafe::errc_name(e.code()) << ": " << e.what() << "\n";
     return pvesafe::exit_code(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "pgp_tool: unexpected exception: " << e.what() << "\n";
+    return 70;
   }
   return 0;
 }
