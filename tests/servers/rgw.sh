@@ -130,7 +130,6 @@ rgw gc processor period = 10
 rgw enable usage log = false
 rgw thread pool size = 64
 rgw max chunk size = 4194304
-rgw s3 auth use sts = true
 rgw lc debug interval = 10
 EOF
   # A keyring is not used for authentication (auth none) but the tools want the file.
@@ -164,8 +163,6 @@ EOF
     --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" >/dev/null 2>&1
   radosgw-admin -c "$conf" -n client.admin user create --uid outsider --display-name "no access" \
     --access-key "$OUT_ACCESS_KEY" --secret-key "$OUT_SECRET_KEY" >/dev/null 2>&1
-  # STS (AssumeRole) needs a role the pvesafe user may assume.
-  radosgw-admin -c "$conf" -n client.admin caps add --uid pvesafe --caps "roles=*;user-policy=*" >/dev/null 2>&1 || true
   echo "http://127.0.0.1:$rgw_port"
 }
 
