@@ -208,7 +208,7 @@ std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
     w.put(hdr, h);
     literal_framer.consume(2);
     uint8_t meta[255 + 4] = {};
-    std::memcpy(meta, literal_filename.data(), literal_filename.size());
+    std::copy(literal_filename.begin(), literal_filename.end(), meta);
     // The file name and date count against the literal body, like the data that follows.
     const uint8_t* parts[2] = {meta, plaintext.data()};
     const size_t sizes[2] = {literal_filename.size() + 4, plaintext.size()};
