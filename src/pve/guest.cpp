@@ -62,6 +62,17 @@ std::vector<GuestInfo> parse_guests(const nlohmann::json& resources) {
     g.name = r.contains("name") ? as_string(r["name"]) : "";
     g.status = r.contains("status") ? as_string(r["status"]) : "";
     g.pool = r.contains("pool") ? as_string(r["pool"]) : "";
+    if (r.contains("tags")) {
+      std::string t = as_string(r["tags"]), cur;
+      for (char ch : t + ";") {
+        if (ch == ';' || ch == ',' || ch == ' ') {
+          if (!cur.empty()) g.tags.push_back(cur);
+          cur.clear();
+        } else {
+          cur.push_back(ch);
+        }
+      }
+    }
     g.maxdisk_bytes = as_u64(r, "maxdisk");
     g.maxmem_bytes = as_u64(r, "maxmem");
     g.is_template = truthy(r, "template");
@@ -143,6 +154,14 @@ std::vector<GuestInfo> select_guests(const std::vector<GuestInfo>& guests, const
   std::sort(out.begin(), out.end(), [](const GuestInfo& a, const GuestInfo& b) {
     return std::stoull(a.vmid) < std::stoull(b.vmid);
   });
+  return out;
+}
+
+std::vector<GuestInfo> guests_with_tag(const std::vector<GuestInfo>& guests, const std::string& tag) {
+  std::vector<GuestInfo> out;
+  for (const auto& g : select_guests(guests, "", "")) {
+    if (std::find(g.tags.begin(), g.tags.end(), tag) != g.tags.end()) out.push_back(g);
+  }
   return out;
 }
 

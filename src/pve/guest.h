@@ -21,6 +21,7 @@ struct GuestInfo {
   std::string name;
   std::string status;  // running | stopped | ...
   std::string pool;
+  std::vector<std::string> tags;  // PVE tags ("a;b" or "a,b" in the API)
   uint64_t maxdisk_bytes = 0;
   uint64_t maxmem_bytes = 0;
   bool is_template = false;
@@ -49,6 +50,9 @@ NodeInfo require_online_node(Client& client, const std::string& node);
 // Guests selected by --all --node N and/or --pool P (templates skipped), sorted by vmid.
 std::vector<GuestInfo> select_guests(const std::vector<GuestInfo>& guests, const std::string& node,
                                      const std::string& pool);
+
+// Guests carrying `tag` (templates skipped), sorted by vmid.
+std::vector<GuestInfo> guests_with_tag(const std::vector<GuestInfo>& guests, const std::string& tag);
 
 // GET /cluster/nextid.
 std::string next_vmid(Client& client);

@@ -78,6 +78,9 @@ TEST(Guests, ParsesRecordedClusterResources) {
   EXPECT_EQ(g.maxdisk_bytes, 34359738368ull);
   EXPECT_FALSE(g.is_template);
   EXPECT_TRUE(find_guest(guests, "101").is_template);
+  EXPECT_EQ(find_guest(guests, "102").tags, (std::vector<std::string>{"go-proxmox+cloud-init"}));
+  EXPECT_EQ(guests_with_tag(guests, "go-proxmox+cloud-init").size(), 1u);
+  EXPECT_TRUE(guests_with_tag(guests, "critical").empty());
   try {
     find_guest(guests, "999");
     FAIL();

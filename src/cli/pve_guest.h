@@ -1,0 +1,66 @@
+// Guest backup and restore for `pvesafe backup --guest/--all` and `pvesafe restore --guest`.
+// cmd_backup.cpp / cmd_restore.cpp add the flags with add_guest_*_flags() and hand over to
+// run_guest_*() when guest_*_requested().
+//
+// Backup of a guest: find its node (/cluster/resources), run vzdump there through the API
+// (storage --dump-storage, mode snapshot, zstd), then stream the archive over SFTP from the node
+// straight into the repository (no local copy), tagged node/guest/type, and remove it from the
+// node unless --keep-archive. --all --node N / --pool P backs up several guests, --jobs at once.
+//
+// Restore to a guest: stream the snapshot over SFTP into the dump directory of --dump-storage on
+// --node, then create the guest from it through the API (qmrestore / pct restore), optionally
+// start it. Refuses an lxc snapshot into a qemu guest, and an existing vmid without --force; a
+// failed restore removes the guest it created and the staged archive.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "cli/command.h"
+#include "cli/pve_options.h"
+#include "repo/repository.h"
+
+namespace pvesafe::cli {
+
+struct GuestBackupFlags {
+  PveFlags pve;
+  SshFlags ssh;
+  std::string guest;
+  bool all = false;
+  std::string node;
+  std::string pool;
+  int jobs = 2;
+  std::string dump_storage = "local";
+  std::string mode = "snapshot";
+  bool keep_archive = false;
+  double task_timeout_seconds = 6 * 3600;
+};
+
+struct GuestRestoreFlags {
+  PveFlags pve;
+  SshFlags ssh;
+  std::string guest;
+  std::string node;
+  std::string storage;
+  std::string dump_storage = "local";
+  std::string new_id;
+  bool start = false;
+  bool force = false;
+  bool keep_archive = false;
+  double task_timeout_seconds = 6 * 3600;
+};
+
+void add_guest_backup_flags(CLI::App* cmd, GuestBackupFlags& f);
+bool guest_backup_requested(const GuestBackupFlags& f);
+// Backs up the selected guest(s) into `repo` (the caller holds the repository lock), records
+// each in the catalog, prints a summary (table or --json). With several guests, failures of
+// single guests do not stop the others; the exit status is set to the first failure's code.
+void run_guest_backup(GuestBackupFlags& f, repo::Repository& repo, const GlobalOptions& g);
+
+void add_guest_restore_flags(CLI::App* cmd, GuestRestoreFlags& f);
+bool guest_restore_requested(const GuestRestoreFlags& f);
+// Restores `snapshot` (id, prefix or "latest" of --guest) to a guest on --node.
+void run_guest_restore(GuestRestoreFlags& f, repo::Repository& repo, const std::string& snapshot,
+                       const GlobalOptions& g);
+
+}  // namespace pvesafe::cli
