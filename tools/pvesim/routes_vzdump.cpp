@@ -1,0 +1,197 @@
+// POST /nodes/{node}/vzdump: a task that writes real archive files (see archive.h) into the dump
+// directory of the target storage, with the log PVE writes; plus vzdump/defaults and
+// vzdump/extractconfig.
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "archive.h"
+#include "guest_ops.h"
+#include "router.h"
+#include "tasks.h"
+#include "views.h"
+
+namespace pvesim {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string human_time(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fMB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+struct Job {
+  int vmid;
+  std::string type, name, config;
+  uint64_t size;
+};
+
+json vzdump(Ctx& c) {
+  Sim& sim = c.sim;
+  Node& n = c.node();
+  std::vector<int> vmids;
+  bool all = bool_param(c.params, "all", false);
+  if (auto v = opt_param(c.params, "vmid")) {
+    for (auto& s : split(*v, ',')) {
+      if (s.empty()) continue;
+      try {
+        vmids.push_back(std::stoi(s));
+      } catch (...) {
+        param_error("vmid", "invalid format - value does not look like a valid VM ID");
+      }
+    }
+  }
+  if (all) {
+    std::vector<std::string> excl = c.params.count("exclude") ? split(c.params.at("exclude"), ',') : std::vector<std::string>{};
+    for (auto& [id, g] : sim.c.guests)
+      if (g.node == n.name && std::find(excl.begin(), excl.end(), std::to_string(id)) == excl.end()) vmids.push_back(id);
+  } else if (vmids.empty()) {
+    param_error("vmid", "property is missing and it is not optional");
+  }
+  std::string storage_id = c.params.count("storage") ? c.params.at("storage") : "";
+  std::string dumpdir = c.params.count("dumpdir") ? c.params.at("dumpdir") : "";
+  if (storage_id.empty() && dumpdir.empty()) storage_id = "local";
+  std::string dir;
+  if (!dumpdir.empty()) {
+    c.require("/", "Sys.Modify");  // like PVE: dumpdir is for root only
+    dir = dumpdir;
+  } else {
+    Storage* s = sim.storage(storage_id);
+    if (!s || !sim.storage_on_node(*s, n.name)) fail("storage '" + storage_id + "' does not exist");
+    if (s->content.find("backup") == std::string::npos)
+      fail("could not get storage information for '" + storage_id + "': storage '" + storage_id + "' does not support backups");
+    if (!s->file_based()) fail("storage '" + storage_id + "' is not a file based backup storage in pvesim");
+    c.require("/storage/" + storage_id, "Datastore.AllocateSpace");
+    dir = sim.storage_path(*s, n.name) + "/dump";
+  }
+  std::string compress = c.params.count("compress") ? c.params.at("compress") : "zstd";
+  if (compress != "zstd" && compress != "0")
+    param_error("compress", "pvesim writes only zstd (or uncompressed, 0) archives, not '" + compress + "'");
+  std::string mode = c.params.count("mode") ? c.params.at("mode") : "snapshot";
+  if (mode != "snapshot" && mode != "suspend" && mode != "stop")
+    param_error("mode", "value '" + mode + "' does not have a value in the enumeration 'snapshot, suspend, stop'");
+  std::vector<Job> jobs;
+  for (int vmid : vmids) {
+    c.require("/vms/" + std::to_string(vmid), "VM.Backup");
+    Guest* g = sim.guest(vmid);
+    if (!g) fail("Unable to find VM " + std::to_string(vmid));
+    if (g->node != n.name) fail("guest " + std::to_string(vmid) + " is on node '" + g->node + "', not '" + n.name + "'");
+    jobs.push_back({vmid, g->type, g->name, config_text(*g), g->backup_size});
+  }
+  std::string notes_tpl = c.params.count("notes-template") ? c.params.at("notes-template") : "";
+  bool protect = bool_param(c.params, "protected", false);
+  std::string cmdline = "vzdump " + (all ? std::string("--all 1") : join(split(c.params.count("vmid") ? c.params.at("vmid") : "", ','), " ")) +
+                        (storage_id.empty() ? " --dumpdir " + dumpdir : " --storage " + storage_id) +
+                        " --mode " + mode + " --compress " + compress + " --node " + n.name;
+  TaskSpec spec;
+  spec.node = n.name;
+  spec.type = "vzdump";
+  spec.id = jobs.size() == 1 ? std::to_string(jobs[0].vmid) : "";
+  spec.user = c.who.user;
+  double secs = sim.c.task_seconds;
+  bool zstd = compress == "zstd";
+  spec.body = [jobs, dir, zstd, mode, cmdline, secs, notes_tpl, protect](TaskRun& run) {
+    run.log("INFO: starting new backup job: " + cmdline);
+    int failed = 0;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    for (const auto& j : jobs) {
+      int64_t start = run.sim().now();
+      std::string word = j.type == "qemu" ? "VM" : "CT";
+      run.log("INFO: Starting Backup of VM " + std::to_string(j.vmid) + " (" + j.type + ")");
+      run.log("INFO: Backup started at " + human_time(start));
+      std::string file = archive_file_name(j.type, j.vmid, start, zstd);
+      std::string path = dir + "/" + file;
+      try {
+        {
+          auto lk = run.lock();
+          Guest* g = run.sim().guest(j.vmid);
+          if (!g) throw std::runtime_error("unable to find VM " + std::to_string(j.vmid));
+          if (!g->lock.empty()) throw std::runtime_error(word + " is locked (" + g->lock + ")");
+          g->lock = "backup";
+          std::string status = g->status;
+          lk.unlock();
+          run.log("INFO: status = " + status);
+        }
+        run.log("INFO: VM Name: " + j.name);
+        run.log("INFO: backup mode: " + mode);
+        run.log("INFO: ionice priority: 7");
+        run.log("INFO: creating vzdump archive '" + path + "'");
+        ArchiveSpec a{j.type, j.vmid, start / 86400, j.size, j.config, zstd};
+        uint64_t size = write_archive(path, a);
+        run.sleep(secs);
+        run.log("INFO: 100% (" + mib(j.size) + " of " + mib(j.size) + ") in 1s, read: " + mib(j.size) + "/s, write: " + mib(size) + "/s");
+        run.log("INFO: archive file size: " + mib(size));
+        if (!notes_tpl.empty()) {
+          std::string notes = notes_tpl;
+          for (auto [k, v] : {std::pair<std::string, std::string>{"{{guestname}}", j.name},
+                              {"{{vmid}}", std::to_string(j.vmid)}, {"{{node}}", run.task().node},
+                              {"{{cluster}}", run.sim().c.name}})
+            for (size_t p = 0; (p = notes.find(k, p)) != std::string::npos;) notes.replace(p, k.size(), v);
+          std::ofstream(path + ".notes") << notes;
+          run.log("INFO: adding notes to backup");
+        }
+        if (protect) {
+          std::ofstream(path + ".protected");
+          run.log("INFO: marking backup as protected");
+        }
+        run.log("INFO: Finished Backup of VM " + std::to_string(j.vmid) + " (00:00:01)");
+        run.log("INFO: Backup finished at " + human_time(run.sim().now()));
+        std::string logpath = path.substr(0, path.find(j.type == "qemu" ? ".vma" : ".tar")) + ".log";
+        std::ofstream(logpath) << human_time(start) << " INFO: Starting Backup of VM " << j.vmid << " (" << j.type
+                               << ")\n" << human_time(start) << " INFO: creating vzdump archive '" << path << "'\n"
+                               << human_time(run.sim().now()) << " INFO: Finished Backup of VM " << j.vmid << "\n";
+      } catch (const std::exception& e) {
+        ++failed;
+        run.log("ERROR: Backup of VM " + std::to_string(j.vmid) + " failed - " + e.what());
+        fs::remove(path + ".tmp", ec);
+      }
+      auto lk = run.lock();
+      if (Guest* g = run.sim().guest(j.vmid); g && g->lock == "backup") g->lock.clear();
+    }
+    if (failed) {
+      run.log("INFO: Failed at " + human_time(run.sim().now()));
+      throw std::runtime_error("job errors");
+    }
+    run.log("INFO: Backup job finished successfully");
+  };
+  return start_task(sim, std::move(spec));
+}
+
+}  // namespace
+
+void register_vzdump_routes(Router& r) {
+  r.add("POST", "/nodes/{node}/vzdump", [](Ctx& c) { return vzdump(c); });
+  r.add("GET", "/nodes/{node}/vzdump/defaults", [](Ctx& c) {
+    c.node();
+    return json{{"storage", "local"}, {"mode", "snapshot"}, {"compress", "zstd"}, {"prune-backups", "keep-all=1"},
+                {"ionice", 7}, {"lockwait", 180}, {"stopwait", 10}, {"tmpdir", "/var/tmp"}};
+  });
+  r.add("GET", "/nodes/{node}/vzdump/extractconfig", [](Ctx& c) {
+    Node& n = c.node();
+    std::string vol = req_param(c.params, "volume");
+    auto colon = vol.find(':');
+    Storage* s = colon == std::string::npos ? nullptr : c.sim.storage(vol.substr(0, colon));
+    if (!s || !starts_with(vol.substr(colon + 1), "backup/")) fail("unable to parse volume ID '" + vol + "'");
+    c.require("/storage/" + s->id, "Datastore.AllocateSpace");
+    std::string path = c.sim.storage_path(*s, n.name) + "/dump/" + vol.substr(colon + 8);
+    if (!fs::exists(path)) fail("volume '" + vol + "' does not exist");
+    return json(read_archive_config(path));
+  });
+}
+
+}  // namespace pvesim
