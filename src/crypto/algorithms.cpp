@@ -2,6 +2,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/provider.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include <array>
 #include <cstring>
@@ -62,6 +65,19 @@ const HashInfo* find_hash(uint8_t id) {
     if (h.id == id) return &h;
   }
   return nullptr;
+}
+
+// out[i] ^= in[i], a word at a time (the compiler keeps these in vector registers).
+void xor_into(uint8_t* out, const uint8_t* in, size_t n) {
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    uint64_t a[4], b[4];
+    std::memcpy(a, out + i, 32);
+    std::memcpy(b, in + i, 32);
+    for (int k = 0; k < 4; ++k) a[k] ^= b[k];
+    std::memcpy(out + i, a, 32);
+  }
+  for (; i < n; ++i) out[i] ^= in[i];
 }
 
 }  // namespace
@@ -189,7 +205,7 @@ void CfbDecryptor::decrypt(const uint8_t* in, size_t n, uint8_t* out) {
     size_t len = (n < kStep ? n : kStep) / bs_ * bs_;
     if (len > bs_) encrypt_blocks(in, len - bs_, out + bs_);
     for (size_t i = 0; i < bs_; ++i) out[i] = in[i] ^ ks_[i];
-    for (size_t i = bs_; i < len; ++i) out[i] ^= in[i];
+    xor_into(out + bs_, in + bs_, len - bs_);
     encrypt_blocks(in + len - bs_, bs_, ks_);
     in += len;
     out += len;
@@ -201,6 +217,20 @@ void CfbDecryptor::decrypt(const uint8_t* in, size_t n, uint8_t* out) {
     out[i] = in[i] ^ ks_[pos_];
     ++pos_;
   }
+}
+
+void resize_for_output(std::vector<uint8_t>& v, size_t n) {
+#ifdef __linux__
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (n >= 2 * kHuge && v.capacity() < n) {
+    v.reserve(n);
+    auto begin = reinterpret_cast<uintptr_t>(v.data());
+    uintptr_t lo = (begin + kHuge - 1) & ~(kHuge - 1);
+    uintptr_t hi = (begin + n) & ~(kHuge - 1);
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // advice only
+  }
+#endif
+  v.resize(n);
 }
 
 bool equal_ct(const uint8_t* a, const uint8_t* b, size_t n) { return CRYPTO_memcmp(a, b, n) == 0; }

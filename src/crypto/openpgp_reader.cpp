@@ -320,7 +320,7 @@ void read_literal(Source& body, Plain& plain) {
   auto& out = plain.out;
   size_t used = 0;
   uint64_t bound = std::min(body.max_remaining(), plain.limit + 1);
-  out.resize(static_cast<size_t>(std::min<uint64_t>(bound, plain.size_hint + 4096)));
+  resize_for_output(out, static_cast<size_t>(std::min<uint64_t>(bound, plain.size_hint + 4096)));
   for (;;) {
     if (used == out.size()) {
       if (used > plain.limit) too_large(plain.limit);
@@ -328,7 +328,7 @@ void read_literal(Source& body, Plain& plain) {
       uint64_t want = std::max<uint64_t>(uint64_t{used} * 2, used + kStep);
       bound = std::min<uint64_t>(uint64_t{used} + body.max_remaining(), plain.limit + 1);
       want = std::min(want, std::max<uint64_t>(bound, used + 1));
-      out.resize(static_cast<size_t>(want));
+      resize_for_output(out, static_cast<size_t>(want));
     }
     size_t r = body.read(out.data() + used, out.size() - used);
     if (r == 0) break;

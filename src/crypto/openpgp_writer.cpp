@@ -141,7 +141,8 @@ std::vector<uint8_t> write_envelope(uint64_t inner_size, std::string_view passph
     throw Error(Errc::kUsage, "plaintext is too large for one OpenPGP message in memory");
   }
 
-  std::vector<uint8_t> out(static_cast<size_t>(total));
+  std::vector<uint8_t> out;
+  resize_for_output(out, static_cast<size_t>(total));
   uint8_t* p = out.data();
 
   // SKESK v4: version, cipher, S2K (type 3, SHA-256, salt, coded count); no encrypted session
