@@ -129,6 +129,7 @@ TaskStatus GuestRestore::create() {
   std::map<std::string, std::string> form{{"vmid", t_.vmid}};
   if (!t_.storage.empty()) form["storage"] = t_.storage;
   if (t_.force) form["force"] = "1";
+  if (t_.unique && t_.type == "qemu") form["unique"] = "1";
   std::string path;
   if (t_.type == "qemu") {
     form["archive"] = volid_;
@@ -157,6 +158,23 @@ TaskStatus GuestRestore::start() {
     throw Error(Errc::kRemote, fmt::format("start of guest {} returned no task id", t_.vmid));
   }
   return client_.wait_task(upid.get<std::string>(), std::chrono::seconds(600));
+}
+
+int GuestRestore::isolate_network() {
+  if (t_.type != "qemu") return 0;
+  auto cfg = client_.get(api_base() + "/config");
+  std::map<std::string, std::string> changes;
+  static const std::regex net(R"(^net\d+$)");
+  if (cfg.is_object()) {
+    for (const auto& [k, v] : cfg.items()) {
+      if (!std::regex_match(k, net) || !v.is_string()) continue;
+      std::string val = v.get<std::string>();
+      if (val.find("link_down=1") != std::string::npos) continue;
+      changes[k] = val + ",link_down=1";
+    }
+  }
+  if (!changes.empty()) client_.put(api_base() + "/config", changes);
+  return static_cast<int>(changes.size());
 }
 
 nlohmann::json GuestRestore::current_status() { return client_.get(api_base() + "/status/current"); }

@@ -30,6 +30,7 @@ struct RestoreTarget {
   std::string dump_dir_template;       // see VzdumpOptions
   bool force = false;          // overwrite an existing guest with this vmid
   bool keep_archive = false;   // leave the staged archive on the node
+  bool unique = false;         // qemu: new random MAC addresses (scratch copies)
   std::chrono::seconds timeout{6 * 3600};
 };
 
@@ -46,6 +47,9 @@ class GuestRestore {
   repo::ByteSink& upload();  // call once, after preflight()
   TaskStatus create();       // after the sink's finish()
   TaskStatus start();
+  // qemu: sets link_down=1 on every network device, so a scratch copy cannot clash with the
+  // original on the network. Returns how many devices were changed (lxc: 0, unchanged).
+  int isolate_network();
   // GET .../status/current ("running", "stopped"); agent is true when the config enables it.
   nlohmann::json current_status();
   // One POST .../agent/ping; false when the agent does not answer (yet).

@@ -172,3 +172,40 @@ TEST(ClientOptions, RefusesTokenWithoutSecretAndBadId) {
 
 }  // namespace
 }  // namespace pvesafe::pve
+
+#include "pve/drill.h"
+
+namespace pvesafe::pve {
+namespace {
+
+TEST(Drill, UnionOfOverlappingIntervals) {
+  EXPECT_DOUBLE_EQ(union_seconds({}), 0);
+  EXPECT_DOUBLE_EQ(union_seconds({{0, 1}, {0.5, 2}, {3, 4}}), 3);
+  EXPECT_DOUBLE_EQ(union_seconds({{3, 4}, {0, 1}, {1, 2}}), 3);
+  EXPECT_DOUBLE_EQ(union_seconds({{0, 10}, {2, 3}}), 10);
+}
+
+TEST(Drill, RtoAndPrediction) {
+  DrillStages s;
+  s.lookup = 1;
+  s.fetch = 2;
+  s.decrypt_verify = 3;
+  s.provision = 4;
+  s.boot = 5;
+  s.health = 6;
+  s.cleanup = 100;
+  EXPECT_DOUBLE_EQ(s.rto(), 21);  // cleanup is not part of the RTO
+  // 1 GiB snapshot, half of it fetched, 10 GiB disk at 125 MB/s (1 Gbit/s).
+  auto p = predict_rto(s, 1ull << 30, 1ull << 29, 10ull << 30, 125e6);
+  EXPECT_NEAR(p.fetch, (5.0 * (1ull << 30)) / 125e6, 1e-6);
+  EXPECT_DOUBLE_EQ(p.decrypt_verify, 30);
+  EXPECT_DOUBLE_EQ(p.provision, 40);
+  EXPECT_NEAR(p.rto, 1 + p.fetch + 30 + 40 + 5 + 6, 1e-9);
+  auto q = predict_rto(s, 1ull << 30, 1ull << 29, 10ull << 30, 0);
+  EXPECT_DOUBLE_EQ(q.fetch, 20);
+  EXPECT_EQ(format_seconds(275), "4m35s");
+  EXPECT_EQ(format_seconds(3723), "1h02m03s");
+}
+
+}  // namespace
+}  // namespace pvesafe::pve
