@@ -9,10 +9,13 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "crypto/openpgp.h"
+#include "crypto/openpgp_internal.h"
 
 namespace {
 
@@ -64,13 +67,37 @@ int main(int argc, char** argv) {
       EVP_Digest(data.data(), data.size(), md, &len, EVP_sha1(), nullptr);
     });
   }
+  using Hashing = pvesafe::crypto::detail::WriterOptions::Hashing;
   std::vector<uint8_t> msg;
+  for (auto [name, hashing] : {std::pair{"pvesafe-encrypt-1thread", Hashing::kSameThread},
+                               std::pair{"pvesafe-encrypt", Hashing::kAuto}}) {
+    pvesafe::crypto::detail::WriterOptions o;
+    o.hashing = hashing;
+    for (int r = 0; r < runs; ++r) {
+      msg.clear();
+      msg.shrink_to_fit();
+      timed(name, [&] { msg = pvesafe::crypto::detail::encrypt_message_with(data, pass, o); });
+    }
+  }
+  // Repository-sized objects: the same data as 4 MiB messages.
+  constexpr size_t kChunk = 4 << 20;
   for (int r = 0; r < runs; ++r) {
-    msg.clear();
-    msg.shrink_to_fit();
-    timed("pvesafe-encrypt", [&] {
-      msg = pvesafe::crypto::encrypt_message(data, pass, pvesafe::crypto::S2kStrength::kFast);
+    std::vector<std::vector<uint8_t>> chunks;
+    timed("pvesafe-encrypt-4MiB-objects", [&] {
+      for (size_t off = 0; off < data.size(); off += kChunk) {
+        auto part = std::span(data).subspan(off, std::min(kChunk, data.size() - off));
+        chunks.push_back(
+            pvesafe::crypto::encrypt_message(part, pass, pvesafe::crypto::S2kStrength::kFast));
+      }
     });
+    size_t total = 0;
+    timed("pvesafe-decrypt-4MiB-objects", [&] {
+      for (const auto& c : chunks) total += pvesafe::crypto::decrypt_message(c, pass).size();
+    });
+    if (total != data.size()) {
+      std::fprintf(stderr, "pgp_bench: chunked round trip lost data\n");
+      return 1;
+    }
   }
   for (int r = 0; r < runs; ++r) {
     std::vector<uint8_t> out;

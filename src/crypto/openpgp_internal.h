@@ -6,14 +6,26 @@
 #include <string_view>
 #include <vector>
 
+#include "crypto/s2k.h"
+
 namespace pvesafe::crypto::detail {
 
-// encrypt_message with an explicit coded S2K count and framing: partial_exponent 0 writes
-// definite lengths (partial lengths of 2^30 only above 4 GiB); 9..30 forces partial body lengths
-// of 2^partial_exponent bytes for the encrypted and the literal packet.
+struct WriterOptions {
+  uint8_t s2k_count = kS2kCountFast;  // coded S2K count
+  std::string_view literal_filename;
+  // 0 writes definite lengths (partial lengths of 2^30 only above 4 GiB); 9..30 forces partial
+  // body lengths of 2^partial_exponent bytes for the encrypted and the literal packet.
+  int partial_exponent = 0;
+  // Where the MDC's SHA-1 runs. kAuto: on a second thread, concurrently with AES-CFB, for
+  // plaintexts of at least kSecondThreadMinBytes on a machine with more than one CPU; otherwise
+  // interleaved with the encryption in cache-sized steps on the calling thread.
+  enum class Hashing { kAuto, kSameThread, kSecondThread } hashing = Hashing::kAuto;
+};
+
+inline constexpr size_t kSecondThreadMinBytes = size_t{1} << 20;
+
 std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
-                                          std::string_view passphrase, uint8_t s2k_count,
-                                          std::string_view literal_filename, int partial_exponent);
+                                          std::string_view passphrase, const WriterOptions& options);
 
 // SKESK + SEIPD v1 (with a correct MDC) around arbitrary packet bytes, so tests can build
 // well-protected messages whose inner packets are malformed, nested or unusual.

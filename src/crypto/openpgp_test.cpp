@@ -168,8 +168,30 @@ TEST(OpenPgpWriter, PartialBodyLengthsRoundTrip) {
   for (int e : {9, 10, 16}) {
     for (size_t n : {0, 1, 400, 481, 482, 483, 512, 1000, 1024, 5000, 70000, 300000}) {
       Bytes plain = pattern(n, static_cast<uint32_t>(n + e));
-      Bytes msg = detail::encrypt_message_with(plain, kPass, detail::kS2kCountFast, "f", e);
+      Bytes msg = detail::encrypt_message_with(plain, kPass, {detail::kS2kCountFast, "f", e});
       EXPECT_EQ(decrypt_message(msg, kPass), plain) << "exponent " << e << " size " << n;
+    }
+  }
+}
+
+TEST(OpenPgpWriter, MdcOnSameOrSecondThreadGivesTheSameFormat) {
+  using H = detail::WriterOptions::Hashing;
+  for (H h : {H::kSameThread, H::kSecondThread, H::kAuto}) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{70000}, detail::kSecondThreadMinBytes - 1,
+                     detail::kSecondThreadMinBytes, size_t{3} << 20}) {
+      Bytes plain = pattern(n, static_cast<uint32_t>(n));
+      for (int e : {0, 12}) {
+        detail::WriterOptions o;
+        o.hashing = h;
+        o.partial_exponent = e;
+        o.literal_filename = "x";
+        Bytes msg = detail::encrypt_message_with(plain, kPass, o);
+        EXPECT_EQ(decrypt_message(msg, kPass), plain) << "size " << n << " exponent " << e;
+        msg[msg.size() - 1] ^= 1;  // last byte of the MDC
+        std::string what;
+        EXPECT_EQ(error_of([&] { decrypt_message(msg, kPass); }, &what), Errc::kIntegrity);
+        EXPECT_NE(what.find("integrity check"), std::string::npos) << what;
+      }
     }
   }
 }
@@ -225,7 +247,7 @@ TEST(OpenPgpReader, EveryTruncationIsAnError) {
     EXPECT_EQ(c, Errc::kIntegrity) << "length " << n;
   }
   // Also with partial body lengths, where the framing is spread through the message.
-  Bytes part = detail::encrypt_message_with(pattern(2000), kPass, detail::kS2kCountFast, "", 9);
+  Bytes part = detail::encrypt_message_with(pattern(2000), kPass, {detail::kS2kCountFast, "", 9});
   for (size_t n = 0; n < part.size(); ++n) {
     Bytes cut(part.begin(), part.begin() + static_cast<ptrdiff_t>(n));
     EXPECT_EQ(error_of([&] { decrypt_message(cut, kPass); }), Errc::kIntegrity) << "length " << n;
@@ -236,7 +258,7 @@ TEST(OpenPgpReader, EveryByteFlipOfCompressedAndPartialMessagesIsAnError) {
   Bytes inner = compressed(1, compressed(2, literal(str_bytes("nested nested nested nested"))));
   Bytes msg = detail::encrypt_packets(inner, kPass);
   ASSERT_EQ(decrypt_message(msg, kPass), str_bytes("nested nested nested nested"));
-  Bytes part = detail::encrypt_message_with(pattern(1100), kPass, detail::kS2kCountFast, "", 9);
+  Bytes part = detail::encrypt_message_with(pattern(1100), kPass, {detail::kS2kCountFast, "", 9});
   for (const Bytes* m : {&msg, &part}) {
     for (size_t i = 0; i < m->size(); ++i) {
       Bytes bad = *m;

@@ -1,15 +1,24 @@
 // The OpenPGP message writer: SKESK v4 (iterated and salted S2K, SHA-256, AES-256) followed by
-// SEIPD v1 holding one literal data packet and the MDC. Single pass: the plaintext is hashed and
-// encrypted straight from the caller's buffer into the output, in cache-sized steps.
+// SEIPD v1 holding one literal data packet and the MDC.
+//
+// The plaintext of the encrypted packet is described as a list of pieces (random prefix, packet
+// headers, the caller's data, the MDC header) that point into the caller's buffer, so nothing is
+// copied: AES-256-CFB reads the data once and writes the ciphertext straight into the output.
+// The MDC's SHA-1 either runs interleaved with the encryption in 64 KiB steps (data still in
+// L2), or, for large messages, on a second thread over the same pieces while AES-CFB runs; CFB
+// encryption is inherently serial, so this is the only way to reach raw AES-CFB speed.
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
+#include <deque>
 #include <memory>
-#include <new>
+#include <system_error>
+#include <thread>
 
 #include "core/error.h"
 #include "crypto/algorithms.h"
@@ -40,17 +49,39 @@ constexpr size_t kPrefix = 16 + 2;   // AES block of random bytes plus the two q
 constexpr size_t kMdcPacket = 2 + 20;
 constexpr uint8_t kMdcHeader[2] = {0xD3, 0x14};
 
-// Encrypts a plaintext stream into the SEIPD body, inserting the (unencrypted) length headers of
-// the SEIPD packet where its partial parts begin.
+[[noreturn]] void openssl_failed() { throw Error(Errc::kInternal, "OpenSSL encryption failed"); }
+
+// The plaintext of the SEIPD packet as pieces; small pieces (headers) are stored here.
+class Pieces {
+ public:
+  void add(const uint8_t* p, size_t n) {
+    if (n > 0) pieces_.emplace_back(p, n);
+    size_ += n;
+  }
+  void add_copy(const uint8_t* p, size_t n) {
+    auto& slot = store_.emplace_back();
+    std::copy(p, p + n, slot.begin());
+    add(slot.data(), n);
+  }
+  uint64_t size() const { return size_; }
+  const std::vector<std::span<const uint8_t>>& list() const { return pieces_; }
+
+ private:
+  std::vector<std::span<const uint8_t>> pieces_;
+  std::deque<std::array<uint8_t, 8>> store_;
+  uint64_t size_ = 0;
+};
+
+// Encrypts plaintext into the SEIPD body, inserting the (unencrypted) length headers of the SEIPD
+// packet where its partial parts begin.
 class SeipdWriter {
  public:
   SeipdWriter(uint8_t* out, BodyFramer& framer, std::span<const uint8_t, 32> key)
-      : out_(out), framer_(framer), cipher_(EVP_CIPHER_CTX_new()), md_(EVP_MD_CTX_new()) {
+      : out_(out), framer_(framer), cipher_(EVP_CIPHER_CTX_new()) {
     static const uint8_t kZeroIv[16] = {};
-    if (!cipher_ || !md_ ||
-        EVP_EncryptInit_ex2(cipher_.get(), EVP_aes_256_cfb128(), key.data(), kZeroIv, nullptr) != 1 ||
-        EVP_DigestInit_ex2(md_.get(), EVP_sha1(), nullptr) != 1) {
-      throw Error(Errc::kInternal, "cannot initialise AES-256-CFB and SHA-1 in OpenSSL");
+    if (!cipher_ ||
+        EVP_EncryptInit_ex2(cipher_.get(), EVP_aes_256_cfb128(), key.data(), kZeroIv, nullptr) != 1) {
+      throw Error(Errc::kInternal, "cannot initialise AES-256-CFB in OpenSSL");
     }
   }
 
@@ -65,28 +96,17 @@ class SeipdWriter {
     }
   }
 
-  // Plaintext that is hashed into the MDC and encrypted.
-  void put(const uint8_t* p, size_t n) {
+  // Encrypts n bytes; if md is given, hashes each step just before encrypting it.
+  void put(const uint8_t* p, size_t n, EVP_MD_CTX* md) {
     while (n > 0) {
       size_t take = std::min(room(n), kStep);
-      if (EVP_DigestUpdate(md_.get(), p, take) != 1) fail();
-      encrypt(p, take);
-      p += take;
-      n -= take;
-    }
-  }
-
-  // Appends the MDC packet: its header is hashed, the SHA-1 value itself is not.
-  void finish_mdc() {
-    put(kMdcHeader, sizeof kMdcHeader);
-    uint8_t digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_DigestFinal_ex(md_.get(), digest, &len) != 1 || len != 20) fail();
-    const uint8_t* p = digest;
-    size_t n = len;
-    while (n > 0) {
-      size_t take = room(n);
-      encrypt(p, take);
+      if (md != nullptr && EVP_DigestUpdate(md, p, take) != 1) openssl_failed();
+      int outl = 0;
+      if (EVP_EncryptUpdate(cipher_.get(), out_, &outl, p, static_cast<int>(take)) != 1 ||
+          static_cast<size_t>(outl) != take) {
+        openssl_failed();
+      }
+      advance(take);
       p += take;
       n -= take;
     }
@@ -95,8 +115,6 @@ class SeipdWriter {
   uint8_t* cursor() const { return out_; }
 
  private:
-  [[noreturn]] static void fail() { throw Error(Errc::kInternal, "OpenSSL encryption failed"); }
-
   size_t room(size_t want) {
     if (framer_.part_left() == 0) out_ += framer_.next_header(out_);
     return static_cast<size_t>(std::min<uint64_t>(want, framer_.part_left()));
@@ -105,36 +123,38 @@ class SeipdWriter {
     out_ += n;
     framer_.consume(n);
   }
-  void encrypt(const uint8_t* p, size_t n) {
-    int outl = 0;
-    if (EVP_EncryptUpdate(cipher_.get(), out_, &outl, p, static_cast<int>(n)) != 1 ||
-        static_cast<size_t>(outl) != n) {
-      fail();
-    }
-    advance(n);
-  }
 
   uint8_t* out_;
   BodyFramer& framer_;
   std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter> cipher_;
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> md_;
 };
 
-}  // namespace
+std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> new_sha1() {
+  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> md(EVP_MD_CTX_new());
+  if (!md || EVP_DigestInit_ex2(md.get(), EVP_sha1(), nullptr) != 1) {
+    throw Error(Errc::kInternal, "cannot initialise SHA-1 in OpenSSL");
+  }
+  return md;
+}
 
-namespace {
+bool use_second_thread(const WriterOptions& o, uint64_t plaintext_size) {
+  switch (o.hashing) {
+    case WriterOptions::Hashing::kSameThread: return false;
+    case WriterOptions::Hashing::kSecondThread: return true;
+    case WriterOptions::Hashing::kAuto: break;
+  }
+  static const bool multi_cpu = std::thread::hardware_concurrency() > 1;
+  return multi_cpu && plaintext_size >= kSecondThreadMinBytes;
+}
 
-// Writes SKESK + SEIPD around `inner_size` bytes of packets that `write_inner` puts into the
-// SEIPD writer (between the random prefix and the MDC).
-template <class WriteInner>
-std::vector<uint8_t> write_envelope(uint64_t inner_size, std::string_view passphrase,
-                                    uint8_t s2k_count, int partial_exponent,
-                                    WriteInner&& write_inner) {
-  if (partial_exponent != 0 && (partial_exponent < 9 || partial_exponent > 30)) {
+// Writes SKESK + SEIPD around the inner packets described by `inner`.
+std::vector<uint8_t> write_message(const Pieces& inner, std::string_view passphrase,
+                                   const WriterOptions& o) {
+  if (o.partial_exponent != 0 && (o.partial_exponent < 9 || o.partial_exponent > 30)) {
     throw Error(Errc::kInternal, "partial body length exponent out of range");
   }
-  const uint64_t seipd_body = 1 + kPrefix + inner_size + kMdcPacket;
-  BodyFramer seipd_framer(seipd_body, partial_exponent);
+  const uint64_t seipd_body = 1 + kPrefix + inner.size() + kMdcPacket;
+  BodyFramer seipd_framer(seipd_body, o.partial_exponent);
   constexpr size_t kSkeskPacket = 2 + 13;
   const uint64_t total = kSkeskPacket + 1 + seipd_framer.overhead() + seipd_body;
   if (total > std::vector<uint8_t>().max_size()) {
@@ -150,7 +170,7 @@ std::vector<uint8_t> write_envelope(uint64_t inner_size, std::string_view passph
   S2k s2k;
   s2k.type = kS2kIterated;
   s2k.hash = kHashSha256;
-  s2k.count = s2k_count;
+  s2k.count = o.s2k_count;
   random_bytes(s2k.salt);
   *p++ = 0xC0 | kTagSkesk;
   *p++ = 13;
@@ -163,22 +183,55 @@ std::vector<uint8_t> write_envelope(uint64_t inner_size, std::string_view passph
 
   std::array<uint8_t, 32> key;
   s2k_derive(s2k, passphrase, key);
-
   *p++ = 0xC0 | kTagSeipd;
   SeipdWriter w(p, seipd_framer, key);
   OPENSSL_cleanse(key.data(), key.size());
   const uint8_t version = 1;
   w.put_clear(&version, 1);
 
-  uint8_t prefix[kPrefix];
-  random_bytes(std::span(prefix, 16));
+  // Plaintext: random prefix (last two bytes repeated for the quick check), inner packets,
+  // MDC header. The MDC hashes all of it; its SHA-1 value follows, encrypted but not hashed.
+  std::array<uint8_t, kPrefix> prefix;
+  random_bytes(std::span(prefix.data(), 16));
   prefix[16] = prefix[14];
   prefix[17] = prefix[15];
-  w.put(prefix, kPrefix);
-  OPENSSL_cleanse(prefix, sizeof prefix);
+  std::vector<std::span<const uint8_t>> all;
+  all.reserve(inner.list().size() + 2);
+  all.emplace_back(prefix);
+  all.insert(all.end(), inner.list().begin(), inner.list().end());
+  all.emplace_back(kMdcHeader);
 
-  write_inner(w);
-  w.finish_mdc();
+  uint8_t digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> md = new_sha1();
+  bool hashed = false;
+  if (use_second_thread(o, inner.size())) {
+    std::atomic<bool> hash_ok{false};
+    try {
+      std::jthread hasher([&] {
+        for (const auto& s : all) {
+          if (EVP_DigestUpdate(md.get(), s.data(), s.size()) != 1) return;
+        }
+        hash_ok = EVP_DigestFinal_ex(md.get(), digest, &digest_len) == 1;
+      });
+      for (const auto& s : all) w.put(s.data(), s.size(), nullptr);
+      hasher.join();
+      if (!hash_ok) openssl_failed();
+      hashed = true;
+    } catch (const std::system_error&) {
+      // No thread available: start over on this thread (nothing was written to a caller yet).
+      return write_message(inner, passphrase,
+                           WriterOptions{o.s2k_count, o.literal_filename, o.partial_exponent,
+                                         WriterOptions::Hashing::kSameThread});
+    }
+  }
+  if (!hashed) {
+    for (const auto& s : all) w.put(s.data(), s.size(), md.get());
+    if (EVP_DigestFinal_ex(md.get(), digest, &digest_len) != 1) openssl_failed();
+  }
+  OPENSSL_cleanse(prefix.data(), prefix.size());
+  if (digest_len != 20) openssl_failed();
+  w.put(digest, digest_len, nullptr);
   if (w.cursor() != out.data() + out.size() || seipd_framer.remaining() != 0) {
     throw Error(Errc::kInternal, "OpenPGP writer produced an unexpected length");
   }
@@ -188,55 +241,49 @@ std::vector<uint8_t> write_envelope(uint64_t inner_size, std::string_view passph
 }  // namespace
 
 std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
-                                          std::string_view passphrase, uint8_t s2k_count,
-                                          std::string_view literal_filename, int partial_exponent) {
-  if (literal_filename.size() > 255) {
+                                          std::string_view passphrase, const WriterOptions& o) {
+  const std::string_view name = o.literal_filename;
+  if (name.size() > 255) {
     throw Error(Errc::kUsage, "OpenPGP literal file name is longer than 255 bytes",
                 "use a shorter name");
   }
-  const uint64_t literal_body = 1 + 1 + literal_filename.size() + 4 + plaintext.size();
-  BodyFramer literal_framer(literal_body, partial_exponent);
-  const uint64_t literal_packet = 1 + literal_framer.overhead() + literal_body;
+  if (o.partial_exponent != 0 && (o.partial_exponent < 9 || o.partial_exponent > 30)) {
+    throw Error(Errc::kInternal, "partial body length exponent out of range");
+  }
+  // Literal data packet: format 'b', file name, date 0 (no time stamp leaks), data. With
+  // partial lengths, the length headers fall between pieces of the body.
+  const uint64_t literal_body = 1 + 1 + name.size() + 4 + plaintext.size();
+  BodyFramer framer(literal_body, o.partial_exponent);
+  std::vector<uint8_t> meta(2 + name.size() + 4, 0);
+  meta[0] = 'b';
+  meta[1] = static_cast<uint8_t>(name.size());
+  std::copy(name.begin(), name.end(), meta.begin() + 2);
 
-  return write_envelope(literal_packet, passphrase, s2k_count, partial_exponent, [&](SeipdWriter& w) {
-    // Literal data packet: format 'b', file name, date 0 (no time stamp leaks), data.
-    uint8_t hdr[8];
-    size_t h = 0;
-    hdr[h++] = 0xC0 | kTagLiteral;
-    h += literal_framer.next_header(hdr + h);
-    hdr[h++] = 'b';
-    hdr[h++] = static_cast<uint8_t>(literal_filename.size());
-    w.put(hdr, h);
-    literal_framer.consume(2);
-    uint8_t meta[255 + 4] = {};
-    std::copy(literal_filename.begin(), literal_filename.end(), meta);
-    // The file name and date count against the literal body, like the data that follows.
-    const uint8_t* parts[2] = {meta, plaintext.data()};
-    const size_t sizes[2] = {literal_filename.size() + 4, plaintext.size()};
-    for (int i = 0; i < 2; ++i) {
-      const uint8_t* src = parts[i];
-      size_t n = sizes[i];
-      while (n > 0) {
-        if (literal_framer.part_left() == 0) {
-          uint8_t len[5];
-          w.put(len, literal_framer.next_header(len));
-        }
-        size_t take = static_cast<size_t>(std::min<uint64_t>(n, literal_framer.part_left()));
-        w.put(src, take);
-        literal_framer.consume(take);
-        src += take;
-        n -= take;
+  Pieces inner;
+  const uint8_t tag = 0xC0 | kTagLiteral;
+  inner.add_copy(&tag, 1);
+  for (std::span<const uint8_t> part : {std::span<const uint8_t>(meta), plaintext}) {
+    while (!part.empty()) {
+      if (framer.part_left() == 0) {
+        uint8_t len[5];
+        inner.add_copy(len, framer.next_header(len));
       }
+      size_t take = static_cast<size_t>(std::min<uint64_t>(part.size(), framer.part_left()));
+      inner.add(part.data(), take);
+      framer.consume(take);
+      part = part.subspan(take);
     }
-    if (literal_framer.remaining() != 0) {
-      throw Error(Errc::kInternal, "OpenPGP writer produced an unexpected literal length");
-    }
-  });
+  }
+  if (framer.remaining() != 0) {
+    throw Error(Errc::kInternal, "OpenPGP writer produced an unexpected literal length");
+  }
+  return write_message(inner, passphrase, o);
 }
 
 std::vector<uint8_t> encrypt_packets(std::span<const uint8_t> packets, std::string_view passphrase) {
-  return write_envelope(packets.size(), passphrase, kS2kCountFast, 0,
-                        [&](SeipdWriter& w) { w.put(packets.data(), packets.size()); });
+  Pieces inner;
+  inner.add(packets.data(), packets.size());
+  return write_message(inner, passphrase, WriterOptions{});
 }
 
 }  // namespace detail
@@ -244,8 +291,10 @@ std::vector<uint8_t> encrypt_packets(std::span<const uint8_t> packets, std::stri
 std::vector<uint8_t> encrypt_message(std::span<const uint8_t> plaintext,
                                      std::string_view passphrase, S2kStrength strength,
                                      std::string_view literal_filename) {
-  uint8_t count = strength == S2kStrength::kStrong ? detail::kS2kCountStrong : detail::kS2kCountFast;
-  return detail::encrypt_message_with(plaintext, passphrase, count, literal_filename, 0);
+  detail::WriterOptions o;
+  o.s2k_count = strength == S2kStrength::kStrong ? detail::kS2kCountStrong : detail::kS2kCountFast;
+  o.literal_filename = literal_filename;
+  return detail::encrypt_message_with(plaintext, passphrase, o);
 }
 
 }  // namespace pvesafe::crypto
