@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Backup/restore benchmark: pvesafe against `zstd -1 -T0 | gpg --symmetric` on the same
+# deterministic 1 GiB disk-like image, side by side in one run, RUNS runs each (default 3),
+# medians of wall time, CPU time (user+sys) and peak RSS (/usr/bin/time -v), and ratios.
+#
+#   bench/backup/run.sh [BUILD_DIR]     (default: ./build; needs bin/pvesafe, bin/pvesafe-gen-image)
+#   env: RUNS=3 SIZE_MIB=1024 BENCH_DIR=/var/tmp (scratch space: about 4 x SIZE)
+set -euo pipefail
+BUILD=${1:-${PVESAFE_BUILD_DIR:-build}}
+PVESAFE=$BUILD/bin/pvesafe
+GEN=$BUILD/bin/pvesafe-gen-image
+RUNS=${RUNS:-3}
+SIZE=$(( ${SIZE_MIB:-1024} * 1024 * 1024 ))
+W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/pvesafe-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+export PVESAFE_CATALOG=$W/catalog.db GNUPGHOME=$W/gnupg
+mkdir -m 700 "$GNUPGHOME"
+( umask 077; echo "benchmark passphrase" > "$W/pass" )
+"$GEN" --size "$SIZE" --seed 42 > "$W/disk.img"
+echo "image: $SIZE bytes; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs each"
+GPG="gpg --batch --quiet --yes --pinentry-mode loopback --passphrase-file $W/pass"
+
+measure() {  # measure NAME COMMAND...: appends "name wall cpu rss_kib" to $W/results
+  local name=$1; shift
+  sync
+  /usr/bin/time -v -o "$W/time" "$@" > /dev/null
+  python3 - "$name" "$W/time" >> "$W/results" <<'PY'
+import sys, re
+name, path = sys.argv[1], sys.argv[2]
+t = open(path).read()
+def num(label):
+    return float(re.search(re.escape(label) + r":\s*([0-9.:]+)", t).group(1))
+wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([0-9:.]+)", t).group(1)
+secs = 0.0
+for part in wall.split(":"):
+    secs = secs * 60 + float(part)
+print(name, secs, num("User time (seconds)") + num("System time (seconds)"), int(num("Maximum resident set size (kbytes)")))
+PY
+}
+
+: > "$W/results"
+for i in $(seq 1 "$RUNS"); do
+  rm -rf "$W/repo" "$W/out.gpg" "$W/r1" "$W/r2"
+  "$PVESAFE" -r "$W/repo" init --passphrase-file "$W/pass" > /dev/null
+  measure pvesafe_backup "$PVESAFE" -q -r "$W/repo" backup --passphrase-file "$W/pass" "$W/disk.img"
+  measure gpg_backup sh -c "zstd -1 -T0 -q -c '$W/disk.img' | $GPG --symmetric --cipher-algo AES256 --compress-algo none -o '$W/out.gpg'"
+  measure pvesafe_restore "$PVESAFE" -q -r "$W/repo" restore --passphrase-file "$W/pass" latest --to "$W/r1"
+  measure gpg_restore sh -c "$GPG --decrypt '$W/out.gpg' | zstd -d -q -o '$W/r2'"
+  cmp "$W/disk.img" "$W/r1"; cmp "$W/disk.img" "$W/r2"
+  repo_bytes=$(du -sb "$W/repo/data" | cut -f1); gpg_bytes=$(stat -c %s "$W/out.gpg")
+done
+python3 - "$W/results" "$SIZE" "$repo_bytes" "$gpg_bytes" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    n, w, c, r = line.split()
+    rows[n].append((float(w), float(c), int(r)))
+size = int(sys.argv[2])
+med = {n: tuple(statistics.median(x[i] for x in v) for i in range(3)) for n, v in rows.items()}
+print(f"{'':18}{'wall s':>9}{'cpu s':>9}{'MB/s':>9}{'peak RSS MiB':>14}")
+for n in ["pvesafe_backup", "gpg_backup", "pvesafe_restore", "gpg_restore"]:
+    w, c, r = med[n]
+    print(f"{n:18}{w:9.2f}{c:9.2f}{size / w / 1e6:9.0f}{r / 1024:14.1f}")
+b, g = med["pvesafe_backup"], med["gpg_backup"]
+rb, rg = med["pvesafe_restore"], med["gpg_restore"]
+print(f"backup:  pvesafe is {g[0] / b[0]:.2f}x the speed of zstd|gpg (wall), uses {b[1] / g[1]:.2f}x its CPU")
+print(f"restore: pvesafe is {rg[0] / rb[0]:.2f}x the speed of gpg|zstd (wall), uses {rb[1] / rg[1]:.2f}x its CPU")
+print(f"pvesafe restore vs its backup: {b[0] / rb[0]:.2f}x (above 1 = restore faster)")
+print(f"stored: pvesafe {int(sys.argv[3])} bytes ({100 * int(sys.argv[3]) / size:.1f}%), zstd|gpg {int(sys.argv[4])} bytes ({100 * int(sys.argv[4]) / size:.1f}%)")
+PY

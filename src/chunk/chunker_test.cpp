@@ -1,0 +1,106 @@
+#include "chunk/chunker.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+namespace pvesafe::chunk {
+namespace {
+
+std::vector<uint8_t> random_data(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t x = rng();
+    for (size_t j = 0; j < 8 && i + j < n; ++j) v[i + j] = static_cast<uint8_t>(x >> (8 * j));
+  }
+  return v;
+}
+
+std::vector<size_t> cut_all(const Chunker& c, const std::vector<uint8_t>& data) {
+  std::vector<size_t> sizes;
+  size_t off = 0;
+  while (off < data.size()) {
+    size_t n = c.next_boundary(data.data() + off, data.size() - off, true);
+    EXPECT_GT(n, 0u);
+    sizes.push_back(n);
+    off += n;
+  }
+  return sizes;
+}
+
+const std::vector<uint8_t> kSeed(32, 7);
+
+TEST(Chunker, BoundsHoldOnRandomData) {
+  Chunker c(make_gear_table(kSeed), ChunkLimits{});
+  auto data = random_data(64 << 20, 1);
+  auto sizes = cut_all(c, data);
+  size_t total = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    total += sizes[i];
+    if (i + 1 < sizes.size()) {
+      EXPECT_GT(sizes[i], 512u * 1024);
+      EXPECT_LE(sizes[i], 8u * 1024 * 1024);
+    }
+  }
+  EXPECT_EQ(total, data.size());
+  double avg = static_cast<double>(total) / static_cast<double>(sizes.size());
+  EXPECT_GT(avg, 1.0 * 1024 * 1024);
+  EXPECT_LT(avg, 4.0 * 1024 * 1024);
+}
+
+TEST(Chunker, ZerosCutAtMax) {
+  Chunker c(make_gear_table(kSeed), ChunkLimits{});
+  std::vector<uint8_t> zeros(20 << 20, 0);
+  auto sizes = cut_all(c, zeros);
+  ASSERT_EQ(sizes.size(), 3u);
+  EXPECT_EQ(sizes[0], 8u << 20);
+  EXPECT_EQ(sizes[1], 8u << 20);
+  EXPECT_EQ(sizes[2], 4u << 20);
+}
+
+TEST(Chunker, DeterministicAndKeyed) {
+  auto data = random_data(32 << 20, 2);
+  Chunker a(make_gear_table(kSeed), ChunkLimits{});
+  Chunker b(make_gear_table(kSeed), ChunkLimits{});
+  Chunker other(make_gear_table(std::vector<uint8_t>(32, 8)), ChunkLimits{});
+  EXPECT_EQ(cut_all(a, data), cut_all(b, data));
+  EXPECT_NE(cut_all(a, data), cut_all(other, data));
+}
+
+TEST(Chunker, ShiftResistant) {
+  // Inserting bytes near the start changes only the first chunk(s); later boundaries realign.
+  auto data = random_data(48 << 20, 3);
+  Chunker c(make_gear_table(kSeed), ChunkLimits{});
+  auto shifted = data;
+  shifted.insert(shifted.begin() + 1000, 17, 0xAB);
+  auto s1 = cut_all(c, data), s2 = cut_all(c, shifted);
+  // Compare boundary positions from the end.
+  std::vector<size_t> e1, e2;
+  size_t p = 0;
+  for (auto s : s1) e1.push_back(data.size() - (p += s));
+  p = 0;
+  for (auto s : s2) e2.push_back(shifted.size() - (p += s));
+  size_t common = 0;
+  for (auto x : e1)
+    if (std::find(e2.begin(), e2.end(), x) != e2.end()) ++common;
+  EXPECT_GE(common + 2, e1.size());
+}
+
+TEST(Chunker, NeedsMoreDataBeforeMax) {
+  Chunker c(make_gear_table(kSeed), ChunkLimits{});
+  std::vector<uint8_t> zeros(1 << 20, 0);
+  EXPECT_EQ(c.next_boundary(zeros.data(), zeros.size(), false), 0u);
+  EXPECT_EQ(c.next_boundary(zeros.data(), zeros.size(), true), zeros.size());
+  EXPECT_EQ(c.next_boundary(zeros.data(), 0, true), 0u);
+  EXPECT_EQ(c.next_boundary(zeros.data(), 100, true), 100u);
+}
+
+TEST(Chunker, RejectsBadLimits) {
+  EXPECT_ANY_THROW(Chunker(make_gear_table(kSeed), ChunkLimits{1024, 3000, 8000}));
+  EXPECT_ANY_THROW(Chunker(make_gear_table(kSeed), ChunkLimits{4096, 2048, 8192}));
+}
+
+}  // namespace
+}  // namespace pvesafe::chunk

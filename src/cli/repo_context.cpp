@@ -1,0 +1,157 @@
+#include "cli/repo_context.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "store/open_store.h"
+#include <nlohmann/json.hpp>
+
+namespace pvesafe::cli {
+
+void add_passphrase_flags(CLI::App* cmd, RepoFlags& flags) {
+  cmd->add_option("--passphrase-file", flags.passphrase.file,
+                  "File holding the repository passphrase (first line; mode 600)");
+  cmd->add_option("--passphrase-command", flags.passphrase.command,
+                  "Command printing the passphrase (run via /bin/sh; first line of stdout)");
+}
+
+std::unique_ptr<store::ObjectStore> open_store_from(const GlobalOptions& g) {
+  return store::open_store(g.repo, store::parse_store_options(g.options));
+}
+
+repo::Repository open_repository(const GlobalOptions& g, const RepoFlags& flags) {
+  auto store = open_store_from(g);
+  // Check the config before asking for a passphrase: a wrong --repo should say so first.
+  repo::Repository::read_config(*store);
+  Secret pass = read_passphrase(flags.passphrase, PromptMode::kOnce);
+  return repo::Repository::open(std::move(store), pass);
+}
+
+std::string catalog_path(const GlobalOptions& g) {
+  return g.catalog.empty() ? repo::Catalog::default_path() : g.catalog;
+}
+
+void record_event(const GlobalOptions& g, repo::CatalogEvent event) {
+  try {
+    auto cat = repo::Catalog::open(catalog_path(g));
+    cat.record(event);
+  } catch (const std::exception& e) {
+    spdlog::warn("could not record the {} in the catalog: {}", event.kind, e.what());
+  }
+}
+
+namespace {
+bool progress_enabled(const GlobalOptions& g) { return !g.quiet && isatty(2); }
+bool g_progress_shown = false;
+}  // namespace
+
+std::function<void(const repo::Progress&)> make_progress(const GlobalOptions& g, std::string label) {
+  if (!progress_enabled(g)) return {};
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [last, label](const repo::Progress& p) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - *last < std::chrono::milliseconds(250)) return;
+    *last = now;
+    double rate = p.elapsed_seconds > 0 ? p.bytes_done / p.elapsed_seconds : 0;
+    std::string line = label + " " + human_bytes(p.bytes_done);
+    if (p.bytes_total && *p.bytes_total > 0) {
+      line += fmt::format(" / {} ({:.0f}%)", human_bytes(*p.bytes_total),
+                          100.0 * static_cast<double>(p.bytes_done) / static_cast<double>(*p.bytes_total));
+    }
+    line += fmt::format("  {}/s", human_bytes(static_cast<uint64_t>(rate)));
+    if (p.new_chunks || p.reused_chunks) {
+      line += fmt::format("  new {} reused {}", p.new_chunks, p.reused_chunks);
+    }
+    std::fprintf(stderr, "\r%-100s", line.c_str());
+    std::fflush(stderr);
+    g_progress_shown = true;
+  };
+}
+
+void end_progress(const GlobalOptions& g) {
+  if (progress_enabled(g) && g_progress_shown) {
+    std::fprintf(stderr, "\r%-100s\r", "");
+    std::fflush(stderr);
+  }
+}
+
+std::string human_bytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.2f} {}", v, units[u]);
+}
+
+std::string fixed(double v, int decimals) { return fmt::format("{:.{}f}", v, decimals); }
+
+std::string short_id(const std::string& id) { return id.substr(0, 8); }
+
+void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(header.size());
+  for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string s;
+    for (size_t i = 0; i < w.size(); ++i) {
+      std::string c = i < r.size() ? r[i] : "";
+      s += c;
+      if (i + 1 < w.size()) s += std::string(w[i] - c.size() + 2, ' ');
+    }
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    std::cout << s << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+std::chrono::seconds parse_duration(const std::string& s) {
+  if (s.empty()) throw Error(Errc::kUsage, "empty duration");
+  size_t pos = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(s, &pos);
+  } catch (...) {
+    throw Error(Errc::kUsage, "invalid duration '" + s + "'", "use e.g. 30s, 15m, 12h, 7d");
+  }
+  std::string unit = s.substr(pos);
+  long long mult = 1;
+  if (unit == "" || unit == "s") mult = 1;
+  else if (unit == "m") mult = 60;
+  else if (unit == "h") mult = 3600;
+  else if (unit == "d") mult = 86400;
+  else if (unit == "w") mult = 7 * 86400;
+  else throw Error(Errc::kUsage, "invalid duration '" + s + "'", "use e.g. 30s, 15m, 12h, 7d");
+  if (n < 0) throw Error(Errc::kUsage, "negative duration '" + s + "'");
+  return std::chrono::seconds(n * mult);
+}
+
+std::map<std::string, std::string> parse_tags(const std::vector<std::string>& kv) {
+  std::map<std::string, std::string> out;
+  for (const auto& t : kv) {
+    size_t eq = t.find('=');
+    if (eq == std::string::npos || eq == 0) throw Error(Errc::kUsage, "tag '" + t + "' is not KEY=VALUE");
+    out[t.substr(0, eq)] = t.substr(eq + 1);
+  }
+  return out;
+}
+
+nlohmann::json snapshot_json(const repo::SnapshotInfo& s) {
+  return nlohmann::json{{"id", s.id},           {"time", s.time_utc},         {"hostname", s.hostname},
+                        {"node", s.node},       {"guest_id", s.guest_id},     {"guest_type", s.guest_type},
+                        {"file_name", s.file_name}, {"size_bytes", s.size_bytes}, {"tags", s.tags},
+                        {"chunk_count", s.chunk_count}};
+}
+
+}  // namespace pvesafe::cli

@@ -1,0 +1,55 @@
+// Shared plumbing of the repository commands: passphrase flags, opening the repository, the
+// catalog, locks, progress on a terminal, and output helpers (tables, sizes).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "core/secret.h"
+#include "repo/backup.h"
+#include "repo/catalog.h"
+#include "repo/repository.h"
+
+namespace pvesafe::cli {
+
+struct RepoFlags {
+  PassphraseOptions passphrase;
+};
+
+// Adds --passphrase-file and --passphrase-command to a subcommand.
+void add_passphrase_flags(CLI::App* cmd, RepoFlags& flags);
+
+std::unique_ptr<store::ObjectStore> open_store_from(const GlobalOptions& g);
+repo::Repository open_repository(const GlobalOptions& g, const RepoFlags& flags);
+
+// Records an event; a catalog failure is logged, never fatal (the backup itself succeeded).
+void record_event(const GlobalOptions& g, repo::CatalogEvent event);
+std::string catalog_path(const GlobalOptions& g);
+
+// Progress line on stderr, only when stderr is a terminal and not --quiet; throttled.
+std::function<void(const repo::Progress&)> make_progress(const GlobalOptions& g, std::string label);
+void end_progress(const GlobalOptions& g);
+
+std::string human_bytes(uint64_t n);            // "1.50 GiB"
+std::string fixed(double v, int decimals = 2);  // "1.50"
+std::string short_id(const std::string& id);    // first 8 digits
+
+// Plain-text table with a header row, columns padded to their widest cell.
+void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+
+// Parses "30d", "12h", "90m", "45s", "3600" into seconds; kUsage otherwise.
+std::chrono::seconds parse_duration(const std::string& s);
+
+// Parses "k=v" tags; kUsage otherwise.
+std::map<std::string, std::string> parse_tags(const std::vector<std::string>& kv);
+
+// A snapshot as JSON (the fields of `pvesafe snapshots --json`).
+nlohmann::json snapshot_json(const repo::SnapshotInfo& s);
+
+}  // namespace pvesafe::cli

@@ -1,0 +1,254 @@
+// Unit tests of the small repository pieces: manifests, vzdump names, lock staleness, catalog,
+// and an in-memory round trip through backup/restore with a local store.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+#include "core/error.h"
+#include "repo/backup.h"
+#include "repo/catalog.h"
+#include "repo/lock.h"
+#include "repo/restore.h"
+#include "repo/verify.h"
+#include "store/local/local_store.h"
+
+namespace pvesafe::repo {
+namespace {
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/pvesafe-repo-test-XXXXXX";
+  return mkdtemp(tmpl);
+}
+
+TEST(Manifest, RoundTripAndOneChunkPerLine) {
+  Manifest m;
+  m.info.id = "0123456789abcdef0123456789abcdef";
+  m.info.time = *parse_utc("2026-11-26T01:00:00Z");
+  m.info.time_utc = "2026-11-26T01:00:00Z";
+  m.info.hostname = "pve-01";
+  m.info.node = "pve-01";
+  m.info.guest_id = "100";
+  m.info.guest_type = "qemu";
+  m.info.file_name = "vzdump-qemu-100-2026_11_26-01_00_00.vma.zst";
+  m.info.tags = {{"env", "prod"}, {"quote", "a\"b"}};
+  for (int i = 0; i < 3; ++i) {
+    m.chunks.push_back({std::string(64, static_cast<char>('a' + i)), 1000u + i});
+    m.info.size_bytes += 1000u + i;
+  }
+  std::string text = manifest_to_json(m);
+  size_t lines_with_chunk = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"id\": \"" + std::string(64, 'a')) != std::string::npos ||
+        line.find("\"id\": \"" + std::string(64, 'b')) != std::string::npos ||
+        line.find("\"id\": \"" + std::string(64, 'c')) != std::string::npos)
+      ++lines_with_chunk;
+  }
+  EXPECT_EQ(lines_with_chunk, 3u);
+  Manifest back = manifest_from_json(text, "snapshots/x");
+  EXPECT_EQ(back.info.id, m.info.id);
+  EXPECT_EQ(back.info.tags, m.info.tags);
+  EXPECT_EQ(back.info.size_bytes, m.info.size_bytes);
+  ASSERT_EQ(back.chunks.size(), 3u);
+  EXPECT_EQ(back.chunks[2].id, m.chunks[2].id);
+  EXPECT_EQ(back.chunks[2].size_bytes, 1002u);
+  // Sizes that do not add up are an integrity error.
+  m.info.size_bytes += 1;
+  try {
+    manifest_from_json(manifest_to_json(m), "snapshots/x");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kIntegrity);
+  }
+}
+
+TEST(VzdumpName, Parses) {
+  auto v = parse_vzdump_name("/var/lib/vz/dump/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->guest_type, "qemu");
+  EXPECT_EQ(v->guest_id, "100");
+  EXPECT_EQ(v->time_utc, "2026-11-24T01:00:00Z");
+  EXPECT_EQ(v->extension, "vma.zst");
+  v = parse_vzdump_name("vzdump-lxc-101-2026_01_02-03_04_05.tar.zst");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->guest_type, "lxc");
+  EXPECT_EQ(v->guest_id, "101");
+  EXPECT_TRUE(parse_vzdump_name("vzdump-qemu-100-2026_11_24-01_00_00.vma.lzo"));
+  EXPECT_TRUE(parse_vzdump_name("vzdump-qemu-100-2026_11_24-01_00_00.vma.gz"));
+  EXPECT_FALSE(parse_vzdump_name("disk.img"));
+  EXPECT_FALSE(parse_vzdump_name("vzdump-qemu-abc-2026_11_24-01_00_00.vma.zst"));
+  BackupOptions o;
+  o.guest_id = "999";
+  auto c = complete_options(o, "vzdump-lxc-101-2026_01_02-03_04_05.tar.zst");
+  EXPECT_EQ(c.guest_id, "999");  // flags win
+  EXPECT_EQ(c.guest_type, "lxc");
+}
+
+TEST(Lock, Staleness) {
+  LockInfo l;
+  l.host = "a";
+  l.pid = 42;
+  auto now = *parse_utc("2026-11-26T01:00:00Z");
+  l.time = now - std::chrono::seconds(30);
+  auto alive = [](int) { return true; };
+  auto dead = [](int) { return false; };
+  std::chrono::seconds stale(600);
+  EXPECT_FALSE(lock_is_stale(l, now, stale, "a", alive));
+  EXPECT_TRUE(lock_is_stale(l, now, stale, "a", dead));    // same host, process gone
+  EXPECT_FALSE(lock_is_stale(l, now, stale, "b", dead));   // other host: pid means nothing here
+  l.time = now - std::chrono::seconds(601);
+  EXPECT_TRUE(lock_is_stale(l, now, stale, "b", alive));   // not refreshed for too long
+  EXPECT_TRUE(process_alive(static_cast<int>(getpid())));
+}
+
+TEST(Catalog, RecordAndQuery) {
+  std::string dir = temp_dir();
+  {
+    auto cat = Catalog::open(dir + "/sub/catalog.db");
+    CatalogEvent e;
+    e.kind = "backup";
+    e.guest_id = "100";
+    e.node = "pve-01";
+    e.size_bytes = 1000;
+    e.time_utc = "2026-11-25T01:00:00Z";
+    cat.record(e);
+    e.kind = "restore";
+    e.time_utc = "2026-11-26T01:00:00Z";
+    cat.record(e);
+    e.kind = "backup";
+    e.guest_id = "101";
+    e.result = "error";
+    e.error = "disk full";
+    e.time_utc = "2026-11-26T02:00:00Z";
+    cat.record(e);
+    auto all = cat.query({});
+    ASSERT_EQ(all.size(), 3u);
+    EXPECT_EQ(all[0].guest_id, "101");  // newest first
+    EXPECT_EQ(all[0].error, "disk full");
+    CatalogQuery q;
+    q.kind = "backup";
+    EXPECT_EQ(cat.query(q).size(), 2u);
+    q.guest_id = "100";
+    EXPECT_EQ(cat.query(q).size(), 1u);
+    CatalogQuery since;
+    since.since = "2026-11-26T00:00:00Z";
+    EXPECT_EQ(cat.query(since).size(), 2u);
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat((dir + "/sub/catalog.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 077, 0u);
+  std::filesystem::remove_all(dir);
+}
+
+class VectorSource : public ByteSource {
+ public:
+  explicit VectorSource(const std::vector<uint8_t>& d) : d_(d) {}
+  size_t read(uint8_t* buf, size_t n) override {
+    n = std::min(n, std::min<size_t>(d_.size() - off_, 777777));  // odd read sizes
+    std::copy(d_.begin() + off_, d_.begin() + off_ + n, buf);
+    off_ += n;
+    return n;
+  }
+  std::string name() const override { return "vzdump-qemu-100-2026_11_24-01_00_00.vma.zst"; }
+
+ private:
+  const std::vector<uint8_t>& d_;
+  size_t off_ = 0;
+};
+
+class VectorSink : public ByteSink {
+ public:
+  void write(const uint8_t* b, size_t n) override { data.insert(data.end(), b, b + n); }
+  void finish() override { finished = true; }
+  std::vector<uint8_t> data;
+  bool finished = false;
+};
+
+TEST(Repository, BackupRestoreVerifyRoundTrip) {
+  std::string dir = temp_dir();
+  Secret pass("correct horse");
+  InitOptions io;
+  io.chunker = {4096, 16384, 65536};  // small chunks: many per test
+  {
+    auto repo = Repository::init(store::make_local_store(dir + "/r"), pass, io);
+    EXPECT_EQ(repo.list_snapshots().size(), 0u);
+  }
+  EXPECT_THROW(Repository::init(store::make_local_store(dir + "/r"), pass, io), Error);
+  try {
+    Repository::open(store::make_local_store(dir + "/r"), Secret("wrong"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kAuth);
+  }
+  auto repo = Repository::open(store::make_local_store(dir + "/r"), pass);
+  std::mt19937_64 rng(9);
+  std::vector<uint8_t> data(1 << 20);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = (i / 100000) % 2 ? 0 : static_cast<uint8_t>(rng());
+  VectorSource src(data);
+  BackupOptions bo;
+  bo.threads = 3;
+  auto r = backup(repo, src, bo);
+  EXPECT_EQ(r.size_bytes, data.size());
+  EXPECT_EQ(r.snapshot.guest_id, "100");
+  EXPECT_EQ(r.snapshot.guest_type, "qemu");
+  EXPECT_GT(r.new_chunks, 10u);
+  VectorSink sink;
+  auto rr = restore(repo, r.snapshot_id.substr(0, 6), sink);
+  EXPECT_TRUE(sink.finished);
+  EXPECT_EQ(sink.data, data);
+  EXPECT_EQ(rr.size_bytes, data.size());
+  // Second backup: everything deduplicated.
+  VectorSource src2(data);
+  auto r2 = backup(repo, src2, bo);
+  EXPECT_EQ(r2.new_chunks, 0u);
+  EXPECT_EQ(repo.resolve_snapshot("latest"), r2.snapshot_id);
+  EXPECT_TRUE(verify(repo, VerifyOptions{true}).ok());
+  // Damage one chunk: verify --read-data names it, restore fails with kIntegrity.
+  auto chunks = repo.list_chunks();
+  ASSERT_FALSE(chunks.empty());
+  auto obj = repo.store().get(chunks[0].key);
+  obj[obj.size() / 2] ^= 1;
+  repo.store().put(chunks[0].key, obj);
+  auto v = verify(repo, VerifyOptions{true});
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.problems[0].key, chunks[0].key);
+  VectorSink sink2;
+  try {
+    restore(repo, r.snapshot_id, sink2);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kIntegrity);
+    EXPECT_NE(std::string(e.what()).find(chunks[0].key), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(sink2.finished);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Repository, LocksConflict) {
+  std::string dir = temp_dir();
+  Secret pass("pw");
+  auto repo = Repository::init(store::make_local_store(dir), pass);
+  {
+    auto a = RepositoryLock::acquire(repo, LockKind::kShared, "backup");
+    auto b = RepositoryLock::acquire(repo, LockKind::kShared, "backup");
+    try {
+      RepositoryLock::acquire(repo, LockKind::kExclusive, "gc");
+      FAIL();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::kLocked);
+      EXPECT_NE(std::string(e.what()).find("pvesafe unlock"), std::string::npos);
+    }
+    EXPECT_EQ(list_locks(repo).size(), 2u);
+  }
+  EXPECT_EQ(list_locks(repo).size(), 0u);
+  auto x = RepositoryLock::acquire(repo, LockKind::kExclusive, "gc");
+  EXPECT_THROW(RepositoryLock::acquire(repo, LockKind::kShared, "backup"), Error);
+  x->release();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace pvesafe::repo

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Follows docs/recovery.md literally: its ```sh blocks, extracted and run by /bin/sh with only
+# gpg, zstd and POSIX tools, restore a snapshot bit-identical.
+source "$(dirname "$0")/lib.sh"
+command -v gpg > /dev/null && command -v zstd > /dev/null || { echo "SKIP: gpg or zstd missing"; exit 77; }
+
+REPO=$(new_repo)
+if ! is_local_repo "$REPO"; then
+  echo "SKIP: the recovery walk-through test runs on a local copy only"; exit 77
+fi
+P=(--passphrase-file "$PASSFILE")
+psafe -r "$REPO" init "${P[@]}" > /dev/null
+# Two key files, so step 3 must find the right one; a mix of compressible and random data, so
+# chunks of both zstd kinds (compressed and raw blocks) are decoded.
+OTHER="$T/other"; ( umask 077; echo "someone else" > "$OTHER" )
+psafe -r "$REPO" key add "${P[@]}" --new-passphrase-file "$OTHER" > /dev/null
+gen_image --size $((40 * 1024 * 1024)) --seed 3 > "$T/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst"
+psafe -r "$REPO" backup "${P[@]}" --json "$T/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst" > "$T/b.json"
+head -c 100 /dev/urandom > "$T/other.img"
+psafe -r "$REPO" backup "${P[@]}" "$T/other.img" > /dev/null
+ID=$(sed -n 's/.*"snapshot_id": "\([0-9a-f]*\)".*/\1/p' "$T/b.json")
+
+awk '/^```sh$/{on=1; next} /^```$/{on=0} on' "$PVESAFE_SOURCE_DIR/docs/recovery.md" > "$T/recovery.sh"
+[[ $(grep -c . "$T/recovery.sh") -gt 10 ]]
+mkdir -m 700 "$T/gnupg" "$T/home"
+# Only the tools the document promises: a PATH with gpg, zstd, sh and coreutils, no pvesafe.
+mkdir "$T/bin"
+for tool in gpg gpg-agent zstd sh sed cut wc basename mkdir rm printf cat; do
+  ln -s "$(command -v "$tool")" "$T/bin/$tool"
+done
+env -i PATH="$T/bin" HOME="$T/home" GNUPGHOME="$T/gnupg" \
+  REPO="$REPO" PASSFILE="$PASSFILE" WORK="$T/work" SNAPSHOT="$ID" OUT="$T/restored" \
+  sh "$T/recovery.sh" > "$T/recovery.out" 2>&1 || { cat "$T/recovery.out"; exit 1; }
+cat "$T/recovery.out"
+grep -q "key file opened" "$T/recovery.out"
+grep -q "$ID" "$T/recovery.out"
+cmp "$T/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst" "$T/restored"
+[[ ! -e "$T/work/data.pass" ]]
+echo "PASS"
