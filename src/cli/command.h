@@ -28,5 +28,15 @@ void set_exit_status(int code);
 int exit_status();
 
 void register_version(CLI::App& app, GlobalOptions& global);
+void register_init(CLI::App& app, GlobalOptions& global);
+void register_backup(CLI::App& app, GlobalOptions& global);
+void register_restore(CLI::App& app, GlobalOptions& global);
+void register_snapshots(CLI::App& app, GlobalOptions& global);
+void register_verify(CLI::App& app, GlobalOptions& global);
+void register_forget(CLI::App& app, GlobalOptions& global);  // forget and prune
+void register_gc(CLI::App& app, GlobalOptions& global);
+void register_report(CLI::App& app, GlobalOptions& global);
+void register_key(CLI::App& app, GlobalOptions& global);
+void register_unlock(CLI::App& app, GlobalOptions& global);
 
 }  // namespace pvesafe::cli

@@ -40,6 +40,16 @@ void register_version(CLI::App& app, GlobalOptions& global) {
 
 void register_all(CLI::App& app, GlobalOptions& g) {
   register_version(app, g);
+  register_init(app, g);
+  register_backup(app, g);
+  register_restore(app, g);
+  register_snapshots(app, g);
+  register_verify(app, g);
+  register_forget(app, g);
+  register_gc(app, g);
+  register_report(app, g);
+  register_key(app, g);
+  register_unlock(app, g);
 }
 
 }  // namespace pvesafe::cli
