@@ -112,7 +112,7 @@ void Router::handle(Sim& sim, const httplib::Request& req, httplib::Response& re
   }
   try {
     if (!match) throw ApiError(501, "Method '" + req.method + " " + path + "' not implemented");
-    Ctx ctx{sim, {}, vars, {}, nullptr};
+    Ctx ctx{sim, {}, vars, {}, nullptr, {}};
     collect_params(req, ctx.params);
     std::unique_lock<std::mutex> lk(sim.mu);
     if (!match->world) ctx.who = authenticate(sim, req);
@@ -121,8 +121,14 @@ void Router::handle(Sim& sim, const httplib::Request& req, httplib::Response& re
     if (vars.count("node")) sim.online_node(vars.at("node"));
     json data = match->h(ctx);
     lk.unlock();
-    json body{{"data", data}};
-    if (!ctx.total.is_null()) body["total"] = ctx.total;
+    if (!ctx.raw_data.empty()) {
+      res.status = 200;
+      res.set_content("{\"data\":" + ctx.raw_data + "}", "application/json;charset=UTF-8");
+      return;
+    }
+    json body = json::object();
+    body["data"] = std::move(data);
+    if (!ctx.total.is_null()) body["total"] = std::move(ctx.total);
     res.status = 200;
     res.set_content(body.dump(), "application/json;charset=UTF-8");
   } catch (const ApiError& e) {

@@ -23,6 +23,7 @@ struct Ctx {
   std::map<std::string, std::string> vars;  // path variables
   Params params;                           // query string and form/JSON body
   json total;                              // set to add "total" to the envelope
+  std::string raw_data;                    // pre-serialized "data" (fast path for big lists)
 
   const std::string& var(const std::string& name) const { return vars.at(name); }
   void require(const std::string& acl_path, const std::string& priv) const { pvesim::require(who, acl_path, priv); }

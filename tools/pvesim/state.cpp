@@ -60,7 +60,8 @@ std::vector<Service> default_services() {
 
 std::string node_name(int i, int n) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, n >= 100 ? "pve-%03d" : "pve-%02d", i);
+  std::snprintf(buf, sizeof buf, "pve-%02d", i);
+  (void)n;
   return buf;
 }
 

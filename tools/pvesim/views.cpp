@@ -40,6 +40,8 @@ Usage guest_usage(const Sim& sim, const Guest& g) {
 
 UsageIndex build_usage_index(Sim& sim) {
   UsageIndex idx;
+  for (const auto& n : sim.c.nodes) idx.nodes[n.name] = &n;
+  for (const auto& r : sim.c.ha_resources) idx.ha[r.sid] = &r;
   for (const auto& [id, g] : sim.c.guests) {
     if (g.status == "running") idx.node_mem[g.node] += g.maxmem / 2;
     for (const auto& [k, v] : g.config) {
@@ -72,24 +74,40 @@ Usage node_usage(const Sim& sim, const Node& n, const UsageIndex* idx) {
   return u;
 }
 
-std::string guest_status(Sim& sim, const Guest& g) {
-  Node* n = sim.node(g.node);
+namespace {
+
+const Node* find_node(Sim& sim, const std::string& name, const UsageIndex* idx) {
+  if (!idx) return sim.node(name);
+  auto it = idx->nodes.find(name);
+  return it == idx->nodes.end() ? nullptr : it->second;
+}
+
+}  // namespace
+
+std::string guest_status(Sim& sim, const Guest& g, const UsageIndex* idx) {
+  const Node* n = find_node(sim, g.node, idx);
   if (!n || !n->online) return "unknown";
   return g.status;
 }
 
-std::string ha_state(Sim& sim, const Guest& g) {
-  HaResource* r = sim.ha_resource(g.sid());
+std::string ha_state(Sim& sim, const Guest& g, const UsageIndex* idx) {
+  const HaResource* r = nullptr;
+  if (idx) {
+    auto it = idx->ha.find(g.sid());
+    r = it == idx->ha.end() ? nullptr : it->second;
+  } else {
+    r = sim.ha_resource(g.sid());
+  }
   if (!r) return "";
-  Node* n = sim.node(g.node);
+  const Node* n = find_node(sim, g.node, idx);
   if (n && !n->online) return "fence";
   if (r->state == "started") return g.status == "running" ? "started" : "starting";
   if (r->state == "stopped") return g.status == "running" ? "stopping" : "stopped";
   return r->state;
 }
 
-json guest_resource(Sim& sim, const Guest& g) {
-  std::string st = guest_status(sim, g);
+json guest_resource(Sim& sim, const Guest& g, const UsageIndex* idx) {
+  std::string st = guest_status(sim, g, idx);
   Usage u = st == "running" ? guest_usage(sim, g) : Usage{};
   json j{{"id", g.type + "/" + std::to_string(g.vmid)},
          {"type", g.type},
@@ -111,9 +129,37 @@ json guest_resource(Sim& sim, const Guest& g) {
          {"diskwrite", u.diskwrite}};
   if (!g.tags.empty()) j["tags"] = g.tags;
   if (!g.lock.empty()) j["lock"] = g.lock;
-  std::string ha = ha_state(sim, g);
+  std::string ha = ha_state(sim, g, idx);
   if (!ha.empty()) j["hastate"] = ha;
   return j;
+}
+
+void append_guest_resource(std::string& out, Sim& sim, const Guest& g, const UsageIndex* idx) {
+  std::string st = guest_status(sim, g, idx);
+  Usage u = st == "running" ? guest_usage(sim, g) : Usage{};
+  char buf[640];
+  int n = std::snprintf(buf, sizeof buf,
+                        "{\"id\":\"%s/%d\",\"type\":\"%s\",\"vmid\":%d,\"name\":%s,\"node\":%s,\"status\":\"%s\","
+                        "\"template\":%d,\"maxcpu\":%d,\"maxmem\":%llu,\"maxdisk\":%llu,\"cpu\":%.6g,\"mem\":%llu,"
+                        "\"disk\":%llu,\"uptime\":%lld,\"netin\":%llu,\"netout\":%llu,\"diskread\":%llu,"
+                        "\"diskwrite\":%llu",
+                        g.type.c_str(), g.vmid, g.type.c_str(), g.vmid, json(g.name).dump().c_str(),
+                        json(g.node).dump().c_str(), st.c_str(), g.is_template ? 1 : 0, g.cpus,
+                        static_cast<unsigned long long>(g.maxmem), static_cast<unsigned long long>(g.maxdisk), u.cpu,
+                        static_cast<unsigned long long>(u.mem), static_cast<unsigned long long>(u.disk),
+                        static_cast<long long>(u.uptime), static_cast<unsigned long long>(u.netin),
+                        static_cast<unsigned long long>(u.netout), static_cast<unsigned long long>(u.diskread),
+                        static_cast<unsigned long long>(u.diskwrite));
+  if (n < 0 || static_cast<size_t>(n) >= sizeof buf) {
+    out += guest_resource(sim, g, idx).dump();
+    return;
+  }
+  out.append(buf, static_cast<size_t>(n));
+  if (!g.tags.empty()) out += ",\"tags\":" + json(g.tags).dump();
+  if (!g.lock.empty()) out += ",\"lock\":" + json(g.lock).dump();
+  std::string ha = ha_state(sim, g, idx);
+  if (!ha.empty()) out += ",\"hastate\":\"" + ha + "\"";
+  out += '}';
 }
 
 json node_resource(Sim& sim, const Node& n, const UsageIndex* idx) {

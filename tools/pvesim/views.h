@@ -1,6 +1,8 @@
 // JSON views of the state that several API areas share (resource entries, usage figures).
 #pragma once
 
+#include <unordered_map>
+
 #include "state.h"
 
 namespace pvesim {
@@ -16,13 +18,17 @@ Usage guest_usage(const Sim& sim, const Guest& g);
 struct UsageIndex {
   std::map<std::string, uint64_t> node_mem;         // node -> memory of running guests
   std::map<std::string, uint64_t> storage_images;  // "storage|node" ("storage|" if shared) -> bytes
+  std::unordered_map<std::string, const Node*> nodes;
+  std::unordered_map<std::string, const HaResource*> ha;  // by sid
 };
 UsageIndex build_usage_index(Sim& sim);
 Usage node_usage(const Sim& sim, const Node& n, const UsageIndex* idx = nullptr);
 // Effective guest status: "unknown" while its node is offline.
-std::string guest_status(Sim& sim, const Guest& g);
-std::string ha_state(Sim& sim, const Guest& g);  // "" when not HA managed
-json guest_resource(Sim& sim, const Guest& g);
+std::string guest_status(Sim& sim, const Guest& g, const UsageIndex* idx = nullptr);
+std::string ha_state(Sim& sim, const Guest& g, const UsageIndex* idx = nullptr);  // "" when not HA managed
+json guest_resource(Sim& sim, const Guest& g, const UsageIndex* idx = nullptr);
+// The same entry serialized straight into out (the /cluster/resources fast path).
+void append_guest_resource(std::string& out, Sim& sim, const Guest& g, const UsageIndex* idx);
 json node_resource(Sim& sim, const Node& n, const UsageIndex* idx = nullptr);
 json storage_resource(Sim& sim, const Storage& s, const Node& n, const UsageIndex* idx = nullptr);
 // Bytes used on a storage of a node: backup files on disk plus allocated guest disks.
