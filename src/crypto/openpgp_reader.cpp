@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <new>
 #include <optional>
@@ -468,6 +469,7 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
   size_t pkesks = 0;
   int enc_tag = 0;
   std::vector<std::span<const uint8_t>> enc;  // body segments of the encrypted data packet
+  std::deque<std::vector<uint8_t>> gathered;   // bodies made of many tiny partial parts
   uint64_t enc_size = 0;
   PacketHeader h;
   while (parse_header([&] { return cur.next(); }, h)) {
@@ -477,13 +479,34 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
     if (h.kind == LengthKind::kIndeterminate) {
       segs.push_back(cur.take(message.size() - cur.pos));
     } else {
-      segs.push_back(cur.take(h.length));
-      for (LengthKind k = h.kind; k == LengthKind::kPartial;) {
-        uint64_t len = parse_new_length([&] { return cur.next(); }, k);
-        segs.push_back(cur.take(len));
+      // Count the parts first: many tiny partial parts are gathered into one buffer, so a
+      // list of parts never costs more memory than the message itself.
+      size_t parts = 1;
+      const size_t start = cur.pos;
+      size += cur.take(h.length).size();
+      for (LengthKind k = h.kind; k == LengthKind::kPartial; ++parts) {
+        size += cur.take(parse_new_length([&] { return cur.next(); }, k)).size();
       }
+      const bool gather = parts > 1024 && size / parts < 4096;
+      cur.pos = start;
+      std::vector<uint8_t>* buf = nullptr;
+      if (gather) {
+        buf = &gathered.emplace_back();
+        buf->reserve(static_cast<size_t>(size));
+      }
+      auto keep = [&](std::span<const uint8_t> part) {
+        if (gather) {
+          buf->insert(buf->end(), part.begin(), part.end());
+        } else {
+          segs.push_back(part);
+        }
+      };
+      keep(cur.take(h.length));
+      for (LengthKind k = h.kind; k == LengthKind::kPartial;) {
+        keep(cur.take(parse_new_length([&] { return cur.next(); }, k)));
+      }
+      if (gather) segs.emplace_back(*buf);
     }
-    for (auto& s : segs) size += s.size();
     if (enc_tag != 0) {
       if (h.tag == kTagMarker || h.tag == kTagPadding) continue;
       malformed("data after the encrypted data packet (tag " + std::to_string(h.tag) +

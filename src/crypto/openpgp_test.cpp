@@ -281,6 +281,30 @@ TEST(OpenPgpReader, EveryByteFlipOfCompressedAndPartialMessagesIsAnError) {
   }
 }
 
+TEST(OpenPgpReader, TinyPartialPartsOfTheEncryptedPacket) {
+  // Re-frame a message's SEIPD body as 1-, 2- and 4-byte partial parts (3000 of them).
+  Bytes plain = pattern(20000, 5);
+  Bytes msg = encrypt_message(plain, kPass, S2kStrength::kFast);
+  ASSERT_EQ(msg[15], 0xD2);
+  ASSERT_EQ(msg[16], 0xFF);  // 5-byte length
+  size_t body_len = (size_t{msg[17]} << 24) | (size_t{msg[18]} << 16) | (size_t{msg[19]} << 8) | msg[20];
+  Bytes body(msg.begin() + 21, msg.end());
+  ASSERT_EQ(body.size(), body_len);
+  Bytes framed(msg.begin(), msg.begin() + 16);
+  size_t off = 0;
+  for (int i = 0; off + 4 < body.size() && i < 3000; ++i) {
+    size_t n = size_t{1} << (i % 3);
+    framed.push_back(static_cast<uint8_t>(224 + (i % 3)));
+    framed.insert(framed.end(), body.begin() + static_cast<ptrdiff_t>(off), body.begin() + static_cast<ptrdiff_t>(off + n));
+    off += n;
+  }
+  put_len(framed, body.size() - off);
+  framed.insert(framed.end(), body.begin() + static_cast<ptrdiff_t>(off), body.end());
+  EXPECT_EQ(decrypt_message(framed, kPass), plain);
+  framed[framed.size() / 2] ^= 0x10;
+  EXPECT_EQ(error_of([&] { decrypt_message(framed, kPass); }), Errc::kIntegrity);
+}
+
 TEST(OpenPgpReader, TrailingDataIsIntegrityError) {
   Bytes msg = encrypt_message(pattern(50), kPass, S2kStrength::kFast);
   Bytes junk = msg;
