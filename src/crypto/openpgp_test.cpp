@@ -385,6 +385,11 @@ TEST(OpenPgpReader, TriesEverySessionKeyPacket) {
   // marker, a SKESK for another passphrase, then ours, then the data.
   Bytes msg = cat({Bytes{0xCA, 3, 'P', 'G', 'P'}, first_skesk_of(other), mine});
   EXPECT_EQ(decrypt_message(msg, kPass), pattern(64));
+  // A public-key session key packet next to ours (gpg -c -e) is passed over.
+  Bytes mixed = cat({packet(1, Bytes(60, 0x11)), mine});
+  EXPECT_EQ(decrypt_message(mixed, kPass), pattern(64));
+  // Neither passphrase packet opens it: kAuth.
+  EXPECT_EQ(error_of([&] { decrypt_message(msg, "a third passphrase"); }), Errc::kAuth);
 }
 
 // ---- inner packets --------------------------------------------------------------------------
