@@ -53,7 +53,8 @@ stop_all() {
   done
   for f in rgw osd mon; do
     local i=0
-    while pid_alive "$dir/$f.pid" && (( i < 100 )); do sleep 0.1; i=$((i + 1)); done
+    # The data is in memory and thrown away: a short grace period is enough.
+    while pid_alive "$dir/$f.pid" && (( i < 20 )); do sleep 0.1; i=$((i + 1)); done
     if pid_alive "$dir/$f.pid"; then kill -9 "$(cat "$dir/$f.pid")" 2>/dev/null || true; fi
     rm -f "$dir/$f.pid"
   done

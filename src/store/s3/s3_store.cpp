@@ -232,8 +232,11 @@ void S3Store::fail(const HttpResponse& resp, const Target& target, const std::st
   throw Error(Errc::kRemote, method + " " + obj + " refused: " + detail);
 }
 
-std::optional<Clock::time_point> S3Store::retention_for(const PutOptions& o) const {
+std::optional<Clock::time_point> S3Store::retention_for(const std::string& key,
+                                                       const PutOptions& o) const {
   if (o.retain_until) return o.retain_until;
+  // Lock objects are short-lived by design: the store-wide default never pins them.
+  if (key.starts_with("locks/")) return std::nullopt;
   if (config_.retain_until) return config_.retain_until;
   if (config_.retention_days) return Clock::now() + std::chrono::hours(24 * *config_.retention_days);
   return std::nullopt;
@@ -260,7 +263,7 @@ void add_retention(Pairs& h, std::optional<Clock::time_point> until, bool compli
 void S3Store::put_single(const std::string& key, std::span<const uint8_t> data,
                          const PutOptions& o) {
   Pairs h{{"Content-Type", "application/octet-stream"}};
-  auto until = retention_for(o);
+  auto until = retention_for(key, o);
   add_retention(h, until, o.compliance_mode || config_.compliance, data, true);
   Target t{"s3:PutObject", key};
   HttpResponse r = send("PUT", full_key(key), {}, h, data, t);
@@ -272,7 +275,7 @@ void S3Store::put_multipart(const std::string& key, std::span<const uint8_t> dat
   const std::string fk = full_key(key);
   Target t{"s3:PutObject", key};
   Pairs h{{"Content-Type", "application/octet-stream"}};
-  auto until = retention_for(o);
+  auto until = retention_for(key, o);
   add_retention(h, until, o.compliance_mode || config_.compliance, {}, false);
   HttpResponse r = send("POST", fk, {{"uploads", ""}}, h, {}, t);
   if (r.status != 200) fail(r, t, "POST (CreateMultipartUpload)");

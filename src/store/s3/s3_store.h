@@ -3,7 +3,8 @@
 //
 //  - put: one PUT up to s3.multipart-threshold, multipart upload above it (parts in parallel,
 //    each retried; the upload is aborted when a part fails for good). Object Lock retention
-//    (PutOptions, or s3.retention-days / s3.retain-until / s3.lock-mode) is set on the object.
+//    (PutOptions, or s3.retention-days / s3.retain-until / s3.lock-mode) is set on the object;
+//    the store-wide settings skip "locks/" keys, which the repository removes when done.
 //  - get_range: Range GET; list: ListObjectsV2 with continuation tokens; remove_many:
 //    DeleteObjects in batches of 1000 with Content-MD5.
 //  - remove on a bucket with Object Lock: an object under retention is not removed and the call
@@ -69,7 +70,8 @@ class S3Store : public ObjectStore {
   [[noreturn]] void fail(const HttpResponse& resp, const Target& target, const std::string& method);
   std::string full_key(const std::string& key) const { return config_.prefix + key; }
   std::string object_url_text(const std::string& key) const;
-  std::optional<std::chrono::system_clock::time_point> retention_for(const PutOptions& o) const;
+  std::optional<std::chrono::system_clock::time_point> retention_for(const std::string& key,
+                                                                    const PutOptions& o) const;
   void put_single(const std::string& key, std::span<const uint8_t> data, const PutOptions& o);
   void put_multipart(const std::string& key, std::span<const uint8_t> data, const PutOptions& o);
   void delete_batch(const std::vector<std::pair<std::string, std::string>>& keys_versions);

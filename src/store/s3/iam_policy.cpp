@@ -1,0 +1,82 @@
+#include "store/s3/iam_policy.h"
+
+#include "core/error.h"
+
+namespace pvesafe::store::s3 {
+
+nlohmann::json iam_policy(const IamPolicyRequest& r) {
+  if (r.bucket.empty()) throw Error(Errc::kUsage, "iam-policy needs --bucket");
+  if (r.bucket.find_first_of("/*?") != std::string::npos) {
+    throw Error(Errc::kUsage, "invalid bucket name '" + r.bucket + "'");
+  }
+  if (r.read_only && r.immutable) {
+    throw Error(Errc::kUsage, "--read-only and --immutable exclude each other",
+                "a read-only policy never deletes anything anyway");
+  }
+  std::string prefix = r.prefix;
+  while (prefix.starts_with("/")) prefix.erase(0, 1);
+  while (prefix.ends_with("/")) prefix.pop_back();
+  if (prefix.find_first_of("*?") != std::string::npos) {
+    throw Error(Errc::kUsage, "the prefix must not contain wildcards");
+  }
+  const std::string bucket_arn = "arn:aws:s3:::" + r.bucket;
+  const std::string objects_arn = bucket_arn + "/" + (prefix.empty() ? "" : prefix + "/") + "*";
+  const std::string locks_arn = bucket_arn + "/" + (prefix.empty() ? "" : prefix + "/") + "locks/*";
+
+  nlohmann::json list = {{"Sid", "ListRepository"},
+                         {"Effect", "Allow"},
+                         {"Action", {"s3:ListBucket"}},
+                         {"Resource", bucket_arn}};
+  if (!prefix.empty()) {
+    list["Condition"] = {{"StringLike", {{"s3:prefix", {prefix + "/*"}}}}};
+  }
+  nlohmann::json bucket_info = {{"Sid", "BucketSettings"},
+                                {"Effect", "Allow"},
+                                {"Action", {"s3:GetBucketLocation", "s3:GetBucketObjectLockConfiguration"}},
+                                {"Resource", bucket_arn}};
+  nlohmann::json statements = nlohmann::json::array();
+  statements.push_back(list);
+  statements.push_back(bucket_info);
+
+  if (r.read_only) {
+    statements.push_back({{"Sid", "ReadRepository"},
+                          {"Effect", "Allow"},
+                          {"Action", {"s3:GetObject"}},
+                          {"Resource", objects_arn}});
+  } else if (r.immutable) {
+    statements.push_back({{"Sid", "WriteRepositoryWithRetention"},
+                          {"Effect", "Allow"},
+                          {"Action",
+                           {"s3:GetObject", "s3:PutObject", "s3:PutObjectRetention",
+                            "s3:GetObjectRetention", "s3:AbortMultipartUpload",
+                            "s3:ListMultipartUploadParts"}},
+                          {"Resource", objects_arn}});
+    statements.push_back({{"Sid", "ReleaseOwnLocks"},
+                          {"Effect", "Allow"},
+                          {"Action", {"s3:DeleteObject", "s3:DeleteObjectVersion"}},
+                          {"Resource", locks_arn}});
+    statements.push_back({{"Sid", "NeverDeleteBackups"},
+                          {"Effect", "Deny"},
+                          {"Action", {"s3:DeleteObject", "s3:DeleteObjectVersion"}},
+                          {"NotResource", locks_arn}});
+    statements.push_back({{"Sid", "NeverWeakenRetention"},
+                          {"Effect", "Deny"},
+                          {"Action",
+                           {"s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration",
+                            "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration",
+                            "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:DeleteBucket"}},
+                          {"Resource", {bucket_arn, bucket_arn + "/*"}}});
+  } else {
+    statements.push_back({{"Sid", "ReadWriteRepository"},
+                          {"Effect", "Allow"},
+                          {"Action",
+                           {"s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                            "s3:DeleteObjectVersion", "s3:GetObjectRetention",
+                            "s3:PutObjectRetention", "s3:AbortMultipartUpload",
+                            "s3:ListMultipartUploadParts"}},
+                          {"Resource", objects_arn}});
+  }
+  return {{"Version", "2012-10-17"}, {"Statement", statements}};
+}
+
+}  // namespace pvesafe::store::s3
