@@ -28,6 +28,7 @@ void set_exit_status(int code);
 int exit_status();
 
 void register_version(CLI::App& app, GlobalOptions& global);
+void register_iam_policy(CLI::App& app, GlobalOptions& global);
 void register_init(CLI::App& app, GlobalOptions& global);
 void register_backup(CLI::App& app, GlobalOptions& global);
 void register_restore(CLI::App& app, GlobalOptions& global);

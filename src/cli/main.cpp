@@ -40,6 +40,7 @@ void register_version(CLI::App& app, GlobalOptions& global) {
 
 void register_all(CLI::App& app, GlobalOptions& g) {
   register_version(app, g);
+  register_iam_policy(app, g);
   register_init(app, g);
   register_backup(app, g);
   register_restore(app, g);
