@@ -574,6 +574,7 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
 
   bool tried = false;
   std::optional<Error> unsupported_error;
+  std::optional<Error> failure;
   for (size_t i = 0; i < skesks.size() && i < kMaxSessionKeyPackets; ++i) {
     SessionKey sk;
     try {
@@ -590,19 +591,27 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
     tried = true;
     SeipdSource src(*sk.cipher, std::span(sk.key.data(), sk.cipher->key_size), enc, ciphertext_size);
     if (!src.quick_check()) continue;
-    Plain plain;
-    plain.limit = limit;
-    plain.size_hint = message.size();
     try {
-      read_packets(src, plain, 0);
-      if (!plain.have_literal) malformed("the encrypted data holds no literal data packet");
-      src.verify_rest();
-    } catch (const Error&) {
-      src.verify_rest();  // an MDC mismatch explains the failure better
-      throw;
+      Plain plain;
+      plain.limit = limit;
+      plain.size_hint = message.size();
+      try {
+        read_packets(src, plain, 0);
+        if (!plain.have_literal) malformed("the encrypted data holds no literal data packet");
+        src.verify_rest();
+      } catch (const Error&) {
+        src.verify_rest();  // an MDC mismatch explains the failure better
+        throw;
+      }
+      return std::move(plain.out);
+    } catch (const Error& e) {
+      // A wrong key passes the 2-byte quick check once in 65536 tries, so a later session key
+      // packet may still open the message; otherwise this is the error to report.
+      if (e.code() != Errc::kIntegrity && e.code() != Errc::kUnsupported) throw;
+      if (!failure) failure = e;
     }
-    return std::move(plain.out);
   }
+  if (failure) throw *failure;
   if (tried) {
     throw Error(Errc::kAuth, "passphrase does not open this message",
                 "check the passphrase or key file");
