@@ -394,6 +394,29 @@ TEST(OpenPgpReader, TriesEverySessionKeyPacket) {
   EXPECT_TRUE(c == Errc::kAuth || c == Errc::kIntegrity);
 }
 
+TEST(OpenPgpReader, QuickCheckFalsePositiveIsIntegrityAndNextPacketStillOpens) {
+  // Search for a salt whose (wrong) key passes the 2-byte quick check of this message: about
+  // 65536 tries of the 1024-byte S2K. Such a key must give kIntegrity alone, and must not stop a
+  // following correct session key packet from opening the message.
+  Bytes msg = encrypt_message(pattern(64), kPass, S2kStrength::kFast);
+  Bytes rest(msg.begin() + 15, msg.end());
+  Bytes found;
+  for (uint32_t i = 0; i < 4000000 && found.empty(); ++i) {
+    Bytes skesk{0xC3, 13, 4, 9, 3, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int b = 0; b < 4; ++b) skesk[6 + b] = static_cast<uint8_t>(i >> (8 * b));
+    Bytes candidate = cat({skesk, rest});
+    try {
+      decrypt_message(candidate, kPass);
+      FAIL() << "a foreign salt opened the message";
+    } catch (const Error& e) {
+      if (e.code() == Errc::kIntegrity) found = skesk;
+      else ASSERT_EQ(e.code(), Errc::kAuth);
+    }
+  }
+  ASSERT_FALSE(found.empty());
+  EXPECT_EQ(decrypt_message(cat({found, msg}), kPass), pattern(64));
+}
+
 // ---- inner packets --------------------------------------------------------------------------
 
 TEST(OpenPgpReader, NestedCompressionAndSkippedPackets) {
