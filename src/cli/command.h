@@ -39,5 +39,9 @@ void register_gc(CLI::App& app, GlobalOptions& global);
 void register_report(CLI::App& app, GlobalOptions& global);
 void register_key(CLI::App& app, GlobalOptions& global);
 void register_unlock(CLI::App& app, GlobalOptions& global);
+void register_audit(CLI::App& app, GlobalOptions& global);
+void register_exporter(CLI::App& app, GlobalOptions& global);
+void register_drill(CLI::App& app, GlobalOptions& global);
+void register_vzdump_hook(CLI::App& app, GlobalOptions& global);
 
 }  // namespace pvesafe::cli

@@ -51,6 +51,10 @@ void register_all(CLI::App& app, GlobalOptions& g) {
   register_report(app, g);
   register_key(app, g);
   register_unlock(app, g);
+  register_audit(app, g);
+  register_exporter(app, g);
+  register_drill(app, g);
+  register_vzdump_hook(app, g);
 }
 
 }  // namespace pvesafe::cli
