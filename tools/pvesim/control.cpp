@@ -154,6 +154,10 @@ void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& re
                              {"slow_ms", sim.faults.slow_ms}, {"malformed", sim.faults.malformed_prefixes},
                              {"pending_failures", sim.faults.fail_next.size()}});
     }
+    if (what == "hold-tasks" && post) {
+      sim.hold_tasks = param("on") != "0";
+      return reply(res, json{{"hold", sim.hold_tasks.load()}});
+    }
     if (what == "reset" && post) {
       sim.reset();
       return reply(res, nullptr);

@@ -1,5 +1,6 @@
 #include "guest_ops.h"
 
+#include <cctype>
 #include <regex>
 #include <set>
 
@@ -79,6 +80,17 @@ void apply_config(Sim& sim, Guest& g, const Params& p, const std::string& node) 
     if (g.type == "lxc" && k == "ostemplate") continue;
     std::string val = v;
     if (k == "memory") memory_mib(v);
+    if (g.type == "qemu" && starts_with(k, "net")) {
+      // "virtio,bridge=vmbr0" gets a generated MAC address, as PVE does: "virtio=BC:24:11:..,bridge=vmbr0".
+      std::string model = v.substr(0, v.find(','));
+      if (!model.empty() && model.find('=') == std::string::npos) {
+        std::string mac = "BC:24:11";
+        std::string r = random_hex(3);
+        for (size_t i = 0; i < 6; i += 2) mac += ":" + r.substr(i, 2);
+        for (auto& ch : mac) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        val = model + "=" + mac + v.substr(model.size());
+      }
+    }
     if (disk_key(k)) {
       // "STORAGE:SIZE[,opts]" allocates a new volume of SIZE GiB, like PVE does.
       static const std::regex alloc("^([A-Za-z][A-Za-z0-9_.-]*):([0-9.]+)(,.*)?$");

@@ -62,6 +62,14 @@ json vzdump(Ctx& c) {
   } else if (vmids.empty()) {
     param_error("vmid", "property is missing and it is not optional");
   }
+  std::vector<Job> jobs;
+  for (int vmid : vmids) {
+    c.require("/vms/" + std::to_string(vmid), "VM.Backup");
+    Guest* g = sim.guest(vmid);
+    if (!g) fail("Unable to find VM " + std::to_string(vmid));
+    if (g->node != n.name) fail("guest " + std::to_string(vmid) + " is on node '" + g->node + "', not '" + n.name + "'");
+    jobs.push_back({vmid, g->type, g->name, config_text(*g), g->backup_size});
+  }
   std::string storage_id = c.params.count("storage") ? c.params.at("storage") : "";
   std::string dumpdir = c.params.count("dumpdir") ? c.params.at("dumpdir") : "";
   if (storage_id.empty() && dumpdir.empty()) storage_id = "local";
@@ -84,14 +92,6 @@ json vzdump(Ctx& c) {
   std::string mode = c.params.count("mode") ? c.params.at("mode") : "snapshot";
   if (mode != "snapshot" && mode != "suspend" && mode != "stop")
     param_error("mode", "value '" + mode + "' does not have a value in the enumeration 'snapshot, suspend, stop'");
-  std::vector<Job> jobs;
-  for (int vmid : vmids) {
-    c.require("/vms/" + std::to_string(vmid), "VM.Backup");
-    Guest* g = sim.guest(vmid);
-    if (!g) fail("Unable to find VM " + std::to_string(vmid));
-    if (g->node != n.name) fail("guest " + std::to_string(vmid) + " is on node '" + g->node + "', not '" + n.name + "'");
-    jobs.push_back({vmid, g->type, g->name, config_text(*g), g->backup_size});
-  }
   std::string notes_tpl = c.params.count("notes-template") ? c.params.at("notes-template") : "";
   bool protect = bool_param(c.params, "protected", false);
   std::string cmdline = "vzdump " + (all ? std::string("--all 1") : join(split(c.params.count("vmid") ? c.params.at("vmid") : "", ','), " ")) +

@@ -400,6 +400,15 @@ void Sim::reset() {
   c = initial;
   faults = Faults{};
   clock_offset = 0;
+  hold_tasks = false;
+  for (auto it = task_order.begin(); it != task_order.end();) {
+    if ((*it)->running) {
+      ++it;
+    } else {
+      tasks.erase((*it)->upid);
+      it = task_order.erase(it);
+    }
+  }
 }
 
 }  // namespace pvesim

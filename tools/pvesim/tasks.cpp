@@ -62,6 +62,7 @@ std::string start_task(Sim& sim, TaskSpec spec) {
   std::thread([&sim, t, spec = std::move(spec), inject_error, inject_warning]() mutable {
     TaskRun run(sim, t);
     std::string error;
+    while (sim.hold_tasks.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     try {
       if (inject_error) {
         run.sleep(0.05);
