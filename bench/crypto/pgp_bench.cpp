@@ -6,7 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ctime>
+#include <sys/resource.h>
 #include <fstream>
 #include <functional>
 #include <span>
@@ -19,19 +19,21 @@
 
 namespace {
 
-double cpu_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+// Process CPU time (all threads): {user + system, user}.
+std::pair<double, double> cpu_now() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return {sec(ru.ru_utime) + sec(ru.ru_stime), sec(ru.ru_utime)};
 }
 
 void timed(const char* what, const std::function<void()>& f) {
   auto w0 = std::chrono::steady_clock::now();
-  double c0 = cpu_now();
+  auto c0 = cpu_now();
   f();
-  double c1 = cpu_now();
+  auto c1 = cpu_now();
   double w = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
-  std::printf("%s %.6f %.6f\n", what, w, c1 - c0);
+  std::printf("%s %.6f %.6f %.6f\n", what, w, c1.first - c0.first, c1.second - c0.second);
   std::fflush(stdout);
 }
 

@@ -2,7 +2,6 @@
 //
 //   pgp_tool encrypt [--strong] [--name NAME] [--partial EXP] IN OUT
 //   pgp_tool decrypt IN OUT
-//   pgp_tool bench-encrypt|bench-decrypt IN OUT RUNS   (prints seconds per run, one a line)
 //   pgp_tool pty COMMAND [ARGS...]
 //       runs COMMAND on a new pseudo-terminal and answers each password prompt on it with the
 //       passphrase (sq 0.27 reads passwords only from its terminal); the passphrase is masked in
@@ -21,7 +20,6 @@
 
 #include <cerrno>
 #include <csignal>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -124,13 +122,8 @@ std::string passphrase() {
 int usage() {
   std::cerr << "usage: pgp_tool encrypt [--strong] [--name NAME] [--partial EXP] IN OUT\n"
                "       pgp_tool decrypt IN OUT\n"
-               "       pgp_tool bench-encrypt|bench-decrypt IN OUT RUNS\n"
                "       pgp_tool pty COMMAND [ARGS...]\n";
   return 2;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // Runs argv on a pseudo-terminal, typing the passphrase at every "...password...: " prompt.
@@ -218,22 +211,6 @@ int main(int argc, char** argv) {
     } else if (cmd == "pty") {
       if (args.size() < 2) return usage();
       return run_on_pty(std::vector<std::string>(args.begin() + 1, args.end()), passphrase());
-    } else if (cmd == "bench-encrypt" || cmd == "bench-decrypt") {
-      if (args.size() != 4) return usage();
-      auto in = read_file(args[1]);
-      int runs = std::stoi(args[3]);
-      std::string pass = passphrase();
-      std::vector<uint8_t> out;
-      for (int r = 0; r < runs; ++r) {
-        out.clear();
-        out.shrink_to_fit();
-        auto t0 = std::chrono::steady_clock::now();
-        out = cmd == "bench-encrypt"
-                  ? pvesafe::crypto::encrypt_message(in, pass, pvesafe::crypto::S2kStrength::kFast)
-                  : pvesafe::crypto::decrypt_message(in, pass);
-        std::printf("%.6f\n", seconds_since(t0));
-      }
-      write_file(args[2], out);
     } else {
       return usage();
     }
