@@ -92,15 +92,16 @@ PY
   # Repository disk full while backing up -> 8, in a small tmpfs (user + mount namespace).
   if unshare -r -m true 2> /dev/null || [[ $(id -u) == 0 ]]; then
     SMALL="$T/small"; mkdir -p "$SMALL"
-    gen_image --size $((64 * 1024 * 1024)) --seed 9 > "$T/big.img"
-    # Copy the repository into an 8 MiB tmpfs, then back up 64 MiB of mostly incompressible data into it.
+    head -c $((64 * 1024 * 1024)) /dev/urandom > "$T/big.img"
+    # Copy the repository into a tmpfs 8 MiB larger than it, then back up 64 MiB of random data.
+    fs_kib=$(( $(du -sk "$REPO" | cut -f1) + 8192 ))
     rc=0
     unshare -r -m sh -c '
-      mount -t tmpfs -o size=8m none "$1" || exit 99
+      mount -t tmpfs -o size="$7"k none "$1" || exit 99
       cp -a "$2/." "$1/"
       "$3" -r "$1" backup --passphrase-file "$4" "$5" 2> "$6"; rc=$?
       "$3" -r "$1" verify --passphrase-file "$4" --read-data > /dev/null 2>> "$6" || exit 98
-      exit $rc' sh "$SMALL" "$REPO" "$PVESAFE_BIN" "$PASSFILE" "$T/big.img" "$T/err" || rc=$?
+      exit $rc' sh "$SMALL" "$REPO" "$PVESAFE_BIN" "$PASSFILE" "$T/big.img" "$T/err" "$fs_kib" || rc=$?
     if [[ $rc == 99 ]]; then
       note "SKIP disk-full case: cannot mount tmpfs here"
     else

@@ -37,7 +37,7 @@ new_repo() {
   if [[ -n "${PVESAFE_TEST_S3_BASE:-}" ]]; then
     printf '%s/pvesafe-e2e-%s-%s-%s\n' "${PVESAFE_TEST_S3_BASE%/}" "$(date +%s%N)" "$$" "$_repo_counter"
   else
-    printf '%s/repo%s\n' "$T" "$_repo_counter"
+    mktemp -d -u "$T/repoXXXXXX"
   fi
 }
 
