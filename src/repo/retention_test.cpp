@@ -56,8 +56,11 @@ TEST(Retention, WeeklyCountsOnlyWeeksNotAlreadyCovered) {
   EXPECT_EQ(kept(d), (std::set<std::string>{"2026-11-10T13:00:00Z", "2026-11-10T01:00:00Z",
                                             "2026-11-09T01:00:00Z", "2026-11-08T01:00:00Z",
                                             "2026-11-07T01:00:00Z", "2026-11-01T01:00:00Z"}));
-  for (const auto& x : d)
-    if (x.snapshot.id == "2026-11-01T01:00:00Z") EXPECT_EQ(x.reason, "weekly");
+  for (const auto& x : d) {
+    if (x.snapshot.id == "2026-11-01T01:00:00Z") {
+      EXPECT_EQ(x.reason, "weekly");
+    }
+  }
 }
 
 TEST(Retention, MonthlyKeepsNewestOfEachMonth) {
