@@ -61,8 +61,9 @@ std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message,
 inline constexpr uint64_t kDefaultMaxPlaintextBytes = uint64_t{16} << 30;
 
 // As above with an explicit bound (e.g. the repository's maximum chunk size). A message whose
-// plaintext or decompressed data exceeds it throws kUnsupported naming the limit. Running out of
-// memory also throws kUnsupported instead of std::bad_alloc.
+// plaintext or decompressed data exceeds it throws kUnsupported naming the limit. The bound is
+// also never more than half of the machine's physical memory (the plaintext is held in memory),
+// and running out of memory throws kUnsupported instead of std::bad_alloc.
 std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message,
                                      std::string_view passphrase,
                                      uint64_t max_plaintext_bytes);

@@ -9,6 +9,7 @@
 #include <bzlib.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -624,8 +625,16 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
 
 std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message, std::string_view passphrase,
                                      uint64_t max_plaintext_bytes) {
+  // The plaintext is held in memory: never let it grow past half of the physical memory, where
+  // the kernel's overcommit would otherwise end the process instead of an error being thrown.
+  static const uint64_t memory_cap = [] {
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2
+                                 : UINT64_MAX;
+  }();
   try {
-    return decrypt_impl(message, passphrase, max_plaintext_bytes);
+    return decrypt_impl(message, passphrase, std::min(max_plaintext_bytes, memory_cap));
   } catch (const std::bad_alloc&) {
     throw Error(Errc::kUnsupported,
                 "not enough memory to decrypt an OpenPGP message of " +
