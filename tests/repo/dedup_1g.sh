@@ -9,8 +9,7 @@ P=(--passphrase-file "$PASSFILE")
 psafe -r "$REPO" init "${P[@]}" > /dev/null
 gen_image --size "$SIZE" --seed 42 > "$T/disk.img"
 gen_image --size "$SIZE" --seed 42 --mutate-percent 2 --mutate-regions 8 --mutate-seed 7 > "$T/disk2.img"
-changed=$(cmp -l "$T/disk.img" "$T/disk2.img" | wc -l)
-note "2% image: $changed bytes differ ($(awk -v c="$changed" -v s="$SIZE" 'BEGIN{printf "%.2f", 100*c/s}')%)"
+note "second image: the first with 2% of its bytes rewritten in 8 regions"
 
 field() { sed -n "s/.*\"$1\": \([0-9.e+]*\).*/\1/p" "$2"; }
 peak_kib() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
