@@ -4,9 +4,10 @@
 #   cmake --build build --target pgp_tool pgp_bench -j2
 #   bench/crypto/bench_openpgp.sh [BUILD_DIR] [RUNS]        (defaults: build, 3)
 #
-# Reports medians of RUNS runs, in MB/s (10^6 bytes per second) of plaintext, by wall clock and by
-# CPU time (user+sys; steadier on a shared machine, and the fair figure when other work keeps
-# both cores busy), and the ratio pvesafe / gpg:
+# Reports medians of RUNS runs, in MB/s (10^6 bytes per second) of plaintext, by wall clock, by
+# CPU time (user+sys of all threads; steadier on a shared machine), by user CPU time, and for the
+# in-memory runs by the calling thread's CPU time ("caller": the critical path, i.e. the wall
+# time when the writer's MDC thread has an idle core), and the ratio pvesafe / gpg:
 #   in memory  pgp_bench: encrypt_message / decrypt_message on one 256 MiB buffer (encryption
 #              also with the MDC forced onto the calling thread), the same data as 4 MiB
 #              messages (repository-sized objects), and OpenSSL's raw AES-256-CFB and SHA-1 on
@@ -70,7 +71,7 @@ echo "data: $BYTES bytes; $RUNS runs each; $(nproc) CPUs; load average $(cut -d'
 
 # In memory.
 "$PGP_BENCH" "$DATA" "$RUNS" > "$WORK/mem"
-mem() {  # NAME COLUMN(2 wall, 3 cpu, 4 user) -> median seconds
+mem() {  # NAME COLUMN(2 wall, 3 cpu, 4 user, 5 calling thread) -> median seconds
   awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$WORK/mem" | median
 }
 
@@ -94,30 +95,35 @@ for ((r = 0; r < RUNS; r++)); do
 done
 col() { awk -v c="$2" '{print $c}' "$1" | median; }
 
-printf '\n%-40s %10s %10s %10s\n' "median throughput (MB/s)" "wall" "CPU" "user CPU"
-row() { printf '%-40s %10s %10s %10s\n' "$1" "$(mbps "$2")" "$(mbps "$3")" "$(mbps "$4")"; }
-row "OpenSSL AES-256-CFB (reference)" "$(mem openssl-aes256cfb 2)" "$(mem openssl-aes256cfb 3)" "$(mem openssl-aes256cfb 4)"
-row "OpenSSL SHA-1 (reference)" "$(mem openssl-sha1 2)" "$(mem openssl-sha1 3)" "$(mem openssl-sha1 4)"
-row "pvesafe encrypt, MDC on the same thread" "$(mem pvesafe-encrypt-1thread 2)" "$(mem pvesafe-encrypt-1thread 3)" "$(mem pvesafe-encrypt-1thread 4)"
-row "pvesafe encrypt, in memory" "$(mem pvesafe-encrypt 2)" "$(mem pvesafe-encrypt 3)" "$(mem pvesafe-encrypt 4)"
-row "pvesafe decrypt, in memory" "$(mem pvesafe-decrypt 2)" "$(mem pvesafe-decrypt 3)" "$(mem pvesafe-decrypt 4)"
-row "pvesafe encrypt, 4 MiB objects" "$(mem pvesafe-encrypt-4MiB-objects 2)" "$(mem pvesafe-encrypt-4MiB-objects 3)" "$(mem pvesafe-encrypt-4MiB-objects 4)"
-row "pvesafe decrypt, 4 MiB objects" "$(mem pvesafe-decrypt-4MiB-objects 2)" "$(mem pvesafe-decrypt-4MiB-objects 3)" "$(mem pvesafe-decrypt-4MiB-objects 4)"
+printf '\n%-40s %10s %10s %10s %10s\n' "median throughput (MB/s)" "wall" "CPU" "user CPU" "caller"
+row() {
+  local caller="-"
+  [[ -n "${5:-}" ]] && caller="$(mbps "$5")"
+  printf '%-40s %10s %10s %10s %10s\n' "$1" "$(mbps "$2")" "$(mbps "$3")" "$(mbps "$4")" "$caller"
+}
+row "OpenSSL AES-256-CFB (reference)" "$(mem openssl-aes256cfb 2)" "$(mem openssl-aes256cfb 3)" "$(mem openssl-aes256cfb 4)" "$(mem openssl-aes256cfb 5)"
+row "OpenSSL SHA-1 (reference)" "$(mem openssl-sha1 2)" "$(mem openssl-sha1 3)" "$(mem openssl-sha1 4)" "$(mem openssl-sha1 5)"
+row "pvesafe encrypt, MDC on the same thread" "$(mem pvesafe-encrypt-1thread 2)" "$(mem pvesafe-encrypt-1thread 3)" "$(mem pvesafe-encrypt-1thread 4)" "$(mem pvesafe-encrypt-1thread 5)"
+row "pvesafe encrypt, in memory" "$(mem pvesafe-encrypt 2)" "$(mem pvesafe-encrypt 3)" "$(mem pvesafe-encrypt 4)" "$(mem pvesafe-encrypt 5)"
+row "pvesafe decrypt, in memory" "$(mem pvesafe-decrypt 2)" "$(mem pvesafe-decrypt 3)" "$(mem pvesafe-decrypt 4)" "$(mem pvesafe-decrypt 5)"
+row "pvesafe encrypt, 4 MiB objects" "$(mem pvesafe-encrypt-4MiB-objects 2)" "$(mem pvesafe-encrypt-4MiB-objects 3)" "$(mem pvesafe-encrypt-4MiB-objects 4)" "$(mem pvesafe-encrypt-4MiB-objects 5)"
+row "pvesafe decrypt, 4 MiB objects" "$(mem pvesafe-decrypt-4MiB-objects 2)" "$(mem pvesafe-decrypt-4MiB-objects 3)" "$(mem pvesafe-decrypt-4MiB-objects 4)" "$(mem pvesafe-decrypt-4MiB-objects 5)"
 row "pvesafe encrypt, file" "$(col "$WORK/pe" 1)" "$(col "$WORK/pe" 2)" "$(col "$WORK/pe" 3)"
 row "gpg --symmetric, file" "$(col "$WORK/ge" 1)" "$(col "$WORK/ge" 2)" "$(col "$WORK/ge" 3)"
 row "pvesafe decrypt, file" "$(col "$WORK/pd" 1)" "$(col "$WORK/pd" 2)" "$(col "$WORK/pd" 3)"
 row "gpg --decrypt, file" "$(col "$WORK/gd" 1)" "$(col "$WORK/gd" 2)" "$(col "$WORK/gd" 3)"
 
-printf '\n%-40s %10s %10s %10s\n' "ratio (speed)" "wall" "CPU" "user CPU"
+printf '\n%-40s %10s %10s %10s %10s\n' "ratio (speed)" "wall" "CPU" "user CPU" "caller"
 rat() {  # LABEL FILE-A FILE-B: speed of A relative to B
-  printf '%-40s %10s %10s %10s\n' "$1" "$(ratio "$(col "$2" 1)" "$(col "$3" 1)")" \
-    "$(ratio "$(col "$2" 2)" "$(col "$3" 2)")" "$(ratio "$(col "$2" 3)" "$(col "$3" 3)")"
+  printf '%-40s %10s %10s %10s %10s\n' "$1" "$(ratio "$(col "$2" 1)" "$(col "$3" 1)")" \
+    "$(ratio "$(col "$2" 2)" "$(col "$3" 2)")" "$(ratio "$(col "$2" 3)" "$(col "$3" 3)")" "-"
 }
 rat "pvesafe encrypt / gpg --symmetric" "$WORK/pe" "$WORK/ge"
 rat "pvesafe decrypt / gpg --decrypt" "$WORK/pd" "$WORK/gd"
-for c in 2 3 4; do mem pvesafe-encrypt "$c"; done > "$WORK/enc"
-for c in 2 3 4; do mem openssl-aes256cfb "$c"; done > "$WORK/cfb"
-printf '%-40s %10s %10s %10s\n' "pvesafe encrypt (memory) / raw AES-CFB" \
+for c in 2 3 4 5; do mem pvesafe-encrypt "$c"; done > "$WORK/enc"
+for c in 2 3 4 5; do mem openssl-aes256cfb "$c"; done > "$WORK/cfb"
+printf '%-40s %10s %10s %10s %10s\n' "pvesafe encrypt (memory) / raw AES-CFB" \
   "$(ratio "$(sed -n 1p "$WORK/enc")" "$(sed -n 1p "$WORK/cfb")")" \
   "$(ratio "$(sed -n 2p "$WORK/enc")" "$(sed -n 2p "$WORK/cfb")")" \
-  "$(ratio "$(sed -n 3p "$WORK/enc")" "$(sed -n 3p "$WORK/cfb")")"
+  "$(ratio "$(sed -n 3p "$WORK/enc")" "$(sed -n 3p "$WORK/cfb")")" \
+  "$(ratio "$(sed -n 4p "$WORK/enc")" "$(sed -n 4p "$WORK/cfb")")"

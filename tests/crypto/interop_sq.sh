@@ -5,6 +5,7 @@
 # passphrase never appears in argv or in the log).
 source "$(dirname "$0")/lib.sh"
 command -v sq >/dev/null || { echo "sq not installed"; exit 77; }
+"$PGP_TOOL" pty true >/dev/null 2>&1 || { echo "no pseudo-terminals available for sq's prompt"; exit 77; }
 
 cd "$WORK"
 make_mixed big 10
