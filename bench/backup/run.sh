@@ -7,7 +7,7 @@
 #   env: RUNS=3 SIZE_MIB=1024 BENCH_DIR=/var/tmp (scratch space: about 4 x SIZE)
 set -euo pipefail
 BUILD=${1:-${PVESAFE_BUILD_DIR:-build}}
-PVESAFE=$BUILD/bin/pvesafe
+PVESAFE=${PVESAFE_BIN:-$BUILD/bin/pvesafe}
 GEN=$BUILD/bin/pvesafe-gen-image
 RUNS=${RUNS:-3}
 SIZE=$(( ${SIZE_MIB:-1024} * 1024 * 1024 ))
