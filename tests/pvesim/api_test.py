@@ -389,6 +389,19 @@ def create_config_migrate_snapshot_destroy():
     assert all(e.get("vmid") != 300 for e in c.get("/cluster/resources"))
 
 
+@check
+def destroying_ha_guest_needs_purge():
+    c = admin()
+    c.wait(c.post("/nodes/pve-01/qemu/100/status/stop"))
+    assert c.get("/nodes/pve-01/qemu/100/status/current")["ha"]["managed"] == 1
+    body = expect_status(c.req("DELETE", "/nodes/pve-01/qemu/100"), 500)
+    assert "purge" in body["message"], body
+    st = c.wait(c.req("DELETE", "/nodes/pve-01/qemu/100", params={"purge": "1"}).json()["data"])
+    assert st["exitstatus"] == "OK"
+    assert "vm:100" not in {r["sid"] for r in c.get("/cluster/ha/resources")}
+    expect_status(c.req("GET", "/nodes/pve-01/qemu/100/config"), 500)
+
+
 # ---------------------------------------------------------------- fault switches
 
 

@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
     register_storage_routes(router);
     register_task_routes(router);
     register_vzdump_routes(router);
+    register_misc_routes(router);
 
     auto api = [&](const httplib::Request& req, httplib::Response& res) {
       if (starts_with(req.path, "/pvesim/")) return handle_control(sim, req, res);
@@ -130,7 +131,10 @@ int main(int argc, char** argv) {
     std::cerr << "pvesim: data dir " << data_dir << ", tokens file " << opts.tokens_file << ", "
               << sim.c.nodes.size() << " nodes, " << sim.c.guests.size() << " guests, PVE " << sim.c.version << std::endl;
     server.listen_after_bind();
+    sim.hold_tasks = false;
     wait_for_tasks(sim);
+    // Task threads still writing a large archive must not outlive the state they use.
+    if (sim.running_workers.load() > 0) std::_Exit(0);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "pvesim: " << e.what() << std::endl;

@@ -62,5 +62,6 @@ void register_guest_routes(Router& r);
 void register_storage_routes(Router& r);
 void register_task_routes(Router& r);
 void register_vzdump_routes(Router& r);
+void register_misc_routes(Router& r);
 
 }  // namespace pvesim
