@@ -16,7 +16,8 @@ Control (not forwarded): GET /__fault__/stats -> JSON counters;
 POST /__fault__/config?rate=R&kinds=K&fail_after=N changes the settings at run time
 (fail_after=N: after N more forwarded requests, answer every request with 503 SlowDown;
 fail_after=-1 turns that off).
-The Host header is forwarded unchanged so SigV4 signatures stay valid."""
+The Host header is forwarded unchanged so SigV4 signatures stay valid. With --cert/--key the
+proxy speaks HTTPS (TLS termination in front of a plain-HTTP gateway)."""
 import argparse
 import http.client
 import json
@@ -178,12 +179,19 @@ def main():
     ap.add_argument("--kinds", default="500,503,reset,slow,truncate")
     ap.add_argument("--slow-seconds", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--key", help="private key of --cert")
     a = ap.parse_args()
     Handler.state = State(a.rate, [k for k in a.kinds.split(",") if k], a.slow_seconds, a.seed)
     Handler.upstream = urllib.parse.urlparse(a.upstream)
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 64
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if a.cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.cert, a.key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     with open(a.port_file + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
     import os

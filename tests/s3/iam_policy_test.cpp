@@ -8,7 +8,7 @@
 
 using namespace pvesafe;
 using namespace pvesafe::store::s3;
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 // Every action allowed (or denied) on a resource, flattened.
@@ -54,8 +54,12 @@ TEST(IamPolicy, ImmutableNeverDeletesBackupsOrWeakensRetention) {
   auto allow = actions(p, "Allow");
   EXPECT_TRUE(allow.count("s3:PutObjectRetention"));
   for (const auto& st : p["Statement"]) {
-    if (st["Sid"] == "ReleaseOwnLocks") EXPECT_EQ(st["Resource"], "arn:aws:s3:::backups/pve/locks/*");
-    if (st["Sid"] == "NeverDeleteBackups") EXPECT_EQ(st["NotResource"], "arn:aws:s3:::backups/pve/locks/*");
+    if (st["Sid"] == "ReleaseOwnLocks") {
+      EXPECT_EQ(st["Resource"], "arn:aws:s3:::backups/pve/locks/*");
+    }
+    if (st["Sid"] == "NeverDeleteBackups") {
+      EXPECT_EQ(st["NotResource"], "arn:aws:s3:::backups/pve/locks/*");
+    }
   }
 }
 
@@ -66,7 +70,9 @@ TEST(IamPolicy, ReadOnlyForRestoreHosts) {
                                           "s3:GetBucketObjectLockConfiguration"}));
   for (const auto& st : p["Statement"]) {
     EXPECT_FALSE(st.contains("Condition"));  // whole bucket
-    if (st["Sid"] == "ReadRepository") EXPECT_EQ(st["Resource"], "arn:aws:s3:::backups/*");
+    if (st["Sid"] == "ReadRepository") {
+      EXPECT_EQ(st["Resource"], "arn:aws:s3:::backups/*");
+    }
   }
 }
 

@@ -9,8 +9,10 @@ command -v radosgw >/dev/null || { echo "radosgw not installed"; exit 77; }
 
 work=$(mktemp -d /tmp/pvesafe-s3-it.XXXXXX)
 tls_pid=""
+https_pid=""
 cleanup() {
   [[ -n "$tls_pid" ]] && kill "$tls_pid" 2>/dev/null
+  [[ -n "$https_pid" ]] && kill "$https_pid" 2>/dev/null
   bash "$src/tests/servers/rgw.sh" stop "$work/rgw" || true
   rm -rf "$work"
 }
@@ -37,5 +39,15 @@ for _ in $(seq 50); do
 done
 export PVESAFE_TEST_TLS_ENDPOINT="https://127.0.0.1:$tls_port"
 export PVESAFE_TEST_TLS_CERT="$work/tls.crt"
+
+# HTTPS in front of the gateway (certificate for 127.0.0.1, trusted through s3.ca-bundle).
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/good.key" -out "$work/good.crt" -days 1 \
+  -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1
+python3 "$src/tests/s3/fault_proxy.py" --upstream "$PVESAFE_TEST_S3_ENDPOINT" --rate 0 \
+  --port-file "$work/https.port" --cert "$work/good.crt" --key "$work/good.key" >/dev/null 2>&1 &
+https_pid=$!
+for _ in $(seq 100); do [[ -s "$work/https.port" ]] && break; sleep 0.1; done
+export PVESAFE_TEST_HTTPS_ENDPOINT="https://127.0.0.1:$(cat "$work/https.port")"
+export PVESAFE_TEST_HTTPS_CA="$work/good.crt"
 
 "$bin" --gtest_brief=1

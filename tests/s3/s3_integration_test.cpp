@@ -284,6 +284,23 @@ TEST_F(RgwTest, TlsCertificateMismatchNamesHostAndCaBundleOption) {
   EXPECT_NE(std::string(e2.what()).find(tls.substr(8)), std::string::npos) << e2.what();
 }
 
+TEST_F(RgwTest, HttpsWithCaBundleAndUnsignedPayload) {
+  std::string https = env("PVESAFE_TEST_HTTPS_ENDPOINT");
+  if (https.empty()) GTEST_SKIP() << "no HTTPS proxy";
+  auto s = fresh("https");
+  auto t = store(bucket_, "repo", {{"s3.endpoint", https}, {"s3.ca-bundle", env("PVESAFE_TEST_HTTPS_CA")}});
+  auto data = random_bytes(300000, 9);
+  t->put("data/tls", data);
+  EXPECT_EQ(t->get("data/tls"), data);
+  auto u = store(bucket_, "repo", {{"s3.endpoint", https}, {"s3.ca-bundle", env("PVESAFE_TEST_HTTPS_CA")},
+                                   {"s3.unsigned-payload", "true"}});
+  u->put("data/unsigned", data);
+  EXPECT_EQ(s->get("data/unsigned"), data);
+  // Without the CA bundle the same endpoint is refused.
+  auto n = store(bucket_, "repo", {{"s3.endpoint", https}});
+  EXPECT_EQ(error_of([&] { n->get("data/tls"); }).code(), Errc::kConfig);
+}
+
 TEST_F(RgwTest, ObjectLockRetentionIsSetAndRespectedByRemove) {
   auto s = fresh("lock", {}, /*lock=*/true);
   ASSERT_TRUE(s->object_lock_enabled());

@@ -4,7 +4,7 @@
 
 namespace pvesafe::store::s3 {
 
-nlohmann::json iam_policy(const IamPolicyRequest& r) {
+nlohmann::ordered_json iam_policy(const IamPolicyRequest& r) {
   if (r.bucket.empty()) throw Error(Errc::kUsage, "iam-policy needs --bucket");
   if (r.bucket.find_first_of("/*?") != std::string::npos) {
     throw Error(Errc::kUsage, "invalid bucket name '" + r.bucket + "'");
@@ -23,18 +23,18 @@ nlohmann::json iam_policy(const IamPolicyRequest& r) {
   const std::string objects_arn = bucket_arn + "/" + (prefix.empty() ? "" : prefix + "/") + "*";
   const std::string locks_arn = bucket_arn + "/" + (prefix.empty() ? "" : prefix + "/") + "locks/*";
 
-  nlohmann::json list = {{"Sid", "ListRepository"},
+  nlohmann::ordered_json list = {{"Sid", "ListRepository"},
                          {"Effect", "Allow"},
                          {"Action", {"s3:ListBucket"}},
                          {"Resource", bucket_arn}};
   if (!prefix.empty()) {
     list["Condition"] = {{"StringLike", {{"s3:prefix", {prefix + "/*"}}}}};
   }
-  nlohmann::json bucket_info = {{"Sid", "BucketSettings"},
+  nlohmann::ordered_json bucket_info = {{"Sid", "BucketSettings"},
                                 {"Effect", "Allow"},
                                 {"Action", {"s3:GetBucketLocation", "s3:GetBucketObjectLockConfiguration"}},
                                 {"Resource", bucket_arn}};
-  nlohmann::json statements = nlohmann::json::array();
+  nlohmann::ordered_json statements = nlohmann::ordered_json::array();
   statements.push_back(list);
   statements.push_back(bucket_info);
 

@@ -17,6 +17,6 @@ struct IamPolicyRequest {
   bool read_only = false;
 };
 
-nlohmann::json iam_policy(const IamPolicyRequest& request);
+nlohmann::ordered_json iam_policy(const IamPolicyRequest& request);
 
 }  // namespace pvesafe::store::s3
