@@ -549,7 +549,10 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
         "detection code");
   }
   if (enc_tag == kTagAead) {
-    unsupported("OpenPGP AEAD encrypted data packet (tag 20, OCB/EAX, GnuPG draft format) is not supported");
+    unsupported(
+        "OpenPGP AEAD encrypted data packet (tag 20, OCB/EAX, the RFC 4880bis draft format of "
+        "GnuPG 2.3+ and rnp --aead) is not supported",
+        "decrypt it with the program that wrote it, or re-encrypt it without AEAD");
   }
   // SEIPD: strip the version byte.
   if (enc_size == 0) malformed("encrypted data packet is empty");
@@ -558,8 +561,9 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
   uint8_t version = enc[first][0];
   if (version != 1) {
     unsupported("OpenPGP Symmetrically Encrypted Integrity Protected Data version " +
-                std::to_string(version) + (version == 2 ? " (AEAD, RFC 9580)" : "") +
-                " is not supported");
+                    std::to_string(version) + (version == 2 ? " (AEAD, RFC 9580)" : "") +
+                    " is not supported",
+                "decrypt it with the program that wrote it, or re-encrypt it without AEAD");
   }
   enc[first] = enc[first].subspan(1);
   enc.erase(enc.begin(), enc.begin() + static_cast<ptrdiff_t>(first));

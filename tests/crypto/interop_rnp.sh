@@ -57,7 +57,25 @@ rm -f out.pvesafe
 "$PGP_TOOL" decrypt msg.rnp out.pvesafe || true
 check_same small out.pvesafe "pvesafe reads rnp -c from stdin"
 
-# 3. A wrong password is refused by rnp on a pvesafe message.
+# 3. What pvesafe does not read is refused as unsupported (exit 12), naming the algorithm.
+refused() {  # WHAT EXPECTED-TEXT RNP-OPTIONS...
+  local what="$1" text="$2"
+  shift 2
+  CHECKS=$((CHECKS + 1))
+  "${RNP[@]}" "$@" --symmetric small --output msg.rnp 3<"$PASSFILE" >/dev/null
+  local rc=0
+  "$PGP_TOOL" decrypt msg.rnp out.pvesafe 2>pvesafe.err || rc=$?
+  if [[ $rc -ne 12 ]] || ! grep -q "$text" pvesafe.err; then
+    fail "rnp $what: exit $rc, expected 12 naming '$text': $(cat pvesafe.err)"
+  else
+    echo "ok: rnp $what refused: $(cat pvesafe.err)"
+  fi
+}
+refused "--aead=ocb" "AEAD" --aead=ocb
+refused "--aead=eax" "AEAD" --aead=eax
+refused "--cipher TWOFISH" "Twofish" --cipher TWOFISH
+
+# 4. A wrong password is refused by rnp on a pvesafe message.
 CHECKS=$((CHECKS + 1))
 if "${RNP[@]}" --decrypt small.pgp --output x 3< <(printf 'wrong\n') >/dev/null 2>&1; then
   fail "rnp decrypted a pvesafe message with a wrong password"
