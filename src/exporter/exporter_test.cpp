@@ -1,0 +1,366 @@
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "exporter/catalog_collector.h"
+#include "exporter/corosync_collector.h"
+#include "exporter/exporter.h"
+#include "exporter/metric_set.h"
+#include "exporter/pve_collector.h"
+#include "exporter/status_page.h"
+
+namespace pvesafe::exporter {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+json sample(const std::string& name) {
+  std::ifstream in(std::string(PVESAFE_SHARED_DIR) + "/pve-api-samples/" + name);
+  EXPECT_TRUE(in.good()) << name;
+  return json::parse(in)["data"];
+}
+
+TEST(MetricSet, RendersHelpTypeAndEscapedLabels) {
+  MetricSet m;
+  m.gauge("pvesafe_x", "Help with \\ backslash", {{"a", "q\"uote\nnl\\"}}, 1.5);
+  m.add("pvesafe_y_total", MetricType::kCounter, "Count", {}, 3);
+  m.gauge("pvesafe_x", "ignored", {{"a", "q\"uote\nnl\\"}}, 2);  // same series: last value wins
+  EXPECT_EQ(m.text(),
+            "# HELP pvesafe_x Help with \\\\ backslash\n# TYPE pvesafe_x gauge\n"
+            "pvesafe_x{a=\"q\\\"uote\\nnl\\\\\"} 2\n"
+            "# HELP pvesafe_y_total Count\n# TYPE pvesafe_y_total counter\npvesafe_y_total 3\n");
+  EXPECT_EQ(format_value(0.25), "0.25");
+  EXPECT_EQ(format_value(1e20), "1e+20");
+  EXPECT_EQ(sanitize_name("a-b.c"), "a_b_c");
+}
+
+TEST(PveCollector, ClusterStatusSample) {
+  MetricSet m;
+  collect_cluster_status(sample("cluster_status.json"), m);
+  EXPECT_EQ(m.value("pvesafe_cluster_quorate", {}), 1);
+  EXPECT_EQ(m.value("pvesafe_cluster_nodes", {}), 4);
+  EXPECT_EQ(m.value("pvesafe_node_online", {{"node", "node3"}}), 1);
+  EXPECT_EQ(m.samples("pvesafe_node_online").size(), 4u);
+}
+
+TEST(PveCollector, ClusterResourcesSample) {
+  MetricSet m;
+  collect_cluster_resources(sample("cluster_resources.json"), m);
+  Labels g100{{"node", "node2"}, {"guest", "100"}, {"type", "qemu"}};
+  EXPECT_EQ(m.value("pvesafe_guest_running", g100), 1);
+  EXPECT_EQ(m.value("pvesafe_guest_memory_total_bytes", g100), 1073741824);
+  EXPECT_EQ(m.value("pvesafe_guest_network_receive_bytes_total", g100), 2456116121);
+  EXPECT_EQ(m.value("pvesafe_guest_running", {{"node", "node1"}, {"guest", "101"}, {"type", "qemu"}}),
+            0);
+  EXPECT_EQ(m.value("pvesafe_node_memory_total_bytes", {{"node", "node3"}}), 16668827648);
+  EXPECT_EQ(m.value("pvesafe_storage_total_bytes", {{"node", "node3"}, {"storage", "local-zfs"}}),
+            479730032640);
+}
+
+TEST(PveCollector, HaStatusSample) {
+  MetricSet m;
+  collect_ha_status(sample("cluster_ha_status_current.pve9.json"), m);
+  EXPECT_EQ(m.value("pvesafe_ha_quorate", {}), 1);
+  EXPECT_EQ(m.value("pvesafe_ha_crm_master_info", {{"node", "pve-node-b1"}, {"state", "active"}}),
+            1);
+  EXPECT_EQ(m.value("pvesafe_ha_lrm_info", {{"node", "pve-node-c1"}, {"state", "maintenance"}}), 1);
+  EXPECT_EQ(m.value("pvesafe_ha_lrm_info", {{"node", "pve-node-a2"}, {"state", "active"}}), 1);
+  EXPECT_EQ(m.value("pvesafe_ha_fencing_armed", {{"node", "pve-node-b1"}}), 1);
+  EXPECT_EQ(m.value("pvesafe_ha_resource_problem",
+                    {{"sid", "vm:100"}, {"guest", "100"}, {"node", "pve-node-a2"}}),
+            0);
+  EXPECT_EQ(parse_ha_daemon_state("old timestamp - dead?"), "dead");
+  EXPECT_EQ(parse_ha_daemon_state("n1 (wait_for_agent_lock, x)"), "wait_for_agent_lock");
+}
+
+TEST(PveCollector, CephSample) {
+  MetricSet m;
+  collect_ceph_status(sample("cluster_ceph_status.json"), m);
+  EXPECT_EQ(m.value("pvesafe_ceph_health_status", {{"status", "HEALTH_WARN"}}), 1);
+  EXPECT_EQ(m.value("pvesafe_ceph_health_status", {{"status", "HEALTH_OK"}}), 0);
+  EXPECT_EQ(m.value("pvesafe_ceph_osds", {}), 21);
+  EXPECT_EQ(m.value("pvesafe_ceph_osds_up", {}), 21);
+  EXPECT_EQ(m.value("pvesafe_ceph_health_check_info", {{"check", "POOL_NEARFULL"}, {"severity", "HEALTH_WARN"}}), 1);
+}
+
+TEST(PveCollector, NodeStatusSample) {
+  MetricSet m;
+  collect_node_status("node1", sample("nodes_node_status.pve7.json"), m);
+  EXPECT_EQ(m.value("pvesafe_node_package_info",
+                    {{"node", "node1"}, {"package", "pve-manager"}, {"version", "7.4-16"}}),
+            1);
+  EXPECT_EQ(m.value("pvesafe_node_kernel_info", {{"node", "node1"}, {"release", "5.15.108-1-pve"}}),
+            1);
+}
+
+// A fake API built from the recorded samples, with injectable failures.
+struct FakeApi {
+  std::map<std::string, json> answers;
+  std::map<std::string, std::function<json()>> special;
+  ApiGet get() {
+    auto self = std::make_shared<FakeApi>(*this);
+    return [self](const std::string& path) -> json {
+      if (auto s = self->special.find(path); s != self->special.end()) return s->second();
+      auto it = self->answers.find(path);
+      if (it == self->answers.end())
+        throw pvesafe::Error(Errc::kNotFound, "404 " + path);
+      return it->second;
+    };
+  }
+};
+
+FakeApi recorded_api() {
+  FakeApi api;
+  api.answers["/cluster/status"] = sample("cluster_status.json");
+  api.answers["/cluster/resources"] = sample("cluster_resources.json");
+  api.answers["/cluster/ha/status/current"] = sample("cluster_ha_status_current.pve9.json");
+  api.answers["/cluster/ceph/status"] = sample("cluster_ceph_status.trimmed.json");
+  for (const char* n : {"node1", "node2", "node3", "node4"}) {
+    api.answers[std::string("/nodes/") + n + "/status"] = sample("nodes_node_status.pve7.json");
+    api.answers[std::string("/nodes/") + n + "/apt/versions"] =
+        json::array({{{"Package", "corosync"}, {"Version", "3.1.7-pve3"}, {"CurrentState", "Installed"}},
+                     {{"Package", "vim"}, {"Version", "9"}, {"CurrentState", "Installed"}}});
+  }
+  return api;
+}
+
+TEST(PveCollector, AllSourcesUp) {
+  FakeApi api = recorded_api();
+  MetricSet m;
+  ScrapeReport r;
+  collect_pve(api.get(), {}, Clock::now() + std::chrono::seconds(5), m, r);
+  EXPECT_TRUE(r.all_ok());
+  EXPECT_EQ(r.results().size(), 6u);
+  EXPECT_EQ(m.value("pvesafe_node_package_info",
+                    {{"node", "node4"}, {"package", "corosync"}, {"version", "3.1.7-pve3"}}),
+            1);
+  EXPECT_THROW(m.value("pvesafe_node_package_info",
+                       {{"node", "node4"}, {"package", "vim"}, {"version", "9"}}),
+               std::out_of_range);
+}
+
+TEST(PveCollector, UnauthorizedSourceIsDownOthersStayUp) {
+  FakeApi api = recorded_api();
+  api.special["/cluster/resources"] = []() -> json {
+    throw pvesafe::Error(Errc::kAuth, "token rejected (401)");
+  };
+  MetricSet m;
+  ScrapeReport r;
+  collect_pve(api.get(), {}, Clock::now() + std::chrono::seconds(5), m, r);
+  bool saw = false;
+  for (const auto& s : r.results()) {
+    if (s.source == "cluster_resources") {
+      saw = true;
+      EXPECT_FALSE(s.ok);
+      EXPECT_NE(s.error.find("401"), std::string::npos);
+    } else {
+      EXPECT_TRUE(s.ok) << s.source;
+    }
+  }
+  EXPECT_TRUE(saw);
+  EXPECT_FALSE(m.has("pvesafe_guest_running"));  // nothing stale or partial from that source
+  EXPECT_TRUE(m.has("pvesafe_cluster_quorate"));
+}
+
+TEST(PveCollector, SlowApiDoesNotHoldTheScrape) {
+  FakeApi api = recorded_api();
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  api.special["/cluster/ha/status/current"] = [release]() -> json {
+    for (int i = 0; i < 300 && !*release; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return json::array();
+  };
+  MetricSet m;
+  ScrapeReport r;
+  auto deadline = Clock::now() + std::chrono::milliseconds(300);
+  collect_pve(api.get(), {}, deadline, m, r);
+  // The call that cannot finish before the deadline is reported, never waited for.
+  EXPECT_LT(Clock::now(), deadline + std::chrono::seconds(2));
+  for (const auto& s : r.results())
+    if (s.source == "ha") {
+      EXPECT_FALSE(s.ok);
+      EXPECT_NE(s.error.find("deadline"), std::string::npos);
+    }
+  EXPECT_FALSE(m.has("pvesafe_ha_quorate"));
+  *release = true;
+}
+
+TEST(PveCollector, MalformedAnswerIsAFailedSource) {
+  FakeApi api = recorded_api();
+  api.answers["/cluster/status"] = json("<html>proxy error</html>");
+  api.answers["/cluster/ceph/status"] = json::array({1, 2});
+  MetricSet m;
+  ScrapeReport r;
+  collect_pve(api.get(), {}, Clock::now() + std::chrono::seconds(5), m, r);
+  int failed = 0;
+  for (const auto& s : r.results())
+    if (!s.ok) {
+      ++failed;
+      EXPECT_TRUE(s.source == "cluster_status" || s.source == "ceph") << s.source;
+    }
+  EXPECT_EQ(failed, 2);
+  EXPECT_FALSE(m.has("pvesafe_cluster_quorate"));
+  EXPECT_FALSE(m.has("pvesafe_ceph_osds"));
+  // Round 2 falls back to /cluster/resources for the node list.
+  EXPECT_TRUE(m.has("pvesafe_node_kernel_info"));
+}
+
+TEST(SourceTracker, LogsOncePerFailureAndCountsErrors) {
+  std::vector<std::string> lines;
+  SourceTracker t("c1", [&](const std::string& l) { lines.push_back(l); });
+  for (int i = 0; i < 3; ++i) {
+    ScrapeReport r;
+    r.fail("cluster_status", "connection refused", 0.1);
+    r.ok("ha", 0.1);
+    MetricSet m;
+    t.finish(r, m);
+    EXPECT_EQ(m.value("pvesafe_source_up", {{"source", "cluster_status"}}), 0);
+    EXPECT_EQ(m.value("pvesafe_source_errors_total", {{"source", "cluster_status"}}), i + 1);
+    EXPECT_EQ(m.value("pvesafe_source_up", {{"source", "ha"}}), 1);
+  }
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("cluster_status"), std::string::npos);
+  ScrapeReport ok;
+  ok.ok("cluster_status", 0.1);
+  MetricSet m;
+  t.finish(ok, m);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[1].find("recovered"), std::string::npos);
+}
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("pvesafe-exporter-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "catalog.db").string();
+    sqlite3* db;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const char* sql =
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, time_utc TEXT, kind TEXT, repository TEXT,"
+        " snapshot_id TEXT, node TEXT, guest_id TEXT, guest_type TEXT, file_name TEXT,"
+        " size_bytes INTEGER, stored_bytes INTEGER, duration_seconds REAL,"
+        " throughput_bytes_per_second REAL, dedup_ratio REAL, result TEXT, error TEXT,"
+        " details_json TEXT);"
+        "INSERT INTO events (time_utc,kind,node,guest_id,guest_type,size_bytes,stored_bytes,"
+        " duration_seconds,dedup_ratio,result) VALUES"
+        " ('2026-11-24T01:00:00Z','backup','pve1','100','qemu',1000,100,10,3.5,'ok'),"
+        " ('2026-11-25T01:00:00Z','backup','pve1','100','qemu',2000,200,20,4.5,'ok'),"
+        " ('2026-11-26T01:00:00Z','backup','pve1','100','qemu',0,0,1,0,'error'),"
+        " ('2026-11-25T02:00:00Z','backup','pve2','200','lxc',500,50,5,2,'ok');"
+        "INSERT INTO events (time_utc,kind,node,guest_id,guest_type,duration_seconds,result,"
+        " details_json) VALUES ('2026-11-25T03:00:00Z','drill','pve1','100','qemu',300,'error',"
+        " '{\"rto_seconds\":412.5,\"sla_seconds\":300,\"stages\":{\"fetch\":100,\"restore\":250}}');";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_close(db);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(CatalogTest, NewestBackupAndDrillPerGuest) {
+  MetricSet m;
+  collect_catalog(path_, m);
+  Labels g100{{"guest", "100"}, {"node", "pve1"}, {"type", "qemu"}};
+  EXPECT_EQ(m.value("pvesafe_backup_last_success_timestamp_seconds", g100),
+            parse_iso8601_utc("2026-11-25T01:00:00Z"));
+  EXPECT_EQ(m.value("pvesafe_backup_last_size_bytes", g100), 2000);
+  EXPECT_EQ(m.value("pvesafe_backup_last_dedup_ratio", g100), 4.5);
+  EXPECT_EQ(m.value("pvesafe_backup_last_attempt_success", g100), 0);
+  EXPECT_EQ(m.value("pvesafe_backup_last_attempt_success",
+                    {{"guest", "200"}, {"node", "pve2"}, {"type", "lxc"}}),
+            1);
+  EXPECT_EQ(m.value("pvesafe_drill_last_success", g100), 0);
+  EXPECT_EQ(m.value("pvesafe_drill_last_rto_seconds", g100), 412.5);
+  EXPECT_EQ(m.value("pvesafe_drill_rto_sla_seconds", g100), 300);
+  Labels stage = g100;
+  stage.emplace_back("stage", "restore");
+  EXPECT_EQ(m.value("pvesafe_drill_last_stage_duration_seconds", stage), 250);
+  EXPECT_EQ(parse_iso8601_utc("1970-01-01T00:01:00.5Z"), 60.5);
+}
+
+TEST_F(CatalogTest, MissingCatalogIsAnErrorNotEmpty) {
+  MetricSet m;
+  EXPECT_THROW(collect_catalog((dir_ / "nope.db").string(), m), pvesafe::Error);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "nope.db"));  // read-only: never created
+}
+
+cluster::CorosyncRuntime three_nodes() {
+  cluster::CorosyncRuntime rt;
+  rt.cluster_name = "lab";
+  rt.local_nodeid = 1;
+  rt.quorate = true;
+  rt.expected_votes = 3;
+  rt.total_votes = 2;
+  rt.quorum = 2;
+  rt.members = 2;
+  rt.nodes.push_back({1, "n1", true, true, true, 1, {}});
+  rt.nodes.push_back({2, "n2", false, true, true, 1, {{0, true, 0.0003, 0}, {1, true, 0.0004, 0}}});
+  rt.nodes.push_back({3, "n3", false, false, false, 0, {{0, false, -1, 2}, {1, false, -1, 1}}});
+  return rt;
+}
+
+TEST(CorosyncCollector, PeersAndLinks) {
+  MetricSet m;
+  collect_corosync(three_nodes(), m);
+  EXPECT_EQ(m.value("pvesafe_corosync_quorate", {{"observer", "n1"}}), 1);
+  EXPECT_EQ(m.value("pvesafe_corosync_link_connected",
+                    {{"node", "n3"}, {"nodeid", "3"}, {"link", "1"}, {"observer", "n1"}}),
+            0);
+  EXPECT_EQ(m.value("pvesafe_corosync_link_connected",
+                    {{"node", "n2"}, {"nodeid", "2"}, {"link", "0"}, {"observer", "n1"}}),
+            1);
+  EXPECT_EQ(m.value("pvesafe_corosync_node_member", {{"node", "n3"}, {"nodeid", "3"}, {"observer", "n1"}}),
+            0);
+  EXPECT_EQ(m.value("pvesafe_corosync_link_down_total",
+                    {{"node", "n3"}, {"nodeid", "3"}, {"link", "0"}, {"observer", "n1"}}),
+            2);
+}
+
+TEST(Exporter, NodeModeCorosyncDownKeepsServing) {
+  ExporterOptions o;
+  o.node_mode = true;
+  o.corosync = true;
+  std::vector<std::string> logs;
+  o.log = [&](const std::string& l) { logs.push_back(l); };
+  o.corosync_reader = []() -> cluster::CorosyncRuntime {
+    throw pvesafe::Error(Errc::kTransient, "corosync: cmap_initialize failed (cs_error 2)");
+  };
+  Exporter ex(o);
+  for (int i = 0; i < 2; ++i) {
+    MetricSet m = ex.collect("", std::chrono::seconds(2));
+    EXPECT_EQ(m.value("pvesafe_source_up", {{"source", "corosync"}}), 0);
+    EXPECT_EQ(m.value("pvesafe_source_errors_total", {{"source", "corosync"}}), i + 1);
+    EXPECT_FALSE(m.has("pvesafe_corosync_quorate"));
+  }
+  EXPECT_EQ(logs.size(), 1u);
+  EXPECT_THROW(ex.collect("nope", std::chrono::seconds(1)), pvesafe::Error);
+}
+
+TEST(Exporter, CentralTargetAndStatusPage) {
+  ExporterOptions o;
+  o.targets["c1"] = recorded_api().get();
+  Exporter ex(o);
+  MetricSet m = ex.collect("c1", std::chrono::seconds(5));
+  EXPECT_EQ(m.value("pvesafe_source_up", {{"source", "cluster_resources"}}), 1);
+  std::string html = render_status_page("t", m, 1.8e9);
+  EXPECT_NE(html.find("<td>node4</td>"), std::string::npos);
+  EXPECT_NE(html.find("quorate"), std::string::npos);
+  EXPECT_EQ(format_age(3 * 86400 + 7200), "3d 2h");
+}
+
+}  // namespace
+}  // namespace pvesafe::exporter

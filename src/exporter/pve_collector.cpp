@@ -1,0 +1,425 @@
+#include "exporter/pve_collector.h"
+
+#include <set>
+
+#include "core/error.h"
+
+namespace pvesafe::exporter {
+
+using nlohmann::json;
+
+namespace {
+
+// PVE returns numbers as numbers, but some fields arrive as strings ("quorate": "1").
+bool number(const json& obj, const char* key, double& out) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return false;
+  if (it->is_number()) {
+    out = it->get<double>();
+    return true;
+  }
+  if (it->is_boolean()) {
+    out = it->get<bool>() ? 1 : 0;
+    return true;
+  }
+  if (it->is_string()) {
+    try {
+      size_t pos = 0;
+      out = std::stod(it->get<std::string>(), &pos);
+      return pos > 0;
+    } catch (...) {
+      return false;
+    }
+  }
+  return false;
+}
+
+std::string str(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return {};
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<long long>());
+  if (it->is_number()) return format_value(it->get<double>());
+  return it->dump();
+}
+
+void need_array(const json& data, const char* what) {
+  if (!data.is_array())
+    throw pvesafe::Error(Errc::kRemote, std::string(what) + ": expected a JSON array");
+}
+void need_object(const json& data, const char* what) {
+  if (!data.is_object())
+    throw pvesafe::Error(Errc::kRemote, std::string(what) + ": expected a JSON object");
+}
+
+void opt_gauge(MetricSet& out, const std::string& name, const std::string& help,
+               const json& obj, const char* key, const Labels& labels, double scale = 1) {
+  double v;
+  if (number(obj, key, v)) out.gauge(name, help, labels, v * scale);
+}
+
+void opt_counter(MetricSet& out, const std::string& name, const std::string& help,
+                 const json& obj, const char* key, const Labels& labels) {
+  double v;
+  if (number(obj, key, v)) out.add(name, MetricType::kCounter, help, labels, v);
+}
+
+}  // namespace
+
+std::string parse_ha_daemon_state(const std::string& status) {
+  if (status.find("dead") != std::string::npos) return "dead";
+  auto open = status.find('(');
+  if (open == std::string::npos) return status.empty() ? "unknown" : "unknown";
+  auto end = status.find_first_of(",)", open + 1);
+  std::string s = status.substr(open + 1, end == std::string::npos ? std::string::npos
+                                                                   : end - open - 1);
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  if (s.rfind("maintenance", 0) == 0) return "maintenance";
+  for (char& c : s)
+    if (c == ' ') c = '_';
+  return s.empty() ? "unknown" : s;
+}
+
+void collect_cluster_status(const json& data, MetricSet& out) {
+  need_array(data, "/cluster/status");
+  bool have_cluster = false;
+  for (const auto& e : data) {
+    if (!e.is_object()) continue;
+    std::string type = str(e, "type");
+    if (type == "cluster") {
+      have_cluster = true;
+      out.add("pvesafe_cluster_info", MetricType::kInfo, "Cluster name and config version",
+              {{"cluster_name", str(e, "name")}, {"config_version", str(e, "version")}}, 1);
+      opt_gauge(out, "pvesafe_cluster_quorate", "1 if the cluster has quorum", e, "quorate", {});
+      opt_gauge(out, "pvesafe_cluster_nodes", "Nodes configured in the cluster", e, "nodes", {});
+    } else if (type == "node") {
+      Labels l{{"node", str(e, "name")}};
+      opt_gauge(out, "pvesafe_node_online", "1 if the node is online in the cluster", e, "online",
+                l);
+      double id;
+      if (number(e, "nodeid", id)) {
+        out.add("pvesafe_node_info", MetricType::kInfo, "Node id and address",
+                {{"node", str(e, "name")}, {"nodeid", str(e, "nodeid")}, {"ip", str(e, "ip")},
+                 {"local", str(e, "local")}},
+                1);
+      }
+    }
+  }
+  if (!have_cluster) {
+    // A standalone node has no cluster entry: it is trivially quorate.
+    out.gauge("pvesafe_cluster_quorate", "1 if the cluster has quorum", {}, 1);
+  }
+}
+
+void collect_cluster_resources(const json& data, MetricSet& out) {
+  need_array(data, "/cluster/resources");
+  for (const auto& e : data) {
+    if (!e.is_object()) continue;
+    std::string type = str(e, "type");
+    std::string node = str(e, "node");
+    if (type == "node") {
+      Labels l{{"node", node}};
+      std::string status = str(e, "status");
+      out.gauge("pvesafe_node_up", "1 if the API reports the node online (cluster resources)", l,
+                status == "online" ? 1 : 0);
+      if (status != "online") continue;  // offline nodes carry no live figures
+      opt_gauge(out, "pvesafe_node_cpu_ratio", "Node CPU usage, 0 to 1", e, "cpu", l);
+      opt_gauge(out, "pvesafe_node_cpus", "Logical CPUs of the node", e, "maxcpu", l);
+      opt_gauge(out, "pvesafe_node_memory_used_bytes", "Node memory in use", e, "mem", l);
+      opt_gauge(out, "pvesafe_node_memory_total_bytes", "Node memory size", e, "maxmem", l);
+      opt_gauge(out, "pvesafe_node_rootfs_used_bytes", "Used bytes of the node's root filesystem",
+                e, "disk", l);
+      opt_gauge(out, "pvesafe_node_rootfs_total_bytes", "Size of the node's root filesystem", e,
+                "maxdisk", l);
+      opt_gauge(out, "pvesafe_node_uptime_seconds", "Node uptime", e, "uptime", l);
+    } else if (type == "qemu" || type == "lxc") {
+      std::string guest = str(e, "vmid");
+      Labels l{{"node", node}, {"guest", guest}, {"type", type}};
+      double tmpl = 0;
+      number(e, "template", tmpl);
+      std::string hastate = str(e, "hastate");
+      out.add("pvesafe_guest_info", MetricType::kInfo, "Guest name, node and flags",
+              {{"node", node}, {"guest", guest}, {"type", type}, {"name", str(e, "name")},
+               {"template", tmpl != 0 ? "1" : "0"}, {"hastate", hastate}},
+              1);
+      std::string status = str(e, "status");
+      out.gauge("pvesafe_guest_running", "1 if the guest is running", l,
+                status == "running" ? 1 : 0);
+      opt_gauge(out, "pvesafe_guest_cpu_ratio", "Guest CPU usage relative to its vCPUs, 0 to 1",
+                e, "cpu", l);
+      opt_gauge(out, "pvesafe_guest_cpus", "vCPUs of the guest", e, "maxcpu", l);
+      opt_gauge(out, "pvesafe_guest_memory_used_bytes", "Guest memory in use", e, "mem", l);
+      opt_gauge(out, "pvesafe_guest_memory_total_bytes", "Guest memory size", e, "maxmem", l);
+      opt_gauge(out, "pvesafe_guest_disk_used_bytes", "Guest disk usage (containers)", e, "disk",
+                l);
+      opt_gauge(out, "pvesafe_guest_disk_total_bytes", "Guest disk size", e, "maxdisk", l);
+      opt_gauge(out, "pvesafe_guest_uptime_seconds", "Guest uptime", e, "uptime", l);
+      opt_counter(out, "pvesafe_guest_network_receive_bytes_total", "Bytes received by the guest",
+                  e, "netin", l);
+      opt_counter(out, "pvesafe_guest_network_transmit_bytes_total", "Bytes sent by the guest", e,
+                  "netout", l);
+      opt_counter(out, "pvesafe_guest_disk_read_bytes_total", "Bytes read by the guest", e,
+                  "diskread", l);
+      opt_counter(out, "pvesafe_guest_disk_written_bytes_total", "Bytes written by the guest", e,
+                  "diskwrite", l);
+    } else if (type == "storage") {
+      Labels l{{"node", node}, {"storage", str(e, "storage")}};
+      std::string status = str(e, "status");
+      out.gauge("pvesafe_storage_available", "1 if the storage is available on the node", l,
+                status == "available" ? 1 : 0);
+      double shared = 0;
+      number(e, "shared", shared);
+      out.add("pvesafe_storage_info", MetricType::kInfo, "Storage type, content and sharing",
+              {{"node", node}, {"storage", str(e, "storage")}, {"plugintype", str(e, "plugintype")},
+               {"content", str(e, "content")}, {"shared", shared != 0 ? "1" : "0"}},
+              1);
+      if (status != "available") continue;
+      opt_gauge(out, "pvesafe_storage_used_bytes", "Used bytes of the storage", e, "disk", l);
+      opt_gauge(out, "pvesafe_storage_total_bytes", "Size of the storage", e, "maxdisk", l);
+    }
+  }
+}
+
+void collect_ha_status(const json& data, MetricSet& out) {
+  need_array(data, "/cluster/ha/status/current");
+  for (const auto& e : data) {
+    if (!e.is_object()) continue;
+    std::string type = str(e, "type");
+    std::string node = str(e, "node");
+    if (type == "quorum") {
+      opt_gauge(out, "pvesafe_ha_quorate", "1 if the HA stack sees quorum", e, "quorate", {});
+    } else if (type == "master") {
+      std::string state = parse_ha_daemon_state(str(e, "status"));
+      out.add("pvesafe_ha_crm_master_info", MetricType::kInfo,
+              "Node holding the HA cluster resource manager (CRM) master role and its state",
+              {{"node", node}, {"state", state}}, 1);
+      opt_gauge(out, "pvesafe_ha_crm_master_timestamp_seconds",
+                "Last time the CRM master updated its status", e, "timestamp", {{"node", node}});
+    } else if (type == "fencing") {
+      std::string armed = str(e, "armed-state");
+      out.gauge("pvesafe_ha_fencing_armed", "1 if the HA fencing watchdog is armed",
+                {{"node", node}}, armed == "armed" ? 1 : 0);
+    } else if (type == "lrm") {
+      std::string state = parse_ha_daemon_state(str(e, "status"));
+      out.add("pvesafe_ha_lrm_info", MetricType::kInfo,
+              "State of the HA local resource manager (LRM) of a node",
+              {{"node", node}, {"state", state}}, 1);
+      opt_gauge(out, "pvesafe_ha_lrm_timestamp_seconds", "Last time the node's LRM reported", e,
+                "timestamp", {{"node", node}});
+    } else if (type == "service") {
+      std::string sid = str(e, "sid");
+      std::string guest = sid.substr(sid.find(':') == std::string::npos ? 0 : sid.find(':') + 1);
+      std::string state = str(e, "state");
+      if (state.empty()) state = str(e, "crm_state");
+      out.add("pvesafe_ha_resource_info", MetricType::kInfo,
+              "State of an HA resource (started, stopped, fence, error, recovery, migrate, ...)",
+              {{"sid", sid}, {"guest", guest}, {"node", node}, {"state", state},
+               {"request_state", str(e, "request_state")}},
+              1);
+      bool bad = state == "error" || state == "fence" || state == "recovery";
+      out.gauge("pvesafe_ha_resource_problem",
+                "1 if the HA resource is in error, fence or recovery state",
+                {{"sid", sid}, {"guest", guest}, {"node", node}}, bad ? 1 : 0);
+    }
+  }
+}
+
+void collect_ceph_status(const json& data, MetricSet& out) {
+  need_object(data, "/cluster/ceph/status");
+  out.gauge("pvesafe_ceph_configured", "1 if Ceph is configured in the cluster", {}, 1);
+  if (auto h = data.find("health"); h != data.end() && h->is_object()) {
+    std::string status = str(*h, "status");
+    for (const char* s : {"HEALTH_OK", "HEALTH_WARN", "HEALTH_ERR"}) {
+      out.gauge("pvesafe_ceph_health_status", "1 for the current Ceph health status",
+                {{"status", s}}, status == s ? 1 : 0);
+    }
+    if (auto c = h->find("checks"); c != h->end() && c->is_object()) {
+      for (const auto& [name, chk] : c->items()) {
+        std::string sev = chk.is_object() ? str(chk, "severity") : "";
+        out.add("pvesafe_ceph_health_check_info", MetricType::kInfo, "Active Ceph health check",
+                {{"check", name}, {"severity", sev}}, 1);
+      }
+    }
+  }
+  if (auto o = data.find("osdmap"); o != data.end() && o->is_object()) {
+    // Reef has the counters at the top of osdmap; older releases nest them in osdmap.osdmap.
+    const json& m = (o->contains("osdmap") && (*o)["osdmap"].is_object()) ? (*o)["osdmap"] : *o;
+    opt_gauge(out, "pvesafe_ceph_osds", "Ceph OSDs in the OSD map", m, "num_osds", {});
+    opt_gauge(out, "pvesafe_ceph_osds_up", "Ceph OSDs up", m, "num_up_osds", {});
+    opt_gauge(out, "pvesafe_ceph_osds_in", "Ceph OSDs in", m, "num_in_osds", {});
+  }
+  if (auto p = data.find("pgmap"); p != data.end() && p->is_object()) {
+    opt_gauge(out, "pvesafe_ceph_used_bytes", "Raw bytes used in the Ceph cluster", *p,
+              "bytes_used", {});
+    opt_gauge(out, "pvesafe_ceph_total_bytes", "Raw capacity of the Ceph cluster", *p,
+              "bytes_total", {});
+    opt_gauge(out, "pvesafe_ceph_pgs", "Placement groups", *p, "num_pgs", {});
+  }
+  if (auto q = data.find("quorum_names"); q != data.end() && q->is_array()) {
+    out.gauge("pvesafe_ceph_monitors_in_quorum", "Ceph monitors in quorum", {},
+              static_cast<double>(q->size()));
+  }
+}
+
+void collect_node_status(const std::string& node, const json& data, MetricSet& out) {
+  need_object(data, "/nodes/{node}/status");
+  Labels l{{"node", node}};
+  if (auto m = data.find("memory"); m != data.end() && m->is_object()) {
+    opt_gauge(out, "pvesafe_node_memory_available_bytes", "Node memory available", *m,
+              "available", l);
+  }
+  if (auto s = data.find("swap"); s != data.end() && s->is_object()) {
+    opt_gauge(out, "pvesafe_node_swap_used_bytes", "Node swap in use", *s, "used", l);
+    opt_gauge(out, "pvesafe_node_swap_total_bytes", "Node swap size", *s, "total", l);
+  }
+  if (auto r = data.find("rootfs"); r != data.end() && r->is_object()) {
+    opt_gauge(out, "pvesafe_node_rootfs_available_bytes",
+              "Bytes available to users on the node's root filesystem", *r, "avail", l);
+  }
+  if (auto la = data.find("loadavg"); la != data.end() && la->is_array() && !la->empty()) {
+    try {
+      const json& v = (*la)[0];
+      double x = v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>();
+      out.gauge("pvesafe_node_load1", "Node load average over 1 minute", l, x);
+    } catch (...) {
+    }
+  }
+  opt_gauge(out, "pvesafe_node_io_wait_ratio", "Node CPU time waiting for I/O, 0 to 1", data,
+            "wait", l);
+  std::string pveversion = str(data, "pveversion");  // pve-manager/7.4-16/0f39f621
+  std::string kernel;
+  if (auto ck = data.find("current-kernel"); ck != data.end() && ck->is_object()) {
+    kernel = str(*ck, "release");
+  } else {
+    kernel = str(data, "kversion");  // "Linux 5.15.108-1-pve #1 SMP ..."
+    if (kernel.rfind("Linux ", 0) == 0) kernel = kernel.substr(6);
+    kernel = kernel.substr(0, kernel.find(' '));
+  }
+  if (!pveversion.empty()) {
+    std::string v = pveversion;
+    auto slash = v.find('/');
+    if (slash != std::string::npos) v = v.substr(slash + 1);
+    auto slash2 = v.find('/');
+    if (slash2 != std::string::npos) v = v.substr(0, slash2);
+    out.add("pvesafe_node_package_info", MetricType::kInfo,
+            "Installed version of a cluster-relevant package on the node",
+            {{"node", node}, {"package", "pve-manager"}, {"version", v}}, 1);
+  }
+  if (!kernel.empty()) {
+    out.add("pvesafe_node_kernel_info", MetricType::kInfo, "Running kernel release of the node",
+            {{"node", node}, {"release", kernel}}, 1);
+  }
+}
+
+void collect_node_versions(const std::string& node, const json& data, MetricSet& out) {
+  need_array(data, "/nodes/{node}/apt/versions");
+  static const std::set<std::string> watched = {
+      "proxmox-ve",   "pve-manager",    "pve-ha-manager", "pve-cluster", "corosync",
+      "libknet1",     "qemu-server",    "pve-qemu-kvm",   "lxc-pve",     "ceph",
+      "ceph-common",  "zfsutils-linux", "proxmox-backup-client"};
+  for (const auto& p : data) {
+    if (!p.is_object()) continue;
+    std::string name = str(p, "Package");
+    if (!watched.count(name)) continue;
+    std::string state = str(p, "CurrentState");
+    if (!state.empty() && state != "Installed") continue;
+    out.add("pvesafe_node_package_info", MetricType::kInfo,
+            "Installed version of a cluster-relevant package on the node",
+            {{"node", node}, {"package", name}, {"version", str(p, "Version")}}, 1);
+  }
+}
+
+void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
+                 std::chrono::steady_clock::time_point deadline, MetricSet& out,
+                 ScrapeReport& report) {
+  std::vector<std::string> paths = {"/cluster/status", "/cluster/resources",
+                                    "/cluster/ha/status/current"};
+  if (opts.ceph) paths.push_back("/cluster/ceph/status");
+  auto r1 = fetch_all(get, paths, deadline, opts.parallel);
+
+  auto apply = [&](const FetchOutcome& r, const std::string& source, auto&& fn) -> bool {
+    if (!r.ok) {
+      report.fail(source, r.path + ": " + r.error, r.seconds);
+      return false;
+    }
+    MetricSet part;  // parse into a scratch set, so a malformed answer exposes nothing
+    try {
+      fn(r.data, part);
+    } catch (const std::exception& e) {
+      report.fail(source, r.path + ": unexpected answer: " + e.what(), r.seconds);
+      return false;
+    }
+    out.merge(part);
+    report.ok(source, r.seconds);
+    return true;
+  };
+
+  apply(r1[0], "cluster_status", collect_cluster_status);
+  apply(r1[1], "cluster_resources", collect_cluster_resources);
+  apply(r1[2], "ha", collect_ha_status);
+  if (opts.ceph) {
+    const auto& c = r1[3];
+    if (!c.ok && c.error_code == static_cast<int>(Errc::kNotFound)) {
+      out.gauge("pvesafe_ceph_configured", "1 if Ceph is configured in the cluster", {}, 0);
+    } else {
+      apply(c, "ceph", collect_ceph_status);
+    }
+  }
+  if (!opts.node_details) return;
+
+  // Round 2: the online nodes (from /cluster/status; /cluster/resources as fallback).
+  std::vector<std::string> nodes;
+  auto add_nodes = [&](const FetchOutcome& r, const char* type_key, const char* name_key,
+                       const char* online_key, const char* online_value) {
+    if (!r.ok || !r.data.is_array()) return;
+    for (const auto& e : r.data) {
+      if (!e.is_object() || str(e, "type") != type_key) continue;
+      if (str(e, online_key) != online_value) continue;
+      nodes.push_back(str(e, name_key));
+    }
+  };
+  add_nodes(r1[0], "node", "name", "online", "1");
+  if (nodes.empty()) add_nodes(r1[1], "node", "node", "status", "online");
+  if (!opts.only_node.empty()) {
+    nodes.erase(std::remove_if(nodes.begin(), nodes.end(),
+                               [&](const std::string& n) { return n != opts.only_node; }),
+                nodes.end());
+    if (nodes.empty()) nodes.push_back(opts.only_node);
+  }
+  if (nodes.empty()) return;
+  std::vector<std::string> p2;
+  for (const auto& n : nodes) {
+    p2.push_back("/nodes/" + n + "/status");
+    p2.push_back("/nodes/" + n + "/apt/versions");
+  }
+  auto r2 = fetch_all(get, p2, deadline, opts.parallel);
+  std::string status_err, versions_err;
+  double status_s = 0, versions_s = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const auto& st = r2[2 * i];
+    const auto& ve = r2[2 * i + 1];
+    status_s = std::max(status_s, st.seconds);
+    versions_s = std::max(versions_s, ve.seconds);
+    auto one = [&](const FetchOutcome& r, std::string& err, auto&& fn) {
+      if (!r.ok) {
+        if (err.empty()) err = r.path + ": " + r.error;
+        return;
+      }
+      MetricSet part;
+      try {
+        fn(nodes[i], r.data, part);
+        out.merge(part);
+      } catch (const std::exception& e) {
+        if (err.empty()) err = r.path + ": unexpected answer: " + e.what();
+      }
+    };
+    one(st, status_err, collect_node_status);
+    one(ve, versions_err, collect_node_versions);
+  }
+  if (status_err.empty()) report.ok("node_status", status_s);
+  else report.fail("node_status", status_err, status_s);
+  if (versions_err.empty()) report.ok("node_versions", versions_s);
+  else report.fail("node_versions", versions_err, versions_s);
+}
+
+}  // namespace pvesafe::exporter
