@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "crypto/openpgp_internal.h"
 #include "crypto/openpgp_vectors.h"
+#include "crypto/packet.h"
 #include "crypto/s2k.h"
 
 namespace pvesafe::crypto {
@@ -206,6 +207,38 @@ TEST(OpenPgpWriter, MdcOnSameOrSecondThreadGivesTheSameFormat) {
         EXPECT_NE(what.find("integrity check"), std::string::npos) << what;
       }
     }
+  }
+}
+
+TEST(OpenPgpWriter, BodyFramingAboveFourGiB) {
+  // Bodies above 4 GiB cannot have a definite length: partial parts of 2^30 and a non-empty
+  // definite last part. Walk the framer without data and parse its headers back.
+  for (uint64_t total : {uint64_t{0xFFFFFFFF}, uint64_t{0x100000000}, (uint64_t{5} << 30) + 3,
+                         uint64_t{6} << 30}) {
+    detail::BodyFramer f(total, 0);
+    uint64_t overhead = 0, parsed = 0;
+    bool last = false;
+    while (!last) {
+      uint8_t hdr[5];
+      size_t n = f.next_header(hdr);
+      overhead += n;
+      size_t i = 0;
+      detail::LengthKind kind;
+      uint64_t len = detail::parse_new_length([&]() -> int { return i < n ? hdr[i++] : -1; }, kind);
+      EXPECT_EQ(i, n);
+      EXPECT_EQ(len, f.part_left());
+      last = kind == detail::LengthKind::kDefinite;
+      if (!last) {
+        EXPECT_EQ(len, uint64_t{1} << 30);
+      } else if (total > 0xFFFFFFFF) {
+        EXPECT_GT(len, 0u);
+      }
+      parsed += len;
+      f.consume(len);
+    }
+    EXPECT_EQ(parsed, total);
+    EXPECT_EQ(f.remaining(), 0u);
+    EXPECT_EQ(overhead, detail::BodyFramer(total, 0).overhead()) << total;
   }
 }
 
