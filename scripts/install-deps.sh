@@ -7,7 +7,7 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 build_pkgs=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   libcurl4-openssl-dev libssl-dev libzstd-dev libsqlite3-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libcpp-httplib-dev libssh-dev libgtest-dev libgmock-dev libbenchmark-dev
