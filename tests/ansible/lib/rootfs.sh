@@ -11,10 +11,10 @@
 set -euo pipefail
 
 ROOTFS_SUITE=${ROOTFS_SUITE:-bookworm}
-ROOTFS_INCLUDE=${ROOTFS_INCLUDE:-python3,python3-apt,openssh-server,chrony,unattended-upgrades,sudo,ca-certificates,gnupg,apt-utils}
+ROOTFS_INCLUDE=${ROOTFS_INCLUDE:-python3,python3-apt,openssh-server,chrony,unattended-upgrades,sudo,ca-certificates,gnupg,apt-utils,corosync,prometheus,prometheus-alertmanager}
 ROOTFS_CACHE_DIR=${PVESAFE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pvesafe}
 # Bump when ROOTFS_INCLUDE or the build steps change, so stale caches are not reused.
-ROOTFS_CACHE_VERSION=2
+ROOTFS_CACHE_VERSION=3
 
 rootfs_mirror() {
   # First deb URI of the configured sources (deb822 URIs: or one-line deb), for the Debian archive.
