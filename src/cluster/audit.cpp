@@ -706,7 +706,7 @@ std::vector<Finding> check_corosync_api(const pve::ApiGet& get, const AuditOptio
   c.secauth = as_str(totem, "secauth");
   c.transport = totem.is_object() && totem.contains("transport") ? as_str(totem, "transport") : "knet";
   for (const auto& n : nodes) {
-    CorosyncNode cn;
+    CorosyncConfNode cn;
     cn.name = as_str(n, "name").empty() ? as_str(n, "node") : as_str(n, "name");
     if (n.contains("nodeid")) cn.nodeid = static_cast<uint32_t>(as_int(n["nodeid"]));
     cn.quorum_votes = static_cast<int>(int_key(n, "quorum_votes", 1));

@@ -142,7 +142,7 @@ CorosyncConf CorosyncConf::from_tree(const ConfSection& root, const std::string&
     c.token_coefficient = number_key<uint32_t>(*totem, "token_coefficient", source);
     c.consensus = number_key<uint32_t>(*totem, "consensus", source);
     for (const ConfSection* itf : totem->children("interface")) {
-      CorosyncInterface i;
+      CorosyncConfInterface i;
       // corosync 2 used ringnumber, corosync 3 linknumber.
       auto n = number_key<int>(*itf, "linknumber", source);
       if (!n) n = number_key<int>(*itf, "ringnumber", source);
@@ -153,7 +153,7 @@ CorosyncConf CorosyncConf::from_tree(const ConfSection& root, const std::string&
   }
   if (const ConfSection* nodelist = root.child("nodelist")) {
     for (const ConfSection* ns : nodelist->children("node")) {
-      CorosyncNode n;
+      CorosyncConfNode n;
       n.line = ns->line;
       n.name = ns->get("name").value_or("");
       n.nodeid = number_key<uint32_t>(*ns, "nodeid", source);

@@ -33,7 +33,7 @@ struct ConfSection {
 // `source` names the file in error messages.
 ConfSection parse_corosync_conf(const std::string& text, const std::string& source);
 
-struct CorosyncNode {
+struct CorosyncConfNode {
   std::string name;
   std::optional<uint32_t> nodeid;
   int quorum_votes = 1;
@@ -41,7 +41,7 @@ struct CorosyncNode {
   int line = 0;
 };
 
-struct CorosyncInterface {
+struct CorosyncConfInterface {
   int linknumber = 0;
   std::optional<int> knet_link_priority;
 };
@@ -57,8 +57,8 @@ struct CorosyncConf {
   std::optional<uint32_t> token;              // ms
   std::optional<uint32_t> token_coefficient;  // ms
   std::optional<uint32_t> consensus;          // ms
-  std::vector<CorosyncInterface> interfaces;
-  std::vector<CorosyncNode> nodes;
+  std::vector<CorosyncConfInterface> interfaces;
+  std::vector<CorosyncConfNode> nodes;
 
   std::string quorum_provider;
   bool two_node = false;
