@@ -335,7 +335,7 @@ recover_stop_corosync() {
   lab_start_corosync "$1"
 }
 pvesim_post() {
-  curl -fsS -k --max-time 5 -X POST "https://127.0.0.1:$LAB_PVESIM_PORT/pvesim/$1" >/dev/null
+  curl -fsS -k --max-time 5 -d '' "https://127.0.0.1:$LAB_PVESIM_PORT/pvesim/$1" >/dev/null
 }
 fault_pvesim_offline() { pvesim_post "node/$1/offline"; }
 recover_pvesim_offline() { pvesim_post "node/$1/online"; }

@@ -40,7 +40,7 @@ obs_pvesim() {
   PVESIM_TOKEN=$(grep '^auditor@pve!monitor=' "$d/tokens" | sed 's/^[^=]*=//; s/ .*//')
 }
 
-pvesim_ctl() { curl -fsS -k --max-time 10 -X POST "https://127.0.0.1:$PVESIM_PORT/pvesim/$1" >/dev/null; }
+pvesim_ctl() { curl -fsS -k --max-time 10 -d '' "https://127.0.0.1:$PVESIM_PORT/pvesim/$1" >/dev/null; }
 
 # obs_exporter NAME ARGS...: starts `pvesafe exporter ARGS --listen 127.0.0.1:0`; sets
 # EXPORTER_URL and EXPORTER_LOG. The token secret travels in the environment, never argv.
@@ -54,4 +54,4 @@ obs_exporter() {
 }
 
 # metric_value TEXT_FILE 'name{labels}' -> value (empty if absent)
-metric_value() { grep -F "$2 " "$1" | head -1 | awk '{print $NF}'; }
+metric_value() { awk -v k="$2" 'index($0, k " ") == 1 { print $NF; exit }' "$1"; }
