@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/pve_guest.h"
 #include "cli/repo_context.h"
 #include "core/error.h"
 #include "repo/backup.h"
@@ -27,17 +28,29 @@ struct BackupFlags {
 void register_backup(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("backup", "Back up a file (e.g. a vzdump archive) or stdin into a snapshot");
   auto f = std::make_shared<BackupFlags>();
+  auto gf = std::make_shared<GuestBackupFlags>();  // --guest/--all through vzdump (cli/pve_guest.h)
   add_passphrase_flags(cmd, f->repo);
   cmd->add_option("file", f->file, "File or block device to back up");
   cmd->add_flag("--stdin", f->stdin_input, "Read the data from stdin");
   cmd->add_option("--stdin-name", f->stdin_name, "File name recorded for --stdin (e.g. the vzdump name)");
   cmd->add_option("--node", f->node, "PVE node (default: from the name, else this host)");
-  cmd->add_option("--guest", f->guest, "Guest id (default: from a vzdump file name)");
+  cmd->add_option("--guest", f->guest,
+                  "Guest id (default: from a vzdump file name); without FILE and --stdin: back up "
+                  "this guest through vzdump on its node");
   cmd->add_option("--type", f->type, "Guest type qemu|lxc (default: from a vzdump file name)")
       ->check(CLI::IsMember({"qemu", "lxc", ""}));
   cmd->add_option("--tag", f->tags, "Tag KEY=VALUE, repeatable");
   cmd->add_option("--threads", f->threads, "Worker threads (default: CPUs)");
-  cmd->callback([&g, f] {
+  add_guest_backup_flags(cmd, *gf);
+  cmd->callback([&g, f, gf] {
+    if (f->file.empty() && !f->stdin_input && (!f->guest.empty() || gf->all)) {
+      gf->guest = f->guest;
+      gf->node = f->node;
+      auto repo = open_repository(g, f->repo);
+      auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "backup");
+      run_guest_backup(*gf, repo, g);
+      return;
+    }
     if (f->stdin_input == !f->file.empty()) {
       throw Error(Errc::kUsage, "give either a FILE or --stdin", "pvesafe backup FILE | --stdin --stdin-name NAME");
     }

@@ -96,7 +96,7 @@ class TimedStore : public store::ObjectStore {
 struct DrillFlags {
   PveFlags pve;
   SshFlags ssh;
-  PassFlags pass;
+  RepoFlags repo;
   std::string guest;
   bool all_critical = false;
   std::string critical_tag = "critical";
@@ -155,14 +155,14 @@ void print_table(const DrillResult& r) {
   std::cout << fmt::format("drill of guest {} ({}) from snapshot {} ({}, {}) on {} as scratch guest {}\n",
                            r.guest_id, r.guest_type.empty() ? "?" : r.guest_type,
                            r.snapshot_id.substr(0, 8), r.snapshot_time,
-                           human_bytes(static_cast<double>(r.size_bytes)), r.node,
+                           human_bytes(r.size_bytes), r.node,
                            r.scratch_id.empty() ? "-" : r.scratch_id);
   std::cout << fmt::format("  {:<16} {:>10}\n", "STAGE", "SECONDS");
   for (const auto& [name, secs] : r.stages.list()) {
     bool done = std::find(r.completed.begin(), r.completed.end(), name) != r.completed.end();
     std::string detail;
     if (name == "fetch" && done) {
-      detail = fmt::format("{} read from the repository", human_bytes(static_cast<double>(r.fetched_bytes)));
+      detail = fmt::format("{} read from the repository", human_bytes(r.fetched_bytes));
     } else if (name == "health" && done) {
       detail = r.health_detail;
     } else if (name == "cleanup") {
@@ -178,7 +178,7 @@ void print_table(const DrillResult& r) {
     std::cout << fmt::format(
         "  predicted RTO for the guest's {} disk{}: {} (fetch {} + decrypt/verify {} + provision "
         "{} + fixed stages {}; stage rates of this drill scaled by disk/snapshot size)\n",
-        human_bytes(static_cast<double>(p.disk_bytes)),
+        human_bytes(p.disk_bytes),
         p.link_bytes_per_second > 0
             ? fmt::format(" at {:.0f} Mbit/s", p.link_bytes_per_second * 8 / 1e6)
             : " at the measured fetch rate",
@@ -384,7 +384,7 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--task-timeout", f->task_timeout_seconds, "Seconds to wait for the restore task")
       ->capture_default_str();
-  add_passphrase_flags(cmd, f->pass);
+  add_passphrase_flags(cmd, f->repo);
   add_pve_flags(cmd, f->pve);
   add_ssh_flags(cmd, f->ssh);
   cmd->callback([f, &global] {
@@ -409,10 +409,10 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
     } else {
       guests.push_back(f->guest);
     }
-    auto timed_owner = std::make_unique<TimedStore>(open_repository_store(global));
+    auto timed_owner = std::make_unique<TimedStore>(open_store_from(global));
     TimedStore* timed = timed_owner.get();
     auto t_open = Clock::now();
-    repo::Repository repo = open_repository(global, f->pass, std::move(timed_owner));
+    repo::Repository repo = open_repository_over(std::move(timed_owner), f->repo);
     // Shared: backups may run meanwhile, prune/gc may not delete what the drill reads.
     auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "drill");
     double open_seconds = since(t_open);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/pve_guest.h"
 #include "cli/repo_context.h"
 #include "core/error.h"
 #include "repo/restore.h"
@@ -24,14 +25,30 @@ struct RestoreFlags {
 void register_restore(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("restore", "Restore a snapshot to a file or stdout, bit for bit");
   auto f = std::make_shared<RestoreFlags>();
+  auto gf = std::make_shared<GuestRestoreFlags>();  // restore to a guest (cli/pve_guest.h)
   add_passphrase_flags(cmd, f->repo);
   cmd->add_option("snapshot", f->snapshot, "Snapshot id, unique prefix, or latest")->required();
-  cmd->add_option("--to", f->to, "Target file, device, or - for stdout")->required();
-  cmd->add_option("--guest", f->guest, "With latest: newest snapshot of this guest");
-  cmd->add_option("--node", f->node, "With latest: newest snapshot from this node");
+  cmd->add_option("--to", f->to, "Target file, device, or - for stdout (without --to: to a guest)");
+  cmd->add_option("--guest", f->guest,
+                  "With latest: newest snapshot of this guest; without --to: restore to this guest");
+  cmd->add_option("--node", f->node,
+                  "With latest: newest snapshot from this node; without --to: the node to restore "
+                  "the guest on");
   cmd->add_option("--type", f->type, "With latest: guest type qemu|lxc");
   cmd->add_option("--threads", f->threads, "Parallel fetches (default: CPUs or the store's preference)");
-  cmd->callback([&g, f] {
+  add_guest_restore_flags(cmd, *gf);
+  cmd->callback([&g, f, gf] {
+    if (f->to.empty()) {
+      if (f->guest.empty()) {
+        throw Error(Errc::kUsage, "give --to FILE|- or --guest ID --node NODE",
+                    "pvesafe restore SNAPSHOT --to FILE, or --guest 100 --node pve-02 [--new-id N]");
+      }
+      gf->guest = f->guest;
+      gf->node = f->node;
+      auto repo = open_repository(g, f->repo);
+      run_guest_restore(*gf, repo, f->snapshot, g);
+      return;
+    }
     repo::CatalogEvent ev;
     ev.kind = "restore";
     ev.repository = g.repo;

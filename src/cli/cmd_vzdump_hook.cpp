@@ -13,6 +13,7 @@
 
 #include "cli/command.h"
 #include "cli/pve_options.h"
+#include "cli/repo_context.h"
 #include "core/error.h"
 #include "repo/backup.h"
 #include "repo/catalog.h"
@@ -24,7 +25,7 @@ namespace pvesafe::cli {
 namespace {
 
 struct HookFlags {
-  PassFlags pass;
+  RepoFlags repo;
   std::string phase;
   std::string mode;
   std::string vmid;
@@ -57,7 +58,7 @@ void register_vzdump_hook(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--remove-archive", f->remove_archive,
                 "Delete the local archive after it was stored (vzdump's retention then sees no "
                 "file; leave off to keep vzdump's own copies)");
-  add_passphrase_flags(cmd, f->pass);
+  add_passphrase_flags(cmd, f->repo);
   cmd->callback([f, &global] {
     if (f->phase != "backup-end") return;  // nothing to do in the other phases
     std::string target = env("TARGET");
@@ -70,7 +71,7 @@ void register_vzdump_hook(CLI::App& app, GlobalOptions& global) {
     if (type == "openvz") type = "lxc";
     std::string node = short_hostname();
 
-    repo::Repository repo = open_repository(global, f->pass);
+    repo::Repository repo = open_repository(global, f->repo);
     auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "backup");
     repo::FileSource source(target);
     repo::BackupOptions bo;
@@ -119,9 +120,9 @@ void register_vzdump_hook(CLI::App& app, GlobalOptions& global) {
     }
     // vzdump copies this into the task log.
     std::cout << fmt::format("pvesafe: stored {} ({}) as snapshot {} in {}: {} new, dedup {:.1f}x\n",
-                             source.name(), human_bytes(static_cast<double>(r.size_bytes)),
+                             source.name(), human_bytes(r.size_bytes),
                              r.snapshot_id.substr(0, 8), repo.location(),
-                             human_bytes(static_cast<double>(r.stored_bytes)), r.dedup_ratio);
+                             human_bytes(r.stored_bytes), r.dedup_ratio);
   });
 }
 

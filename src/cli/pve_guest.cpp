@@ -53,13 +53,15 @@ OneBackup backup_one(pve::Client& client, const std::vector<pve::NodeInfo>& node
   vo.mode = f.mode;
   vo.timeout = std::chrono::seconds(static_cast<int64_t>(f.task_timeout_seconds));
   vo.dump_dir_template = f.ssh.dump_dir;
+  // SSH first: a node we cannot reach or whose host key is wrong fails before vzdump writes
+  // an archive there.
+  pve::SshSession ssh(ssh_options_for(f.ssh, guest.node, nodes));
   spdlog::info("guest {}: vzdump on {} to storage {}", guest.vmid, guest.node, f.dump_storage);
   pve::VzdumpResult dump = pve::run_vzdump(client, guest, vo);
   b.vzdump_seconds = dump.seconds;
   b.archive = dump.archive_path;
   spdlog::info("guest {}: archive {} ({}), streaming it into {}", guest.vmid, dump.archive_path,
                dump.exitstatus, repo.location());
-  pve::SshSession ssh(ssh_options_for(f.ssh, guest.node, nodes));
   auto t0 = std::chrono::steady_clock::now();
   {
     pve::SftpSource source(ssh, dump.archive_path);
@@ -130,15 +132,11 @@ void record_backup(repo::Catalog* catalog, std::mutex& mu, const repo::Repositor
   }
 }
 
-std::string short_id(const std::string& id) { return id.substr(0, 8); }
-
 }  // namespace
 
 void add_guest_backup_flags(CLI::App* cmd, GuestBackupFlags& f) {
   auto* g = "Guest backup (vzdump on a node)";
-  cmd->add_option("--guest", f.guest, "Back up this guest (vmid) through vzdump on its node")->group(g);
-  cmd->add_flag("--all", f.all, "Back up all guests of --node and/or --pool")->group(g);
-  cmd->add_option("--node", f.node, "With --all: the node whose guests to back up")->group(g);
+  cmd->add_flag("--all", f.all, "Back up all guests of --node and/or --pool through vzdump")->group(g);
   cmd->add_option("--pool", f.pool, "With --all: the pool whose guests to back up")->group(g);
   cmd->add_option("--jobs", f.jobs, "With --all: guests backed up at once")
       ->capture_default_str()
@@ -274,8 +272,8 @@ void run_guest_backup(GuestBackupFlags& f, repo::Repository& repo, const GlobalO
       std::cout << fmt::format(
           "{:<6} {:<5} {:<12} {:<6} {:>10} {:>10} {:>7.1f}s {:>8.1f}s  {}\n", b.guest.vmid,
           b.guest.type, b.guest.node, b.ok ? "ok" : "error",
-          b.ok ? human_bytes(static_cast<double>(b.result.size_bytes)) : "-",
-          b.ok ? human_bytes(static_cast<double>(b.result.stored_bytes)) : "-", b.vzdump_seconds,
+          b.ok ? human_bytes(b.result.size_bytes) : "-",
+          b.ok ? human_bytes(b.result.stored_bytes) : "-", b.vzdump_seconds,
           b.transfer_seconds, b.ok ? short_id(b.result.snapshot_id) : "-");
     }
     for (const auto& b : results) {
@@ -292,10 +290,6 @@ void run_guest_backup(GuestBackupFlags& f, repo::Repository& repo, const GlobalO
 
 void add_guest_restore_flags(CLI::App* cmd, GuestRestoreFlags& f) {
   auto* g = "Restore to a guest";
-  cmd->add_option("--guest", f.guest,
-                  "Restore to this guest (vmid); SNAPSHOT 'latest' means this guest's newest")
-      ->group(g);
-  cmd->add_option("--node", f.node, "Node to create the guest on")->group(g);
   cmd->add_option("--storage", f.storage, "Storage for the guest's disks (default: PVE's choice)")
       ->group(g);
   cmd->add_option("--dump-storage", f.dump_storage,
@@ -392,7 +386,7 @@ void run_guest_restore(GuestRestoreFlags& f, repo::Repository& repo, const std::
     } else {
       std::cout << fmt::format("restored snapshot {} ({}, {}) to {} {} on {} in {:.1f}s{}\n",
                                short_id(id), m.info.file_name,
-                               human_bytes(static_cast<double>(rr.size_bytes)), type, t.vmid,
+                               human_bytes(rr.size_bytes), type, t.vmid,
                                t.node, total, f.start ? ", started" : "");
     }
   } catch (const Error& e) {

@@ -1,6 +1,8 @@
 // Guest backup and restore for `pvesafe backup --guest/--all` and `pvesafe restore --guest`.
 // cmd_backup.cpp / cmd_restore.cpp add the flags with add_guest_*_flags() and hand over to
-// run_guest_*() when guest_*_requested().
+// run_guest_*() when guest_*_requested(). Those commands already own --guest and --node; they
+// copy them into `guest` and `node` before calling (backup: FILE and --stdin absent; restore:
+// --to absent).
 //
 // Backup of a guest: find its node (/cluster/resources), run vzdump there through the API
 // (storage --dump-storage, mode snapshot, zstd), then stream the archive over SFTP from the node

@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <cstdlib>
 #include <regex>
 
@@ -11,7 +10,6 @@
 
 #include "core/error.h"
 #include "repo/catalog.h"
-#include "store/open_store.h"
 
 namespace pvesafe::cli {
 
@@ -163,46 +161,11 @@ pve::SshOptions ssh_options_for(const SshFlags& f, const std::string& node,
   return o;
 }
 
-void add_passphrase_flags(CLI::App* cmd, PassFlags& f) {
-  cmd->add_option("--passphrase-file", f.file,
-                  "Repository passphrase file (mode 0600; else --passphrase-command, env "
-                  "PVESAFE_PASSPHRASE, credential pvesafe-passphrase, or a prompt)");
-  cmd->add_option("--passphrase-command", f.command,
-                  "Command printing the repository passphrase");
-}
-
-std::unique_ptr<store::ObjectStore> open_repository_store(const GlobalOptions& g) {
-  if (g.repo.empty()) {
-    throw Error(Errc::kUsage, "no repository given", "pass --repo or set PVESAFE_REPOSITORY");
-  }
-  return store::open_store(g.repo, store::parse_store_options(g.options));
-}
-
-repo::Repository open_repository(const GlobalOptions& /*g*/, const PassFlags& p,
-                                 std::unique_ptr<store::ObjectStore> store) {
-  PassphraseOptions po;
-  po.file = p.file;
-  po.command = p.command;
-  Secret pass = read_passphrase(po, PromptMode::kOnce, "repository passphrase");
+repo::Repository open_repository_over(std::unique_ptr<store::ObjectStore> store,
+                                      const RepoFlags& flags) {
+  repo::Repository::read_config(*store);
+  Secret pass = read_passphrase(flags.passphrase, PromptMode::kOnce);
   return repo::Repository::open(std::move(store), pass);
-}
-
-repo::Repository open_repository(const GlobalOptions& g, const PassFlags& p) {
-  return open_repository(g, p, open_repository_store(g));
-}
-
-std::string catalog_path(const GlobalOptions& g) {
-  return g.catalog.empty() ? repo::Catalog::default_path() : g.catalog;
-}
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  int i = 0;
-  while (std::fabs(b) >= 1024 && i < 5) {
-    b /= 1024;
-    ++i;
-  }
-  return i == 0 ? fmt::format("{:.0f} {}", b, units[i]) : fmt::format("{:.1f} {}", b, units[i]);
 }
 
 double parse_duration_seconds(const std::string& s) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/repo_context.h"
 #include "core/secret.h"
 #include "pve/client.h"
 #include "pve/guest.h"
@@ -59,22 +60,11 @@ pve::ClientOptions pve_client_options(PveFlags& f);
 pve::SshOptions ssh_options_for(const SshFlags& f, const std::string& node,
                                 const std::vector<pve::NodeInfo>& nodes);
 
-// Repository passphrase flags, shared by drill and vzdump-hook.
-struct PassFlags {
-  std::string file;
-  std::string command;
-};
-void add_passphrase_flags(CLI::App* cmd, PassFlags& f);
+// Opens the repository over `store` (e.g. a decorated store of --repo) with the passphrase of
+// the repository flags (see cli/repo_context.h for the usual open_repository()).
+repo::Repository open_repository_over(std::unique_ptr<store::ObjectStore> store,
+                                      const RepoFlags& flags);
 
-// Opens the repository of --repo with the store options of -o and the passphrase.
-repo::Repository open_repository(const GlobalOptions& g, const PassFlags& p);
-repo::Repository open_repository(const GlobalOptions& g, const PassFlags& p,
-                                 std::unique_ptr<store::ObjectStore> store);
-std::unique_ptr<store::ObjectStore> open_repository_store(const GlobalOptions& g);
-std::string catalog_path(const GlobalOptions& g);
-
-// "1.2 GiB", "350 MiB/s".
-std::string human_bytes(double bytes);
 // "15m", "900s", "1h30m", "90" (seconds) -> seconds; kUsage otherwise.
 double parse_duration_seconds(const std::string& s);
 // "1Gbit", "10Gbit", "100Mbit", "125MB/s", "1G" (bits) -> bytes per second; kUsage otherwise.

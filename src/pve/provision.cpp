@@ -216,7 +216,17 @@ void GuestRestore::destroy() {
       spdlog::debug("stop of guest {} before removal: {}", t_.vmid, e.what());
     }
   }
-  auto upid = client_.del(api_base(), {{"purge", "1"}, {"destroy-unreferenced-disks", "1"}});
+  std::map<std::string, std::string> q{{"purge", "1"}, {"destroy-unreferenced-disks", "1"}};
+  nlohmann::json upid;
+  try {
+    upid = client_.del(api_base(), q);
+  } catch (const Error& e) {
+    // A restore that failed half-way can leave the guest locked ("create"); it is ours, so the
+    // lock may be skipped (PVE allows this to root only).
+    if (e.message().find("locked") == std::string::npos) throw;
+    q["skiplock"] = "1";
+    upid = client_.del(api_base(), q);
+  }
   if (upid.is_string()) client_.wait_task(upid.get<std::string>(), std::chrono::seconds(600));
   destroyed_ = true;
 }

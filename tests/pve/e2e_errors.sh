@@ -42,7 +42,7 @@ no_leftovers "offline node"
 
 # vzdump fails on the node: the task's error and log lines are in the message.
 simctl POST "fail-next-task?node=pve-01&type=vzdump" >/dev/null
-expect_fail 10 "vzdump 100 on pve-01 failed.*log:" "$PVESAFE_BIN" backup --guest 100 "${P[@]}" "${pve_flags[@]}"
+expect_fail 10 "PVE task vzdump 100 on pve-01 failed: simulated failure" "$PVESAFE_BIN" backup --guest 100 "${P[@]}" "${pve_flags[@]}"
 
 # The node's SSH host key is not the one in known_hosts.
 bad=("${pve_flags[@]}")

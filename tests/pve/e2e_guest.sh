@@ -13,7 +13,8 @@ P=(--repo "$REPO" --passphrase-file "$PASSFILE")
 
 api() {  # api METHOD PATH [curl args]: the PVE API with the admin token, prints "data"
   local m=$1 p=$2; shift 2
-  curl -sS --fail -k -X "$m" -H "Authorization: PVEAPIToken=root@pam!pvesafe=$(cat "$PVE_TOKEN_FILE")" \
+  local body=(); [ "$m" = POST ] && body=(-d '')
+  curl -sS --fail -k -X "$m" "${body[@]}" -H "Authorization: PVEAPIToken=root@pam!pvesafe=$(cat "$PVE_TOKEN_FILE")" \
     "https://127.0.0.1:$PVE_PORT/api2/json$p" "$@" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["data"]))'
 }
 jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
@@ -51,6 +52,8 @@ grep -qE '^100 +qemu +'"$node100"' +ok' "$WORK/b2.txt" || fail "summary row miss
 if ls "$dump"/vzdump-qemu-100-* 2>/dev/null; then fail "archive left on the node"; fi
 
 # Destroy guest 100 in the simulator, restore the first snapshot on another node.
+upid=$(api POST "/nodes/$node100/qemu/100/status/stop" | jget d)
+wait_task "$node100" "$upid"
 upid=$(api DELETE "/nodes/$node100/qemu/100" | jget d)
 wait_task "$node100" "$upid"
 other=pve-03; [ "$node100" = pve-03 ] && other=pve-02

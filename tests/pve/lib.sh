@@ -11,9 +11,12 @@ set -euo pipefail
 : "${PVESAFE_BIN:?}" "${PVESIM_BIN:?}"
 WORK=$(mktemp -d /tmp/pvesafe-pve-test.XXXXXX)
 PIDS=()
+CLEANUP=()  # extra commands run at exit (e.g. stopping a gateway)
 
 pve_cleanup() {
   local rc=$?
+  local c
+  for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
@@ -126,7 +129,8 @@ pve_start_pvesim() {
 
 # pvesim control plane: simctl METHOD PATH
 simctl() {
-  curl -sS --fail -k -X "$1" "https://127.0.0.1:$PVE_PORT/pvesim/$2"
+  local body=(); [ "$1" = POST ] && body=(-d '')
+  curl -sS --fail -k -X "$1" "${body[@]}" "https://127.0.0.1:$PVE_PORT/pvesim/$2"
 }
 
 PASSFILE=$WORK/passphrase
