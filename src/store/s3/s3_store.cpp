@@ -20,11 +20,12 @@ std::unique_ptr<ObjectStore> make_s3_store(const std::string& url, const StoreOp
   ctx.sts_endpoint = config.sts_endpoint;
   ctx.ca_bundle = config.ca_bundle;
   auto store = std::make_unique<s3::S3Store>(config, s3::default_credential_chain(ctx));
-  if (config.create_bucket) {
-    store->ensure_bucket(config.retention_days.has_value() || config.retain_until.has_value());
-  }
   RetryPolicy policy;
   policy.max_attempts = config.max_attempts;
+  if (config.create_bucket) {
+    bool lock = config.retention_days.has_value() || config.retain_until.has_value();
+    retry_call(policy, "create bucket " + config.bucket, [&] { store->ensure_bucket(lock); });
+  }
   return std::make_unique<RetryStore>(std::move(store), policy);
 }
 
@@ -124,7 +125,7 @@ HttpResponse S3Store::send(const std::string& method, const std::string& fkey, c
         default:
           throw Error(Errc::kTransient,
                       what + ": connection to " + e.host() + " failed (" + e.detail() + ")",
-                      "check the network; retries were exhausted");
+                      "check the network and s3.endpoint");
       }
     }
     // Temporary credentials that expired under us: refresh once and send again.
