@@ -9,7 +9,7 @@
 # RSS, bytes uploaded (growth of the bucket), and the ratios the targets are about.
 #
 #   bench/s3/run.sh [BUILD_DIR]   (default ./build; needs bin/pvesafe and bin/pvesafe-gen-image)
-#   env: RUNS=3 SIZE_MIB=1024 CHANGE_PERCENT=2 BENCH_DIR=/var/tmp
+#   env: RUNS=3 SIZE_MIB=1024 CHANGE_PERCENT=2 CHANGE_REGIONS=8 BENCH_DIR=/var/tmp
 set -euo pipefail
 BUILD=${1:-${PVESAFE_BUILD_DIR:-build}}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,9 +33,9 @@ mkdir -m 700 "$GNUPGHOME"
 ( umask 077; echo "benchmark passphrase" > "$W/pass" )
 export RESTIC_PASSWORD_FILE=$W/pass RESTIC_CACHE_DIR=$W/restic-cache
 "$GEN" --size "$SIZE" --seed 42 > "$W/day1.img"
-"$GEN" --size "$SIZE" --seed 42 --mutate-percent "${CHANGE_PERCENT:-2}" --mutate-regions 64 \
+"$GEN" --size "$SIZE" --seed 42 --mutate-percent "${CHANGE_PERCENT:-2}" --mutate-regions "${CHANGE_REGIONS:-8}" \
   --mutate-seed 7 > "$W/day2.img"
-echo "image: $SIZE bytes, day 2 with ${CHANGE_PERCENT:-2}% changed; $(nproc) CPUs;" \
+echo "image: $SIZE bytes, day 2 with ${CHANGE_PERCENT:-2}% changed in ${CHANGE_REGIONS:-8} regions; $(nproc) CPUs;" \
   "load $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs, fresh RGW each"
 GPG="gpg --batch --quiet --yes --pinentry-mode loopback --passphrase-file $W/pass --symmetric --cipher-algo AES256 --compress-algo none"
 
