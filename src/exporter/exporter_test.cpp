@@ -215,6 +215,18 @@ TEST(PveCollector, MalformedAnswerIsAFailedSource) {
   EXPECT_TRUE(m.has("pvesafe_node_kernel_info"));
 }
 
+TEST(PveCollector, CephNotInstalledIsNotAFailure) {
+  FakeApi api = recorded_api();
+  api.special["/cluster/ceph/status"] = []() -> json {
+    throw pvesafe::Error(Errc::kRemote, "PVE API GET /cluster/ceph/status failed: binary not installed: /usr/bin/ceph-mon (500)");
+  };
+  MetricSet m;
+  ScrapeReport r;
+  collect_pve(api.get(), {}, Clock::now() + std::chrono::seconds(5), m, r);
+  EXPECT_TRUE(r.all_ok());
+  EXPECT_EQ(m.value("pvesafe_ceph_configured", {}), 0);
+}
+
 TEST(SourceTracker, LogsOncePerFailureAndCountsErrors) {
   std::vector<std::string> lines;
   SourceTracker t("c1", [&](const std::string& l) { lines.push_back(l); });

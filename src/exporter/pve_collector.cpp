@@ -359,7 +359,12 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
   apply(r1[2], "ha", collect_ha_status);
   if (opts.ceph) {
     const auto& c = r1[3];
-    if (!c.ok && c.error_code == static_cast<int>(Errc::kNotFound)) {
+    // PVE answers 500 "binary not installed: /usr/bin/ceph-mon" (or "... not initialized")
+    // on clusters without Ceph: that is "not configured", not a failing source.
+    bool absent = !c.ok && (c.error_code == static_cast<int>(Errc::kNotFound) ||
+                            c.error.find("not installed") != std::string::npos ||
+                            c.error.find("not initialized") != std::string::npos);
+    if (absent) {
       out.gauge("pvesafe_ceph_configured", "1 if Ceph is configured in the cluster", {}, 0);
     } else {
       apply(c, "ceph", collect_ceph_status);
