@@ -103,12 +103,14 @@ drift() {  # drift LOG: bin/drift against the rootfs; returns its exit code
   return $rc
 }
 
-echo "== converge"
+t0=$SECONDS
+phase() { echo "== $* (t=$((SECONDS - t0)) s)"; }
+phase "converge"
 play "$T/run1.log" || { tail -n 60 "$T/run1.log"; fail "first site.yml run failed"; }
 c1=$(recap_changed "$T/run1.log")
 [[ $c1 -gt 0 ]] || fail "first run changed nothing (changed=$c1): the rootfs was not configured"
 
-echo "== second run must report changed=0 (first run changed=$c1)"
+phase "second run must report changed=0 (first run changed=$c1)"
 play "$T/run2.log" || { tail -n 60 "$T/run2.log"; fail "second site.yml run failed"; }
 c2=$(recap_changed "$T/run2.log")
 if [[ $c2 != 0 ]]; then
@@ -129,7 +131,7 @@ done
 grep -qF "${SECRETS[0]}" "$ROOT/etc/pvesafe/credentials/passphrase" || fail "passphrase not delivered"
 chroot "$ROOT" promtool check config /etc/prometheus/prometheus.yml > /dev/null || fail "prometheus.yml invalid"
 
-echo "== hand edits"
+phase "hand edits"
 echo 'PasswordAuthentication yes' >> "$ROOT/etc/ssh/sshd_config"
 sed -i 's/pve-no-subscription/pvetest/' "$ROOT/etc/apt/sources.list.d/pve-no-subscription.list"
 sed -i 's/^vm.swappiness = 10/vm.swappiness = 60/' "$ROOT/etc/sysctl.d/90-pvesafe.conf"
@@ -150,7 +152,7 @@ expect "file /etc/pve/corosync.conf"
 # Check mode changed nothing.
 grep -q '^PasswordAuthentication yes' "$ROOT/etc/ssh/sshd_config" || fail "check mode modified sshd_config"
 
-echo "== the next run corrects the drift"
+phase "the next run corrects the drift"
 play "$T/run3.log" || { tail -n 60 "$T/run3.log"; fail "correcting site.yml run failed"; }
 [[ $(recap_changed "$T/run3.log") -gt 0 ]] || fail "correcting run changed nothing"
 grep -q '^PasswordAuthentication yes' "$ROOT/etc/ssh/sshd_config" && fail "sshd_config still drifted"
@@ -161,4 +163,5 @@ grep -q 'token: 3000' "$ROOT/etc/pve/corosync.conf" || fail "corosync token not 
 drift "$T/drift2.log" || { cat "$T/drift2.log"; fail "drift after correction exited $?"; }
 
 assert_no_secrets "$T"/*.log
+phase "done"
 echo "site.yml: first run changed=$c1, second run changed=0; drift found $(grep -c '^DRIFT' "$T/drift1.log") drifted tasks (exit 11), corrected, then none"

@@ -91,5 +91,20 @@ curl -sS --fail --cacert "$PVESIM_CERT" -H @"$T/hdr" "$PVESIM_URL/api2/json/clus
 ANSIBLE_ROLES_PATH="$ANSIBLE_DIR/roles" run "$T/ha2.log" "$T/ha.yml" || { tail -n 40 "$T/ha2.log"; fail "pve_ha second run"; }
 [[ $(recap_changed "$T/ha2.log") == 0 ]] || { grep -B2 changed: "$T/ha2.log"; fail "pve_ha second run not idempotent"; }
 
+if [[ -x ${PVESAFE_BIN:-} ]]; then
+  echo "== health report"
+  run "$T/health.log" playbooks/health-report.yml -e "health_pvesafe=$PVESAFE_BIN" -e "health_report_dir=$T/report" \
+    -e "pve_api_fingerprint=$PVESIM_FPR" || { tail -n 40 "$T/health.log"; fail "health-report.yml failed"; }
+  python3 - "$T/report/health-report.json" <<'PY' || fail "health report incomplete"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert sorted(r["nodes"]) == ["pve-01", "pve-02", "pve-03"], r["nodes"].keys()
+n = r["nodes"]["pve-03"]
+assert n["versions"]["pve-manager"] and n["services"]["pve-ha-lrm"] == "dead", n["services"]
+assert any(f["node"] == "pve-03" and "pve-ha-lrm" in f["message"] for f in r["audit"]["findings"] if "node" in f)
+PY
+  assert_no_secrets "$T/report/health-report.json"
+fi
+
 assert_no_secrets "$T"/*.log
 echo "vm-lifecycle: create/start/snapshot/HA/migrate/stop/destroy validated; failed migration caught; pve_ha idempotent"
