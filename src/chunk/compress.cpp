@@ -49,6 +49,7 @@ struct Compressor::Impl {
   ZSTD_CCtx* sample_cctx = nullptr;
   int level = 1;
   std::vector<uint8_t> scratch;
+  std::vector<uint8_t> out;
 };
 
 Compressor::Compressor(int level) : impl_(std::make_unique<Impl>()) {
@@ -84,15 +85,16 @@ bool Compressor::looks_incompressible(std::span<const uint8_t> data) {
 
 std::vector<uint8_t> Compressor::compress(std::span<const uint8_t> data) {
   if (looks_incompressible(data)) return raw_zstd_frame(data);
-  std::vector<uint8_t> out(ZSTD_compressBound(data.size()));
-  size_t r = ZSTD_compress2(impl_->cctx, out.data(), out.size(), data.data(), data.size());
+  // Compress into a reused buffer (no zeroing, no fresh pages per chunk), return an exact copy.
+  auto& buf = impl_->out;
+  size_t bound = ZSTD_compressBound(data.size());
+  if (buf.size() < bound) buf.resize(bound);
+  size_t r = ZSTD_compress2(impl_->cctx, buf.data(), bound, data.data(), data.size());
   if (ZSTD_isError(r)) {
     throw Error(Errc::kInternal, std::string("zstd compression failed: ") + ZSTD_getErrorName(r));
   }
   if (r + data.size() / 32 >= data.size() + 16) return raw_zstd_frame(data);
-  out.resize(r);
-  out.shrink_to_fit();
-  return out;
+  return std::vector<uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(r));
 }
 
 std::vector<uint8_t> decompress_frame(std::span<const uint8_t> frame, size_t max_size) {

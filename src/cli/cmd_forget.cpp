@@ -81,7 +81,11 @@ void run(GlobalOptions& g, ForgetFlags& f) {
       if (f.dry_run) {
         // Pretend the forgotten snapshots are gone: gc reads what is in the store, so in a dry
         // run report only what forgetting frees.
-        auto still = repo::referenced_chunks(repo, keep_ids);
+        std::unordered_set<std::string> forgotten_set(forget_ids.begin(), forget_ids.end());
+        std::vector<std::string> remaining;
+        for (const auto& s : all)
+          if (!forgotten_set.count(s.id)) remaining.push_back(s.id);
+        auto still = repo::referenced_chunks(repo, remaining);
         for (const auto& id : go.freed)
           if (!still.count(id)) ++gr.removed_chunks;
       } else {

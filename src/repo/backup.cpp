@@ -1,9 +1,11 @@
 #include "repo/backup.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -35,6 +37,58 @@ int default_threads() {
   return static_cast<int>(std::clamp(n, 2u, 16u));
 }
 
+// Caps the bytes held by jobs between two stages (encrypted chunks waiting for or inside a put),
+// so memory stays bounded however many uploads the store wants in flight.
+class ByteBudget {
+ public:
+  explicit ByteBudget(uint64_t limit) : limit_(limit) {}
+  // Blocks until `n` bytes fit (a single job larger than the limit is let through alone).
+  bool acquire(uint64_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return aborted_ || used_ == 0 || used_ + n <= limit_; });
+    if (aborted_) return false;
+    used_ += n;
+    return true;
+  }
+  void release(uint64_t n) {
+    std::lock_guard lock(mu_);
+    used_ -= n;
+    cv_.notify_all();
+  }
+  void abort() {
+    std::lock_guard lock(mu_);
+    aborted_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t used_ = 0, limit_;
+  bool aborted_ = false;
+};
+
+struct PutJob {
+  std::string id;
+  std::vector<uint8_t> sealed;
+};
+
+constexpr uint64_t kPutBudgetBytes = 64ull << 20;
+
+}  // namespace
+
+// Chunk buffers are megabytes: by default glibc maps and unmaps each one, paying page faults and
+// zeroing for every chunk. Keeping them on the heap lets freed buffers be reused.
+void tune_allocator() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  });
+}
+
+namespace {
+
 }  // namespace
 
 BackupOptions complete_options(const BackupOptions& options, const std::string& source_name) {
@@ -51,6 +105,7 @@ BackupOptions complete_options(const BackupOptions& options, const std::string& 
 
 BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& in_options) {
   const auto start = std::chrono::steady_clock::now();
+  tune_allocator();
   BackupOptions opt = complete_options(in_options, source.name());
   const auto& cp = repo.config().chunker;
   chunk::Chunker chunker(chunk::make_gear_table(repo.gear_seed()),
@@ -63,13 +118,25 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
   std::mutex known_mu;
 
   const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  // Uploads are I/O: more of them in flight than CPU workers hides store latency (fsync, network).
+  const int uploaders = std::clamp(repo.store().preferred_parallelism(), 1, 32);
   BoundedQueue<Job> queue(static_cast<size_t>(threads));
+  BoundedQueue<PutJob> put_queue(static_cast<size_t>(uploaders));
+  ByteBudget put_budget(kPutBudgetBytes);
   std::vector<ChunkRef> refs;
   std::mutex refs_mu;
   std::atomic<uint64_t> stored_bytes{0}, new_chunks{0}, reused_chunks{0};
   std::exception_ptr failure;
   std::mutex failure_mu;
   std::atomic<bool> failed{false};
+  auto fail = [&] {
+    std::lock_guard lock(failure_mu);
+    if (!failure) failure = std::current_exception();
+    failed = true;
+    queue.abort();
+    put_queue.abort();
+    put_budget.abort();
+  };
 
   auto worker = [&] {
     chunk::Compressor compressor(1);
@@ -81,36 +148,49 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
           std::lock_guard lock(known_mu);
           store_it = known.insert(id).second;
         }
+        const uint64_t size = job->data.size();
+        {
+          std::lock_guard lock(refs_mu);
+          if (refs.size() <= job->seq) refs.resize(job->seq + 1);
+          refs[job->seq] = ChunkRef{id, size};
+        }
         if (store_it) {
           auto frame = compressor.compress(job->data);
+          job->data = std::vector<uint8_t>();  // free the plaintext before sealing
           auto sealed = repo.seal(frame);
-          frame.clear();
-          frame.shrink_to_fit();
-          try {
-            repo.store().put(Repository::chunk_key(id), sealed);
-          } catch (...) {
-            std::lock_guard lock(known_mu);
-            known.erase(id);
-            throw;
-          }
-          stored_bytes += sealed.size();
+          frame = std::vector<uint8_t>();
+          if (!put_budget.acquire(sealed.size())) break;
+          if (!put_queue.push(PutJob{std::move(id), std::move(sealed)})) break;
           ++new_chunks;
         } else {
           ++reused_chunks;
         }
-        std::lock_guard lock(refs_mu);
-        if (refs.size() <= job->seq) refs.resize(job->seq + 1);
-        refs[job->seq] = ChunkRef{std::move(id), job->data.size()};
       }
     } catch (...) {
-      std::lock_guard lock(failure_mu);
-      if (!failure) failure = std::current_exception();
-      failed = true;
-      queue.abort();
+      fail();
     }
   };
-  std::vector<std::thread> pool;
+  auto uploader = [&] {
+    try {
+      while (auto job = put_queue.pop()) {
+        const uint64_t n = job->sealed.size();
+        repo.store().put(Repository::chunk_key(job->id), job->sealed);
+        stored_bytes += n;
+        job->sealed = std::vector<uint8_t>();
+        put_budget.release(n);
+      }
+    } catch (...) {
+      fail();
+    }
+  };
+  std::vector<std::thread> pool, put_pool;
   for (int i = 0; i < threads; ++i) pool.emplace_back(worker);
+  for (int i = 0; i < uploaders; ++i) put_pool.emplace_back(uploader);
+  auto join_all = [&] {
+    for (auto& t : pool) t.join();
+    put_queue.close();
+    for (auto& t : put_pool) t.join();
+  };
 
   uint64_t total = 0;
   size_t seq = 0;
@@ -155,11 +235,13 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
     }
   } catch (...) {
     queue.abort();
-    for (auto& t : pool) t.join();
+    put_queue.abort();
+    put_budget.abort();
+    join_all();
     throw;
   }
   queue.close();
-  for (auto& t : pool) t.join();
+  join_all();
   if (failure) std::rethrow_exception(failure);
 
   Manifest m;

@@ -202,6 +202,7 @@ TEST(Repository, BackupRestoreVerifyRoundTrip) {
   EXPECT_EQ(rr.size_bytes, data.size());
   // Second backup: everything deduplicated.
   VectorSource src2(data);
+  bo.time = std::chrono::system_clock::now() + std::chrono::seconds(5);  // strictly newer
   auto r2 = backup(repo, src2, bo);
   EXPECT_EQ(r2.new_chunks, 0u);
   EXPECT_EQ(repo.resolve_snapshot("latest"), r2.snapshot_id);

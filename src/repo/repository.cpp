@@ -202,18 +202,23 @@ struct Repository::Impl {
   std::string key_id;
 
   std::string key_file_plaintext(const std::string& created, const std::string& host) const {
-    std::string t = "{\n";
-    t += "  \"format\": " + std::to_string(kFormatVersion) + ",\n";
-    t += "  \"kind\": \"pvesafe-key\",\n";
-    t += "  \"repository\": " + quote(config.id) + ",\n";
-    t += "  \"created\": " + quote(created) + ",\n";
-    t += "  \"hostname\": " + quote(host) + ",\n";
-    t += "  \"data_passphrase\": \"" + std::string(data_passphrase.view()) + "\",\n";
+    std::string t;
+    t.reserve(4096);  // no reallocation: the only copy of the secrets is wiped by the caller
     Secret h = hex_encode_secret(hmac_key.bytes());
     Secret g = hex_encode_secret(gear_seed.bytes());
-    t += "  \"hmac_key\": \"" + std::string(h.view()) + "\",\n";
-    t += "  \"gear_seed\": \"" + std::string(g.view()) + "\"\n";
-    t += "}\n";
+    auto add = [&t](std::string_view v) { t.append(v.data(), v.size()); };
+    add("{\n  \"format\": " + std::to_string(kFormatVersion) + ",\n");
+    add("  \"kind\": \"pvesafe-key\",\n");
+    add("  \"repository\": " + quote(config.id) + ",\n");
+    add("  \"created\": " + quote(created) + ",\n");
+    add("  \"hostname\": " + quote(host) + ",\n");
+    add("  \"data_passphrase\": \"");
+    add(data_passphrase.view());
+    add("\",\n  \"hmac_key\": \"");
+    add(h.view());
+    add("\",\n  \"gear_seed\": \"");
+    add(g.view());
+    add("\"\n}\n");
     return t;
   }
 

@@ -52,6 +52,10 @@ RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& s
     threads = std::clamp(threads, 2, 32);
   }
   const size_t window = static_cast<size_t>(threads) * 2;
+  // Decoded chunks claimed but not yet written are capped in bytes too, so memory stays bounded
+  // with many fetches in flight (a single chunk above the cap is let through alone).
+  constexpr uint64_t kWindowBytes = 64ull << 20;
+  uint64_t inflight_bytes = 0;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -69,9 +73,14 @@ RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& s
       size_t i;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stop || next_claim >= n || next_claim < next_write + window; });
+        cv.wait(lock, [&] {
+          return stop || next_claim >= n ||
+                 (next_claim < next_write + window &&
+                  (inflight_bytes == 0 || inflight_bytes + m.chunks[next_claim].size_bytes <= kWindowBytes));
+        });
         if (stop || next_claim >= n) return;
         i = next_claim++;
+        inflight_bytes += m.chunks[i].size_bytes;
       }
       const ChunkRef& ref = m.chunks[i];
       try {
@@ -139,6 +148,7 @@ RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& s
       written += data->size();
       {
         std::lock_guard lock(mu);
+        inflight_bytes -= m.chunks[next_write].size_bytes;
         ++next_write;
         cv.notify_all();
       }

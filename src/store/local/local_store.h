@@ -26,7 +26,7 @@ class LocalStore : public ObjectStore {
             const std::function<void(const ObjectInfo&)>& fn) override;
   void remove(const std::string& key) override;
   std::string location() const override { return root_; }
-  int preferred_parallelism() const override { return 2; }
+  int preferred_parallelism() const override { return 8; }
 
   // The file that holds `key` (for tests and messages).
   std::string path_of(const std::string& key) const;
