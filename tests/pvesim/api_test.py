@@ -425,6 +425,12 @@ def node_offline_gives_595():
     assert c.get("/cluster/status")[0]["quorate"] == 0
     control("POST", "node/pve-02/online")
     assert c.get("/nodes/pve-02/status")["uptime"] >= 0
+    control("POST", "node/pve-03/online")
+    # HA recovery: vm:100 prefers pve-01 (2) over pve-02 (1); with pve-01 gone it goes to pve-02
+    moved = control("POST", "node/pve-01/offline", recover="1")["recovered"]
+    assert moved == [{"sid": "vm:100", "node": "pve-02"}], moved
+    cur = c.get("/nodes/pve-02/qemu/100/status/current")
+    assert cur["status"] == "running" and cur["ha"]["managed"] == 1
 
 
 @check

@@ -12,10 +12,10 @@ namespace pvesim {
 
 namespace {
 
-constexpr size_t kBlock = 64 * 1024;         // disk block that changes as a unit
-constexpr size_t kZstdBlock = 128 * 1024;    // raw zstd block size (window 2^17)
-constexpr int64_t kBaseDay = 20454;          // 2026-01-01: history starts here
-constexpr size_t kHeader = 4096;             // qemu image header
+constexpr size_t kBlock = 64 * 1024;       // disk block that changes as a unit
+constexpr size_t kZstdBlock = 128 * 1024;  // raw zstd block size (window 2^17)
+constexpr int64_t kBaseDay = 20454;        // 2026-01-01: history starts here
+constexpr size_t kHeader = 4096;           // qemu image header
 
 uint64_t mix(uint64_t x) {  // splitmix64 finalizer
   x += 0x9e3779b97f4a7c15ull;
@@ -42,8 +42,9 @@ void fill_block(unsigned char* out, size_t n, int vmid, uint64_t i, int64_t day)
   }
   uint64_t s = h3(static_cast<uint64_t>(vmid) << 20 ^ 0x5eed, i, static_cast<uint64_t>(gen));
   if (kind < 45) {
-    static const char* words[] = {"proxmox ", "backup ", "cluster ", "node ",    "guest ",   "storage ",
-                                  "kernel: ", "systemd[1]: ", "Started ", "session ", "INFO ", "\n"};
+    static const char* words[] = {
+        "proxmox ", "backup ",      "cluster ", "node ",    "guest ", "storage ",
+        "kernel: ", "systemd[1]: ", "Started ", "session ", "INFO ",  "\n"};
     size_t pos = 0;
     while (pos < n) {
       s = mix(s);
@@ -109,8 +110,10 @@ void tar_header(unsigned char* h, const std::string& name, uint64_t size, int64_
   std::snprintf(reinterpret_cast<char*>(h) + 100, 8, "%07o", 0644);
   std::snprintf(reinterpret_cast<char*>(h) + 108, 8, "%07o", 0);
   std::snprintf(reinterpret_cast<char*>(h) + 116, 8, "%07o", 0);
-  std::snprintf(reinterpret_cast<char*>(h) + 124, 12, "%011llo", static_cast<unsigned long long>(size));
-  std::snprintf(reinterpret_cast<char*>(h) + 136, 12, "%011llo", static_cast<unsigned long long>(mtime));
+  std::snprintf(reinterpret_cast<char*>(h) + 124, 12, "%011llo",
+                static_cast<unsigned long long>(size));
+  std::snprintf(reinterpret_cast<char*>(h) + 136, 12, "%011llo",
+                static_cast<unsigned long long>(mtime));
   h[156] = '0';
   std::memcpy(h + 257, "ustar", 6);
   std::memcpy(h + 263, "00", 2);
@@ -143,7 +146,8 @@ uint64_t write_archive(const std::string& path, const ArchiveSpec& spec) {
     int64_t mtime = spec.day * 86400;
     if (spec.type == "qemu") {
       std::vector<unsigned char> hdr(kHeader, 0);
-      std::string text = "PVESIM-VMA 1\nvmid: " + std::to_string(spec.vmid) + "\n--- qemu-server.conf\n" + spec.config;
+      std::string text = "PVESIM-VMA 1\nvmid: " + std::to_string(spec.vmid) +
+                         "\n--- qemu-server.conf\n" + spec.config;
       if (text.size() > kHeader) text.resize(kHeader);
       std::memcpy(hdr.data(), text.data(), text.size());
       w.frame_header(kHeader + spec.disk_bytes);
@@ -178,7 +182,8 @@ uint64_t write_archive(const std::string& path, const ArchiveSpec& spec) {
   return std::filesystem::file_size(path);
 }
 
-bool parse_archive_name(const std::string& name, std::string& type, int& vmid, int64_t& ctime, std::string& format) {
+bool parse_archive_name(const std::string& name, std::string& type, int& vmid, int64_t& ctime,
+                        std::string& format) {
   // vzdump-(qemu|lxc)-VMID-YYYY_MM_DD-HH_MM_SS.(vma|tar)[.zst|.gz|.lzo]
   if (name.rfind("vzdump-", 0) != 0) return false;
   size_t p = 7;
@@ -195,8 +200,8 @@ bool parse_archive_name(const std::string& name, std::string& type, int& vmid, i
   }
   std::tm tm{};
   if (name.size() < dash2 + 20) return false;
-  if (std::sscanf(name.c_str() + dash2 + 1, "%4d_%2d_%2d-%2d_%2d_%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+  if (std::sscanf(name.c_str() + dash2 + 1, "%4d_%2d_%2d-%2d_%2d_%2d", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
     return false;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
@@ -204,8 +209,9 @@ bool parse_archive_name(const std::string& name, std::string& type, int& vmid, i
   size_t dot = dash2 + 20;
   if (dot >= name.size() || name[dot] != '.') return false;
   format = name.substr(dot + 1);
-  if (format != "vma" && format != "vma.zst" && format != "vma.gz" && format != "vma.lzo" && format != "tar" &&
-      format != "tar.zst" && format != "tar.gz" && format != "tar.lzo" && format != "tgz")
+  if (format != "vma" && format != "vma.zst" && format != "vma.gz" && format != "vma.lzo" &&
+      format != "tar" && format != "tar.zst" && format != "tar.gz" && format != "tar.lzo" &&
+      format != "tgz")
     return false;
   return true;
 }
@@ -217,7 +223,9 @@ std::string read_archive_config(const std::string& path) {
   size_t got = static_cast<size_t>(in.gcount());
   std::string s(buf.data(), got);
   size_t off = 0;
-  if (got >= 4 && static_cast<unsigned char>(s[0]) == 0x28 && static_cast<unsigned char>(s[1]) == 0xB5) off = 17;
+  if (got >= 4 && static_cast<unsigned char>(s[0]) == 0x28 &&
+      static_cast<unsigned char>(s[1]) == 0xB5)
+    off = 17;
   std::string body = s.substr(std::min(off, s.size()));
   if (body.rfind("PVESIM-VMA 1\n", 0) == 0) {
     auto start = body.find("--- qemu-server.conf\n");

@@ -1,14 +1,13 @@
 #include "auth.h"
 
 #include <fcntl.h>
+#include <httplib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <sstream>
-
-#include <httplib.h>
 
 namespace pvesim {
 
@@ -17,7 +16,8 @@ namespace {
 constexpr int64_t kTicketLifetime = 7200;
 
 int64_t wall_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -49,7 +49,8 @@ bool verify_csrf(Sim& sim, const std::string& user, const std::string& token) {
   auto colon = token.find(':');
   if (colon == std::string::npos) return false;
   std::string ts = token.substr(0, colon);
-  if (hmac_sha256_b64(sim.ticket_secret, ts + ":" + user, false) != token.substr(colon + 1)) return false;
+  if (hmac_sha256_b64(sim.ticket_secret, ts + ":" + user, false) != token.substr(colon + 1))
+    return false;
   int64_t age = wall_now() - static_cast<int64_t>(std::stoull(ts, nullptr, 16));
   return age > -300 && age < kTicketLifetime;
 }
@@ -62,7 +63,8 @@ std::string extract_auth_value(const std::string& header, const std::string& key
     size_t after = pos + key.size();
     if (at_start && after < header.size() && (header[after] == '=' || header[after] == ' ')) {
       size_t end = header.find(';', after + 1);
-      std::string v = header.substr(after + 1, end == std::string::npos ? std::string::npos : end - after - 1);
+      std::string v =
+          header.substr(after + 1, end == std::string::npos ? std::string::npos : end - after - 1);
       std::string out;
       for (size_t i = 0; i < v.size(); ++i) {
         if (v[i] == '%' && i + 2 < v.size()) {
@@ -88,14 +90,17 @@ const std::string& role_of_user(Sim& sim, const std::string& user) {
 json caps_for(const std::string& role) {
   json caps = json::object();
   const std::map<std::string, std::vector<std::string>> all = {
-      {"vms", {"VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU",
-               "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory",
-               "VM.Config.Network", "VM.Config.Options", "VM.Console", "VM.Migrate", "VM.Monitor",
-               "VM.PowerMgmt", "VM.Snapshot", "VM.Snapshot.Rollback", "Permissions.Modify"}},
-      {"storage", {"Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate",
-                   "Datastore.Audit", "Permissions.Modify"}},
-      {"nodes", {"Sys.Audit", "Sys.Console", "Sys.Incoming", "Sys.Modify", "Sys.PowerMgmt", "Sys.Syslog",
-                 "Permissions.Modify"}},
+      {"vms",
+       {"VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU",
+        "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory",
+        "VM.Config.Network", "VM.Config.Options", "VM.Console", "VM.Migrate", "VM.Monitor",
+        "VM.PowerMgmt", "VM.Snapshot", "VM.Snapshot.Rollback", "Permissions.Modify"}},
+      {"storage",
+       {"Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate",
+        "Datastore.Audit", "Permissions.Modify"}},
+      {"nodes",
+       {"Sys.Audit", "Sys.Console", "Sys.Incoming", "Sys.Modify", "Sys.PowerMgmt", "Sys.Syslog",
+        "Permissions.Modify"}},
       {"dc", {"SDN.Allocate", "SDN.Audit", "SDN.Use", "Sys.Audit"}},
       {"sdn", {"SDN.Allocate", "SDN.Audit", "SDN.Use", "Permissions.Modify"}},
       {"access", {"Group.Allocate", "Permissions.Modify", "User.Modify"}}};
@@ -114,16 +119,17 @@ bool role_has(const std::string& role, const std::string& priv) {
   if (role == "Administrator") return true;
   if (role == "PVEAdmin") return priv != "Permissions.Modify" && priv != "Sys.PowerMgmt";
   if (role == "PVEVMAdmin")
-    return starts_with(priv, "VM.") || priv == "Datastore.AllocateSpace" || priv == "Datastore.Audit" ||
-           priv == "Sys.Audit";
+    return starts_with(priv, "VM.") || priv == "Datastore.AllocateSpace" ||
+           priv == "Datastore.Audit" || priv == "Sys.Audit";
   if (role == "PVEAuditor")
-    return priv == "Sys.Audit" || priv == "VM.Audit" || priv == "Datastore.Audit" || priv == "SDN.Audit" ||
-           priv == "Pool.Audit" || priv == "Mapping.Audit";
+    return priv == "Sys.Audit" || priv == "VM.Audit" || priv == "Datastore.Audit" ||
+           priv == "SDN.Audit" || priv == "Pool.Audit" || priv == "Mapping.Audit";
   return false;
 }
 
 void require(const Identity& who, const std::string& acl_path, const std::string& priv) {
-  if (!role_has(who.role, priv)) throw ApiError(403, "Permission check failed (" + acl_path + ", " + priv + ")");
+  if (!role_has(who.role, priv))
+    throw ApiError(403, "Permission check failed (" + acl_path + ", " + priv + ")");
 }
 
 json login(Sim& sim, const Params& p) {
@@ -133,7 +139,8 @@ json login(Sim& sim, const Params& p) {
   if (user.empty()) param_error("username", "property is missing and it is not optional");
   if (!p.count("password")) param_error("password", "property is missing and it is not optional");
   auto it = sim.c.users.find(user);
-  bool ok = it != sim.c.users.end() && (it->second.password == pw || verify_ticket(sim, pw) == user);
+  bool ok =
+      it != sim.c.users.end() && (it->second.password == pw || verify_ticket(sim, pw) == user);
   if (!ok) throw ApiError(401, "authentication failure");
   return json{{"username", user},
               {"ticket", make_ticket(sim, user)},
@@ -151,7 +158,9 @@ Identity authenticate(Sim& sim, const httplib::Request& req) {
     if (eq == std::string::npos || id.find('!') == std::string::npos)
       throw ApiError(401, "API token not in the form USER@REALM!TOKENID=SECRET");
     auto it = sim.tokens.find(id);
-    if (it == sim.tokens.end()) throw ApiError(401, "no such token '" + id.substr(id.find('!') + 1) + "' for user '" + id.substr(0, id.find('!')) + "'");
+    if (it == sim.tokens.end())
+      throw ApiError(401, "no such token '" + id.substr(id.find('!') + 1) + "' for user '" +
+                              id.substr(0, id.find('!')) + "'");
     if (it->second.secret != api_token.substr(eq + 1)) throw ApiError(401, "invalid token value!");
     // Privilege-separated token: its own role, bounded by the user's role.
     std::string role = it->second.role;
@@ -170,10 +179,16 @@ Identity authenticate(Sim& sim, const httplib::Request& req) {
 void load_or_create_tokens(Sim& sim, const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    std::string text = "# pvesim API tokens: USER@REALM!TOKENID=SECRET ROLE\n"
-                       "root@pam!pvesafe=" + random_uuid() + " Administrator\n"
-                       "auditor@pve!monitor=" + random_uuid() + " PVEAuditor\n"
-                       "noaccess@pve!none=" + random_uuid() + " NoAccess\n";
+    std::string text =
+        "# pvesim API tokens: USER@REALM!TOKENID=SECRET ROLE\n"
+        "root@pam!pvesafe=" +
+        random_uuid() +
+        " Administrator\n"
+        "auditor@pve!monitor=" +
+        random_uuid() +
+        " PVEAuditor\n"
+        "noaccess@pve!none=" +
+        random_uuid() + " NoAccess\n";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) throw std::runtime_error("cannot create tokens file " + path);
     if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
@@ -192,7 +207,8 @@ void load_or_create_tokens(Sim& sim, const std::string& path) {
     auto eq = spec.find('=');
     auto bang = spec.find('!');
     if (eq == std::string::npos || bang == std::string::npos || bang > eq)
-      throw std::runtime_error("tokens file " + path + ": malformed line (want USER@REALM!TOKENID=SECRET ROLE)");
+      throw std::runtime_error("tokens file " + path +
+                               ": malformed line (want USER@REALM!TOKENID=SECRET ROLE)");
     sim.tokens[spec.substr(0, eq)] = Token{spec.substr(0, bang), spec.substr(eq + 1), role};
   }
 }

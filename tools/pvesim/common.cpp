@@ -25,12 +25,18 @@ uint64_t parse_size(const std::string& s) {
   if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
   if (!unit.empty() && unit.back() == 'i') unit.pop_back();
   uint64_t mult = 1;
-  if (unit.empty()) mult = 1;
-  else if (unit == "K" || unit == "k") mult = 1ull << 10;
-  else if (unit == "M" || unit == "m") mult = 1ull << 20;
-  else if (unit == "G" || unit == "g") mult = 1ull << 30;
-  else if (unit == "T" || unit == "t") mult = 1ull << 40;
-  else throw std::invalid_argument("unknown size unit in '" + s + "'");
+  if (unit.empty())
+    mult = 1;
+  else if (unit == "K" || unit == "k")
+    mult = 1ull << 10;
+  else if (unit == "M" || unit == "m")
+    mult = 1ull << 20;
+  else if (unit == "G" || unit == "g")
+    mult = 1ull << 30;
+  else if (unit == "T" || unit == "t")
+    mult = 1ull << 40;
+  else
+    throw std::invalid_argument("unknown size unit in '" + s + "'");
   return static_cast<uint64_t>(v * static_cast<double>(mult));
 }
 
@@ -67,7 +73,8 @@ std::string url_decode(const std::string& s) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+') {
       out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+    } else if (s[i] == '%' && i + 2 < s.size() &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
                std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
       i += 2;
@@ -82,8 +89,10 @@ void parse_form(const std::string& body, Params& p) {
   for (const auto& kv : split(body, '&')) {
     if (kv.empty()) continue;
     auto eq = kv.find('=');
-    if (eq == std::string::npos) p[url_decode(kv)] = "";
-    else p[url_decode(kv.substr(0, eq))] = url_decode(kv.substr(eq + 1));
+    if (eq == std::string::npos)
+      p[url_decode(kv)] = "";
+    else
+      p[url_decode(kv.substr(0, eq))] = url_decode(kv.substr(eq + 1));
   }
 }
 
@@ -118,7 +127,8 @@ std::string sha256_hex_file(const std::string& path) {
 
 std::string base64(const unsigned char* data, size_t n, bool pad) {
   std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  int len =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
   out.resize(static_cast<size_t>(len));
   if (!pad)
     while (!out.empty() && out.back() == '=') out.pop_back();
@@ -148,8 +158,8 @@ std::string random_hex(size_t bytes) {
 std::string random_uuid() {
   std::string h = random_hex(16);
   h[12] = '4';
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
-         h.substr(20, 12);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20, 12);
 }
 
 const std::string* opt_param(const Params& p, const std::string& name) {
@@ -173,7 +183,8 @@ int64_t int_param(const Params& p, const std::string& name, int64_t def, int64_t
   } catch (...) {
     pos = 0;
   }
-  if (pos == 0 || pos != it->second.size()) param_error(name, "type check ('integer') failed - got '" + it->second + "'");
+  if (pos == 0 || pos != it->second.size())
+    param_error(name, "type check ('integer') failed - got '" + it->second + "'");
   if (v < min) param_error(name, "value must have a minimum value of " + std::to_string(min));
   if (v > max) param_error(name, "value must have a maximum value of " + std::to_string(max));
   return v;

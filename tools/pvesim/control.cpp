@@ -28,8 +28,9 @@ std::vector<Node*> target_nodes(Sim& sim, const Params& p) {
 }
 
 json guest_info(Sim& sim, const Guest& g) {
-  json j{{"vmid", g.vmid}, {"type", g.type}, {"node", g.node}, {"name", g.name}, {"status", g.status},
-         {"lock", g.lock}, {"config", g.config}, {"backup_size", g.backup_size}};
+  json j{
+      {"vmid", g.vmid},     {"type", g.type}, {"node", g.node},     {"name", g.name},
+      {"status", g.status}, {"lock", g.lock}, {"config", g.config}, {"backup_size", g.backup_size}};
   j["restored_from"] = g.restored_from.empty() ? json(nullptr) : json(g.restored_from);
   j["sha256"] = g.restored_sha256.empty() ? json(nullptr) : json(g.restored_sha256);
   j["restored_bytes"] = g.restored_bytes < 0 ? json(nullptr) : json(g.restored_bytes);
@@ -37,15 +38,59 @@ json guest_info(Sim& sim, const Guest& g) {
   return j;
 }
 
+// What the HA stack does after fencing a node: each HA-managed guest of the node moves to an
+// online node (the preferred one of a node-affinity rule naming it, else the least loaded) and
+// runs there if its requested state is "started". Returns the moved sids.
+json recover_ha_guests(Sim& sim, const std::string& dead) {
+  json moved = json::array();
+  std::map<std::string, int> load;
+  for (auto& n : sim.c.nodes)
+    if (n.online) load[n.name] = 0;
+  if (load.empty()) return moved;
+  for (auto& [id, g] : sim.c.guests)
+    if (load.count(g.node)) ++load[g.node];
+  for (auto& r : sim.c.ha_resources) {
+    Guest* g = sim.guest(std::stoi(r.sid.substr(r.sid.find(':') + 1)));
+    if (!g || g->node != dead || r.state == "disabled" || r.state == "ignored") continue;
+    std::string target;
+    int best_prio = -1;
+    for (auto& rule : sim.c.ha_rules) {
+      if (rule.type != "node-affinity" || rule.disable) continue;
+      if (("," + rule.resources + ",").find("," + r.sid + ",") == std::string::npos) continue;
+      for (auto& spec : split(rule.nodes, ',')) {
+        auto colon = spec.find(':');
+        std::string name = spec.substr(0, colon);
+        int prio = colon == std::string::npos ? 0 : std::stoi(spec.substr(colon + 1));
+        if (load.count(name) && prio > best_prio) {
+          best_prio = prio;
+          target = name;
+        }
+      }
+    }
+    if (target.empty())
+      for (auto& [name, l] : load)
+        if (target.empty() || l < load[target]) target = name;
+    g->node = target;
+    ++load[target];
+    g->status = r.state == "started" ? "running" : "stopped";
+    if (g->status == "running") g->started_at = sim.now();
+    g->lock.clear();
+    moved.push_back({{"sid", r.sid}, {"node", target}});
+  }
+  return moved;
+}
+
 }  // namespace
 
 void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& res) {
   try {
-    if (req.remote_addr != "127.0.0.1" && req.remote_addr != "::1" && req.remote_addr != "::ffff:127.0.0.1")
+    if (req.remote_addr != "127.0.0.1" && req.remote_addr != "::1" &&
+        req.remote_addr != "::ffff:127.0.0.1")
       throw ApiError(403, "the pvesim control plane answers loopback clients only");
     Params p;
     for (const auto& [k, v] : req.params) p[k] = v;
-    if (!req.body.empty() && starts_with(req.get_header_value("Content-Type"), "application/x-www-form-urlencoded"))
+    if (!req.body.empty() &&
+        starts_with(req.get_header_value("Content-Type"), "application/x-www-form-urlencoded"))
       parse_form(req.body, p);
     std::vector<std::string> seg = split(req.path.substr(std::string("/pvesim/").size()), '/');
     const std::string& what = seg[0];
@@ -56,29 +101,39 @@ void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& re
     if (what == "node" && post && seg.size() == 3) {
       Node* n = sim.node(seg[1]);
       if (!n) throw ApiError(404, "no such node '" + seg[1] + "'");
-      if (seg[2] != "offline" && seg[2] != "online") throw ApiError(400, "use .../offline or .../online");
+      if (seg[2] != "offline" && seg[2] != "online")
+        throw ApiError(400, "use .../offline or .../online");
       n->online = seg[2] == "online";
       if (n->online) n->boot_time = sim.now() - 5;
-      return reply(res, json{{"node", n->name}, {"online", n->online ? 1 : 0}});
+      json moved = json::array();
+      if (!n->online && p.count("recover") && p.at("recover") == "1")
+        moved = recover_ha_guests(sim, n->name);
+      return reply(res,
+                   json{{"node", n->name}, {"online", n->online ? 1 : 0}, {"recovered", moved}});
     }
     if (what == "fail-next-task" && post) {
       int count = p.count("count") ? std::stoi(p.at("count")) : 1;
       bool warn = param("mode") == "warnings";
       for (int i = 0; i < count; ++i)
-        (warn ? sim.faults.warn_next : sim.faults.fail_next).emplace_back(param("node"), param("type"));
-      return reply(res, json{{"pending_failures", sim.faults.fail_next.size()}, {"pending_warnings", sim.faults.warn_next.size()}});
+        (warn ? sim.faults.warn_next : sim.faults.fail_next)
+            .emplace_back(param("node"), param("type"));
+      return reply(res, json{{"pending_failures", sim.faults.fail_next.size()},
+                             {"pending_warnings", sim.faults.warn_next.size()}});
     }
     if (what == "slow" && post) {
       sim.faults.slow_ms = p.count("ms") ? std::stoi(p.at("ms")) : 0;
       sim.faults.slow_path = param("path");
-      if (starts_with(sim.faults.slow_path, "/api2/json")) sim.faults.slow_path = sim.faults.slow_path.substr(10);
+      if (starts_with(sim.faults.slow_path, "/api2/json"))
+        sim.faults.slow_path = sim.faults.slow_path.substr(10);
       return reply(res, json{{"ms", sim.faults.slow_ms}, {"path", sim.faults.slow_path}});
     }
     if (what == "malformed" && post) {
       std::string path = param("path");
       if (starts_with(path, "/api2/json")) path = path.substr(10);
-      if (path.empty()) sim.faults.malformed_prefixes.clear();
-      else sim.faults.malformed_prefixes.push_back(path);
+      if (path.empty())
+        sim.faults.malformed_prefixes.clear();
+      else
+        sim.faults.malformed_prefixes.push_back(path);
       return reply(res, sim.faults.malformed_prefixes);
     }
     if (what == "service" && post) {
@@ -149,9 +204,14 @@ void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& re
       for (auto& n : sim.c.nodes) nodes[n.name] = n.online ? "online" : "offline";
       size_t running = 0;
       for (auto& t : sim.task_order) running += t->running ? 1 : 0;
-      return reply(res, json{{"nodes", nodes}, {"guests", sim.c.guests.size()}, {"tasks", sim.task_order.size()},
-                             {"running_tasks", running}, {"now", sim.now()}, {"version", sim.c.version},
-                             {"slow_ms", sim.faults.slow_ms}, {"malformed", sim.faults.malformed_prefixes},
+      return reply(res, json{{"nodes", nodes},
+                             {"guests", sim.c.guests.size()},
+                             {"tasks", sim.task_order.size()},
+                             {"running_tasks", running},
+                             {"now", sim.now()},
+                             {"version", sim.c.version},
+                             {"slow_ms", sim.faults.slow_ms},
+                             {"malformed", sim.faults.malformed_prefixes},
                              {"pending_failures", sim.faults.fail_next.size()}});
     }
     if (what == "hold-tasks" && post) {

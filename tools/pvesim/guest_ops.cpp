@@ -8,10 +8,26 @@ namespace pvesim {
 
 namespace {
 
-const std::set<std::string> kNotConfig = {"node",     "vmid",    "archive", "force",   "start",        "storage",
-                                          "pool",     "unique",  "restore", "password", "ssh-public-keys",
-                                          "bwlimit",  "live-restore", "digest", "delete", "skiplock", "revert",
-                                          "background_delay", "ignore-unpack-errors", "ha-managed"};
+const std::set<std::string> kNotConfig = {"node",
+                                          "vmid",
+                                          "archive",
+                                          "force",
+                                          "start",
+                                          "storage",
+                                          "pool",
+                                          "unique",
+                                          "restore",
+                                          "password",
+                                          "ssh-public-keys",
+                                          "bwlimit",
+                                          "live-restore",
+                                          "digest",
+                                          "delete",
+                                          "skiplock",
+                                          "revert",
+                                          "background_delay",
+                                          "ignore-unpack-errors",
+                                          "ha-managed"};
 
 uint64_t memory_mib(const std::string& v) {
   std::string s = v;
@@ -42,12 +58,16 @@ void derive(Guest& g) {
   g.cpus = cores * sockets;
   if (auto v = get("vcpus")) g.cpus = std::max(1, std::atoi(v->c_str()));
   g.tags = get("tags") ? *get("tags") : "";
-  if (auto v = get("agent")) g.agent = *v == "1" || starts_with(*v, "enabled=1") || starts_with(*v, "1,");
-  else g.agent = false;
+  if (auto v = get("agent"))
+    g.agent = *v == "1" || starts_with(*v, "enabled=1") || starts_with(*v, "1,");
+  else
+    g.agent = false;
   g.is_template = get("template") && *get("template") == "1";
   uint64_t disk = 0;
   for (const auto& [k, v] : g.config) {
-    if (!disk_key(k) || starts_with(k, "unused") || starts_with(k, "efidisk") || starts_with(k, "tpmstate")) continue;
+    if (!disk_key(k) || starts_with(k, "unused") || starts_with(k, "efidisk") ||
+        starts_with(k, "tpmstate"))
+      continue;
     if (v.find("media=cdrom") != std::string::npos) continue;
     auto pos = v.find("size=");
     if (pos != std::string::npos) {
@@ -81,7 +101,8 @@ void apply_config(Sim& sim, Guest& g, const Params& p, const std::string& node) 
     std::string val = v;
     if (k == "memory") memory_mib(v);
     if (g.type == "qemu" && starts_with(k, "net")) {
-      // "virtio,bridge=vmbr0" gets a generated MAC address, as PVE does: "virtio=BC:24:11:..,bridge=vmbr0".
+      // "virtio,bridge=vmbr0" gets a generated MAC address, as PVE does:
+      // "virtio=BC:24:11:..,bridge=vmbr0".
       std::string model = v.substr(0, v.find(','));
       if (!model.empty() && model.find('=') == std::string::npos) {
         std::string mac = "BC:24:11";
@@ -100,8 +121,9 @@ void apply_config(Sim& sim, Guest& g, const Params& p, const std::string& node) 
         Storage* s = sim.storage(st);
         if (!s || !sim.storage_on_node(*s, node)) fail("storage '" + st + "' does not exist");
         std::string opts = m[3];
-        val = st + ":" + (k == "rootfs" || starts_with(k, "mp") ? "" : "") + "vm-" + std::to_string(g.vmid) +
-              "-disk-" + std::to_string(next_disk++) + opts + ",size=" + std::string(m[2]) + "G";
+        val = st + ":" + (k == "rootfs" || starts_with(k, "mp") ? "" : "") + "vm-" +
+              std::to_string(g.vmid) + "-disk-" + std::to_string(next_disk++) + opts +
+              ",size=" + std::string(m[2]) + "G";
       }
     }
     g.config[k] = val;

@@ -1,17 +1,16 @@
 // pvesim: a Proxmox VE API simulator over HTTPS, for the tests and the demo of pvesafe.
 // See docs/pvesim.md.
+#include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <httplib.h>
 
 #include "auth.h"
 #include "control.h"
@@ -28,15 +27,23 @@ int main(int argc, char** argv) {
   std::string backup_size = "4M";
   int nodes = 0, guests = 0, port = -1;
   double task_seconds = -1;
-  app.add_option("--config", config, "cluster description (TOML, see tools/pvesim/pvesim.example.toml)");
-  app.add_option("--nodes", nodes, "generate a cluster of N nodes pve-01..")->check(CLI::Range(1, 1000));
-  app.add_option("--guests", guests, "with M guests spread over the nodes")->check(CLI::Range(0, 200000));
-  app.add_option("--pve-version", version, "pve-manager version of a generated cluster (8.x or 9.x)");
-  app.add_option("--backup-size", backup_size, "disk bytes in each archive of a generated guest (e.g. 4M)");
+  app.add_option("--config", config,
+                 "cluster description (TOML, see tools/pvesim/pvesim.example.toml)");
+  app.add_option("--nodes", nodes, "generate a cluster of N nodes pve-01..")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--guests", guests, "with M guests spread over the nodes")
+      ->check(CLI::Range(0, 200000));
+  app.add_option("--pve-version", version,
+                 "pve-manager version of a generated cluster (8.x or 9.x)");
+  app.add_option("--backup-size", backup_size,
+                 "disk bytes in each archive of a generated guest (e.g. 4M)");
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)");
-  app.add_option("--port", port, "port on 127.0.0.1 (overrides the port of --listen; 0 = free port)");
-  app.add_option("--data-dir", data_dir, "directory for storages and archives (created; default: a new temp dir)");
-  app.add_option("--tokens", tokens_file, "API tokens file (USER@REALM!TOKENID=SECRET ROLE), created if missing");
+  app.add_option("--port", port,
+                 "port on 127.0.0.1 (overrides the port of --listen; 0 = free port)");
+  app.add_option("--data-dir", data_dir,
+                 "directory for storages and archives (created; default: a new temp dir)");
+  app.add_option("--tokens", tokens_file,
+                 "API tokens file (USER@REALM!TOKENID=SECRET ROLE), created if missing");
   app.add_option("--cert-out", cert_out, "write the server certificate (PEM) here");
   app.add_option("--task-seconds", task_seconds, "duration of simulated start/stop/create tasks");
   CLI11_PARSE(app, argc, argv);
@@ -56,7 +63,8 @@ int main(int argc, char** argv) {
 
     if (data_dir.empty()) {
       std::string tmpl = (std::filesystem::temp_directory_path() / "pvesim.XXXXXX").string();
-      if (!mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a temporary data directory");
+      if (!mkdtemp(tmpl.data()))
+        throw std::runtime_error("cannot create a temporary data directory");
       data_dir = tmpl;
     }
     std::filesystem::create_directories(data_dir);
@@ -86,6 +94,8 @@ int main(int argc, char** argv) {
     server.set_keep_alive_max_count(1000);
     server.set_keep_alive_timeout(30);
     server.set_payload_max_length(64 * 1024 * 1024);
+    // Enough workers that slow-response faults and benchmark clients do not starve each other.
+    server.new_task_queue = [] { return new httplib::ThreadPool(32); };
 
     Router router;
     register_access_routes(router);
@@ -102,7 +112,8 @@ int main(int argc, char** argv) {
       if (starts_with(req.path, "/pvesim/")) return handle_control(sim, req, res);
       if (starts_with(req.path, "/api2/json/") || req.path == "/api2/json")
         return router.handle(sim, req, res, req.path.substr(10));
-      render_error(res, ApiError(501, "Method '" + req.method + " " + req.path + "' not implemented"));
+      render_error(res,
+                   ApiError(501, "Method '" + req.method + " " + req.path + "' not implemented"));
     };
     for (const char* pattern : {R"(/.*)"}) {
       server.Get(pattern, api);
@@ -123,13 +134,16 @@ int main(int argc, char** argv) {
       server.stop();
     }).detach();
 
-    int bound = listen_port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, listen_port) ? listen_port : -1);
-    if (bound <= 0) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(listen_port));
+    int bound = listen_port == 0 ? server.bind_to_any_port(host)
+                                 : (server.bind_to_port(host, listen_port) ? listen_port : -1);
+    if (bound <= 0)
+      throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(listen_port));
     std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    std::cout << "pvesim listening on https://" << shown << ":" << bound << " fingerprint " << cert.fingerprint
-              << std::endl;
+    std::cout << "pvesim listening on https://" << shown << ":" << bound << " fingerprint "
+              << cert.fingerprint << std::endl;
     std::cerr << "pvesim: data dir " << data_dir << ", tokens file " << opts.tokens_file << ", "
-              << sim.c.nodes.size() << " nodes, " << sim.c.guests.size() << " guests, PVE " << sim.c.version << std::endl;
+              << sim.c.nodes.size() << " nodes, " << sim.c.guests.size() << " guests, PVE "
+              << sim.c.version << std::endl;
     server.listen_after_bind();
     sim.hold_tasks = false;
     wait_for_tasks(sim);

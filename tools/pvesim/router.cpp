@@ -1,9 +1,9 @@
 #include "router.h"
 
+#include <httplib.h>
+
 #include <chrono>
 #include <thread>
-
-#include <httplib.h>
 
 namespace pvesim {
 
@@ -16,7 +16,8 @@ int Ctx::vmid() const {
   } catch (...) {
     pos = 0;
   }
-  if (pos == 0 || pos != v.size()) param_error("vmid", "type check ('integer') failed - got '" + v + "'");
+  if (pos == 0 || pos != v.size())
+    param_error("vmid", "type check ('integer') failed - got '" + v + "'");
   if (id < 100) param_error("vmid", "value must have a minimum value of 100");
   if (id > 999999999) param_error("vmid", "value must have a maximum value of 999999999");
   return static_cast<int>(id);
@@ -48,13 +49,16 @@ void collect_params(const httplib::Request& req, Params& p) {
     json j = json::parse(req.body, nullptr, false);
     if (j.is_discarded() || !j.is_object()) throw ApiError(400, "malformed JSON body");
     for (auto& [k, v] : j.items()) {
-      if (v.is_string()) p[k] = v.get<std::string>();
-      else if (v.is_boolean()) p[k] = v.get<bool>() ? "1" : "0";
+      if (v.is_string())
+        p[k] = v.get<std::string>();
+      else if (v.is_boolean())
+        p[k] = v.get<bool>() ? "1" : "0";
       else if (v.is_array()) {
         std::vector<std::string> parts;
         for (auto& e : v) parts.push_back(e.is_string() ? e.get<std::string>() : e.dump());
         p[k] = join(parts, ",");
-      } else p[k] = v.dump();
+      } else
+        p[k] = v.dump();
     }
   } else {
     parse_form(req.body, p);
@@ -63,7 +67,8 @@ void collect_params(const httplib::Request& req, Params& p) {
 
 }  // namespace
 
-void Router::handle(Sim& sim, const httplib::Request& req, httplib::Response& res, const std::string& rel) const {
+void Router::handle(Sim& sim, const httplib::Request& req, httplib::Response& res,
+                    const std::string& rel) const {
   std::string path = rel.empty() ? "/" : rel;
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   {
@@ -71,8 +76,10 @@ void Router::handle(Sim& sim, const httplib::Request& req, httplib::Response& re
     bool malformed = false;
     {
       std::lock_guard<std::mutex> lk(sim.mu);
-      if (sim.faults.slow_ms > 0 && starts_with(path, sim.faults.slow_path)) slow = sim.faults.slow_ms;
-      for (const auto& pre : sim.faults.malformed_prefixes) malformed = malformed || starts_with(path, pre);
+      if (sim.faults.slow_ms > 0 && starts_with(path, sim.faults.slow_path))
+        slow = sim.faults.slow_ms;
+      for (const auto& pre : sim.faults.malformed_prefixes)
+        malformed = malformed || starts_with(path, pre);
     }
     if (slow) std::this_thread::sleep_for(std::chrono::milliseconds(slow));
     if (malformed) {
@@ -93,15 +100,25 @@ void Router::handle(Sim& sim, const httplib::Request& req, httplib::Response& re
     for (; i < r.segs.size(); ++i) {
       const std::string& s = r.segs[i];
       if (s.size() > 3 && s.front() == '{' && s.substr(s.size() - 2) == "*}") {
-        if (i >= segs.size()) { ok = false; break; }
+        if (i >= segs.size()) {
+          ok = false;
+          break;
+        }
         std::vector<std::string> rest(segs.begin() + static_cast<long>(i), segs.end());
         v[s.substr(1, s.size() - 3)] = join(rest, "/");
         i = segs.size();
         break;
       }
-      if (i >= segs.size()) { ok = false; break; }
-      if (s.front() == '{') v[s.substr(1, s.size() - 2)] = segs[i];
-      else if (s != segs[i]) { ok = false; break; }
+      if (i >= segs.size()) {
+        ok = false;
+        break;
+      }
+      if (s.front() == '{')
+        v[s.substr(1, s.size() - 2)] = segs[i];
+      else if (s != segs[i]) {
+        ok = false;
+        break;
+      }
     }
     if (!ok || i != segs.size()) continue;
     if (r.method == req.method) {

@@ -21,12 +21,14 @@ struct Ctx {
   Sim& sim;
   Identity who;
   std::map<std::string, std::string> vars;  // path variables
-  Params params;                           // query string and form/JSON body
-  json total;                              // set to add "total" to the envelope
-  std::string raw_data;                    // pre-serialized "data" (fast path for big lists)
+  Params params;                            // query string and form/JSON body
+  json total;                               // set to add "total" to the envelope
+  std::string raw_data;                     // pre-serialized "data" (fast path for big lists)
 
   const std::string& var(const std::string& name) const { return vars.at(name); }
-  void require(const std::string& acl_path, const std::string& priv) const { pvesim::require(who, acl_path, priv); }
+  void require(const std::string& acl_path, const std::string& priv) const {
+    pvesim::require(who, acl_path, priv);
+  }
   bool can(const std::string& priv) const { return role_has(who.role, priv); }
   // The {node} of the path, checked to exist and be online.
   Node& node() const { return sim.online_node(vars.at("node")); }
@@ -40,7 +42,8 @@ class Router {
   // pattern like "/nodes/{node}/qemu/{vmid}/status/current"; a trailing "{name*}" takes the rest.
   void add(const std::string& method, const std::string& pattern, Handler h, bool world = false);
   // Handles one /api2/json request (path relative to /api2/json).
-  void handle(Sim& sim, const httplib::Request& req, httplib::Response& res, const std::string& rel_path) const;
+  void handle(Sim& sim, const httplib::Request& req, httplib::Response& res,
+              const std::string& rel_path) const;
 
  private:
   struct Route {

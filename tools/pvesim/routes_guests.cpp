@@ -18,9 +18,10 @@ std::string vm_acl(int vmid) { return "/vms/" + std::to_string(vmid); }
 
 json guest_list_entry(Sim& sim, const Guest& g) {
   Usage u = guest_usage(sim, g);
-  json j{{"vmid", g.vmid},         {"name", g.name},     {"status", g.status}, {"cpus", g.cpus},
-         {"maxmem", g.maxmem},     {"mem", u.mem},       {"maxdisk", g.maxdisk}, {"disk", u.disk},
-         {"uptime", u.uptime},     {"cpu", u.cpu},       {"netin", u.netin},   {"netout", u.netout},
+  json j{{"vmid", g.vmid},         {"name", g.name},          {"status", g.status},
+         {"cpus", g.cpus},         {"maxmem", g.maxmem},      {"mem", u.mem},
+         {"maxdisk", g.maxdisk},   {"disk", u.disk},          {"uptime", u.uptime},
+         {"cpu", u.cpu},           {"netin", u.netin},        {"netout", u.netout},
          {"diskread", u.diskread}, {"diskwrite", u.diskwrite}};
   if (g.type == "lxc") {
     j["type"] = "lxc";
@@ -72,7 +73,8 @@ std::string resolve_archive(Sim& sim, const std::string& archive, const std::str
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
   return s;
 }
 
@@ -90,14 +92,17 @@ json create_guest(Ctx& c, const std::string& type) {
   bool force = bool_param(c.params, "force", false);
   Guest* existing = sim.guest(vmid);
   if (existing && !(archive.size() && force))
-    fail("unable to create " + std::string(guest_word(type)) + " " + std::to_string(vmid) + " - " + guest_word(type) +
-         " " + std::to_string(vmid) + " already exists on node '" + existing->node + "'");
+    fail("unable to create " + std::string(guest_word(type)) + " " + std::to_string(vmid) + " - " +
+         guest_word(type) + " " + std::to_string(vmid) + " already exists on node '" +
+         existing->node + "'");
   if (existing) {
     c.require(vm_acl(vmid), "VM.Backup");
     if (existing->node != n.name || existing->type != type)
       fail("unable to restore " + std::string(guest_word(type)) + " " + std::to_string(vmid) +
            " - config file on node '" + existing->node + "'");
-    if (existing->status == "running") fail("unable to restore " + std::string(guest_word(type)) + " " + std::to_string(vmid) + " - VM is running");
+    if (existing->status == "running")
+      fail("unable to restore " + std::string(guest_word(type)) + " " + std::to_string(vmid) +
+           " - VM is running");
     check_lock(*existing, c.params);
   } else {
     c.require(vm_acl(vmid), "VM.Allocate");
@@ -113,7 +118,8 @@ json create_guest(Ctx& c, const std::string& type) {
   if (type == "lxc") g.name = "CT" + std::to_string(vmid);
   g.backup_size = existing ? existing->backup_size : (4ull << 20);
   Params cfg = c.params;
-  if (type == "qemu" && !cfg.count("name") && archive.empty()) cfg["name"] = "VM" + std::to_string(vmid);
+  if (type == "qemu" && !cfg.count("name") && archive.empty())
+    cfg["name"] = "VM" + std::to_string(vmid);
   apply_config(sim, g, cfg, n.name);
   g.lock = "create";
   sim.c.guests[vmid] = g;
@@ -125,11 +131,13 @@ json create_guest(Ctx& c, const std::string& type) {
   spec.type = task_prefix(type) + (archive.empty() ? "create" : "restore");
   spec.id = std::to_string(vmid);
   spec.user = c.who.user;
-  spec.body = [vmid, archive, archive_path, start, overrides, secs, type, node = n.name](TaskRun& run) {
+  spec.body = [vmid, archive, archive_path, start, overrides, secs, type,
+               node = n.name](TaskRun& run) {
     std::string sha, conf;
     uint64_t bytes = 0;
     if (!archive.empty()) {
-      run.log("restore " + std::string(type == "qemu" ? "vma" : "tar") + " archive: " + archive_path);
+      run.log("restore " + std::string(type == "qemu" ? "vma" : "tar") +
+              " archive: " + archive_path);
       sha = sha256_hex_file(archive_path);
       bytes = std::filesystem::file_size(archive_path);
       conf = read_archive_config(archive_path);
@@ -138,9 +146,13 @@ json create_guest(Ctx& c, const std::string& type) {
       int ovmid = 0;
       int64_t ctime = 0;
       std::string fmt;
-      if (parse_archive_name(std::filesystem::path(archive_path).filename(), otype, ovmid, ctime, fmt)) {
-        if (otype != type) throw std::runtime_error("archive '" + archive + "' holds a " + otype + " guest, not " + type);
-        conf = replace_all(conf, "vm-" + std::to_string(ovmid) + "-disk", "vm-" + std::to_string(vmid) + "-disk");
+      if (parse_archive_name(std::filesystem::path(archive_path).filename(), otype, ovmid, ctime,
+                             fmt)) {
+        if (otype != type)
+          throw std::runtime_error("archive '" + archive + "' holds a " + otype + " guest, not " +
+                                   type);
+        conf = replace_all(conf, "vm-" + std::to_string(ovmid) + "-disk",
+                           "vm-" + std::to_string(vmid) + "-disk");
       }
     }
     run.sleep(secs);
@@ -151,8 +163,8 @@ json create_guest(Ctx& c, const std::string& type) {
       apply_config_text(*cur, conf);
       Params keep;
       for (const auto& [k, v] : overrides)
-        if (k == "name" || k == "hostname" || k == "memory" || k == "cores" || k == "sockets" || k == "description" ||
-            k == "tags" || k == "onboot")
+        if (k == "name" || k == "hostname" || k == "memory" || k == "cores" || k == "sockets" ||
+            k == "description" || k == "tags" || k == "onboot")
           keep[k] = v;
       apply_config(run.sim(), *cur, keep, node);
       cur->restored_from = archive;
@@ -167,8 +179,10 @@ json create_guest(Ctx& c, const std::string& type) {
     }
   };
   spec.on_error = [&sim, vmid, is_new, backup_copy]() {
-    if (is_new) sim.c.guests.erase(vmid);
-    else sim.c.guests[vmid] = backup_copy;
+    if (is_new)
+      sim.c.guests.erase(vmid);
+    else
+      sim.c.guests[vmid] = backup_copy;
   };
   return start_task(sim, std::move(spec));
 }
@@ -199,7 +213,8 @@ json status_action(Ctx& c, const std::string& type, const std::string& action) {
         auto lk = run.lock();
         if (HaResource* r = run.sim().ha_resource(run.sim().guest(vmid)->sid())) r->state = want;
       }
-      run.log("Requesting HA " + std::string(want == "started" ? "start" : "stop") + " for VM " + std::to_string(vmid));
+      run.log("Requesting HA " + std::string(want == "started" ? "start" : "stop") + " for VM " +
+              std::to_string(vmid));
       run.sleep(secs);
       auto lk = run.lock();
       Guest* cur = run.sim().guest(vmid);
@@ -212,8 +227,10 @@ json status_action(Ctx& c, const std::string& type, const std::string& action) {
   spec.type = task_prefix(type) + action;
   bool running = g.status == "running";
   spec.body = [vmid, action, secs, running, word](TaskRun& run) {
-    if (action == "start" && running) throw std::runtime_error(word + " " + std::to_string(vmid) + " already running");
-    if (action == "shutdown" && !running) throw std::runtime_error(word + " " + std::to_string(vmid) + " not running");
+    if (action == "start" && running)
+      throw std::runtime_error(word + " " + std::to_string(vmid) + " already running");
+    if (action == "shutdown" && !running)
+      throw std::runtime_error(word + " " + std::to_string(vmid) + " not running");
     run.sleep(secs);
     auto lk = run.lock();
     Guest* cur = run.sim().guest(vmid);
@@ -242,13 +259,17 @@ json migrate(Ctx& c, const std::string& type) {
   check_lock(g, c.params);
   bool online = bool_param(c.params, "online", false);
   bool restart = bool_param(c.params, "restart", false);
-  if (g.status == "running" && type == "qemu" && !online) fail("can't migrate running VM without --online");
-  if (g.status == "running" && type == "lxc" && !restart) fail("lxc live migration is currently not implemented");
+  if (g.status == "running" && type == "qemu" && !online)
+    fail("can't migrate running VM without --online");
+  if (g.status == "running" && type == "lxc" && !restart)
+    fail("lxc live migration is currently not implemented");
   TaskSpec spec;
   spec.node = n.name;
   spec.id = std::to_string(vmid);
   spec.user = c.who.user;
-  spec.type = sim.ha_resource(g.sid()) ? "hamigrate" : task_prefix(type) == "qm" ? "qmigrate" : "vzmigrate";
+  spec.type = sim.ha_resource(g.sid())    ? "hamigrate"
+              : task_prefix(type) == "qm" ? "qmigrate"
+                                          : "vzmigrate";
   g.lock = "migrate";
   double secs = sim.c.task_seconds;
   std::string src = n.name;
@@ -282,10 +303,12 @@ json destroy(Ctx& c, const std::string& type) {
   c.require(vm_acl(vmid), "VM.Allocate");
   check_lock(g, c.params);
   std::string word = guest_word(type);
-  if (g.status == "running") fail(word + " " + std::to_string(vmid) + " is running - destroy failed");
+  if (g.status == "running")
+    fail(word + " " + std::to_string(vmid) + " is running - destroy failed");
   bool purge = bool_param(c.params, "purge", false);
   if (sim.ha_resource(g.sid()) && !purge)
-    fail("unable to remove " + word + " " + std::to_string(vmid) + " - used in HA resources and purge parameter not set.");
+    fail("unable to remove " + word + " " + std::to_string(vmid) +
+         " - used in HA resources and purge parameter not set.");
   g.lock = "destroyed";
   TaskSpec spec;
   spec.node = n.name;
@@ -303,7 +326,8 @@ json destroy(Ctx& c, const std::string& type) {
     s.c.guests.erase(vmid);
     if (purge) {
       auto& v = s.c.ha_resources;
-      v.erase(std::remove_if(v.begin(), v.end(), [&](const HaResource& r) { return r.sid == sid; }), v.end());
+      v.erase(std::remove_if(v.begin(), v.end(), [&](const HaResource& r) { return r.sid == sid; }),
+              v.end());
       for (auto& j : s.c.backup_jobs) {
         std::vector<std::string> ids;
         for (auto& id : split(j.vmid, ','))
@@ -346,8 +370,10 @@ json snapshot_task(Ctx& c, const std::string& type, const std::string& op) {
   c.require(vm_acl(vmid), op == "rollback" ? "VM.Snapshot.Rollback" : "VM.Snapshot");
   std::string name = op == "create" ? req_param(c.params, "snapname") : c.var("snapname");
   static const std::regex valid("^[A-Za-z][A-Za-z0-9_\\-]+$");
-  if (!std::regex_match(name, valid)) param_error("snapname", "invalid format - invalid configuration ID '" + name + "'");
-  auto it = std::find_if(g.snapshots.begin(), g.snapshots.end(), [&](const Snapshot& s) { return s.name == name; });
+  if (!std::regex_match(name, valid))
+    param_error("snapname", "invalid format - invalid configuration ID '" + name + "'");
+  auto it = std::find_if(g.snapshots.begin(), g.snapshots.end(),
+                         [&](const Snapshot& s) { return s.name == name; });
   if (op == "create" && it != g.snapshots.end()) fail("snapshot name '" + name + "' already used");
   if (op != "create" && it == g.snapshots.end()) fail("snapshot '" + name + "' does not exist");
   check_lock(g, c.params);
@@ -357,7 +383,9 @@ json snapshot_task(Ctx& c, const std::string& type, const std::string& op) {
   if (op == "delete") g.lock = "snapshot-delete";
   TaskSpec spec;
   spec.node = n.name;
-  spec.type = task_prefix(type) + (op == "create" ? "snapshot" : op == "delete" ? "delsnapshot" : "rollback");
+  spec.type = task_prefix(type) + (op == "create"   ? "snapshot"
+                                   : op == "delete" ? "delsnapshot"
+                                                    : "rollback");
   spec.id = std::to_string(vmid);
   spec.user = c.who.user;
   double secs = sim.c.task_seconds;
@@ -378,7 +406,8 @@ json snapshot_task(Ctx& c, const std::string& type, const std::string& op) {
       cur->snapshots.push_back(s);
     } else if (op == "delete") {
       auto& v = cur->snapshots;
-      v.erase(std::remove_if(v.begin(), v.end(), [&](const Snapshot& s) { return s.name == name; }), v.end());
+      v.erase(std::remove_if(v.begin(), v.end(), [&](const Snapshot& s) { return s.name == name; }),
+              v.end());
     } else {
       for (auto& s : cur->snapshots)
         if (s.name == name) {
@@ -399,21 +428,24 @@ void register_for(Router& r, const std::string& type) {
     Node& n = c.node();
     json out = json::array();
     for (auto& [id, g] : c.sim.c.guests)
-      if (g.node == n.name && g.type == type && c.can("VM.Audit")) out.push_back(guest_list_entry(c.sim, g));
+      if (g.node == n.name && g.type == type && c.can("VM.Audit"))
+        out.push_back(guest_list_entry(c.sim, g));
     return out;
   });
   r.add("POST", base, [type](Ctx& c) { return create_guest(c, type); });
   r.add("GET", base + "/{vmid}", [type](Ctx& c) {
     c.sim.guest_on(c.node().name, c.vmid(), type);
     json out = json::array();
-    for (const char* s : {"config", "status", "snapshot", "migrate", "agent", "rrddata"}) out.push_back({{"subdir", s}});
+    for (const char* s : {"config", "status", "snapshot", "migrate", "agent", "rrddata"})
+      out.push_back({{"subdir", s}});
     return out;
   });
   r.add("DELETE", base + "/{vmid}", [type](Ctx& c) { return destroy(c, type); });
   r.add("GET", base + "/{vmid}/status", [type](Ctx& c) {
     c.sim.guest_on(c.node().name, c.vmid(), type);
     json out = json::array();
-    for (const char* s : {"current", "start", "stop", "shutdown", "reboot", "suspend", "resume"}) out.push_back({{"subdir", s}});
+    for (const char* s : {"current", "start", "stop", "shutdown", "reboot", "suspend", "resume"})
+      out.push_back({{"subdir", s}});
     return out;
   });
   r.add("GET", base + "/{vmid}/status/current", [type](Ctx& c) {
@@ -423,7 +455,8 @@ void register_for(Router& r, const std::string& type) {
   });
   for (const char* action : {"start", "stop", "shutdown", "reboot", "suspend", "resume"}) {
     std::string a = action;
-    r.add("POST", base + "/{vmid}/status/" + a, [type, a](Ctx& c) { return status_action(c, type, a); });
+    r.add("POST", base + "/{vmid}/status/" + a,
+          [type, a](Ctx& c) { return status_action(c, type, a); });
   }
   r.add("GET", base + "/{vmid}/config", [type](Ctx& c) {
     Guest& g = c.sim.guest_on(c.node().name, c.vmid(), type);
@@ -452,26 +485,32 @@ void register_for(Router& r, const std::string& type) {
     return start_task(c.sim, std::move(spec));
   };
   r.add("PUT", base + "/{vmid}/config", [set_config](Ctx& c) { return set_config(c, false); });
-  if (type == "qemu") r.add("POST", base + "/{vmid}/config", [set_config](Ctx& c) { return set_config(c, true); });
+  if (type == "qemu")
+    r.add("POST", base + "/{vmid}/config", [set_config](Ctx& c) { return set_config(c, true); });
   r.add("GET", base + "/{vmid}/migrate", [type](Ctx& c) {
     Guest& g = c.sim.guest_on(c.node().name, c.vmid(), type);
     c.require(vm_acl(g.vmid), "VM.Migrate");
     json allowed = json::array(), not_allowed = json::object();
     for (auto& n : c.sim.c.nodes) {
       if (n.name == g.node) continue;
-      if (n.online) allowed.push_back(n.name);
-      else not_allowed[n.name] = {{"unavailable_storages", json::array({"local-lvm"})}};
+      if (n.online)
+        allowed.push_back(n.name);
+      else
+        not_allowed[n.name] = {{"unavailable_storages", json::array({"local-lvm"})}};
     }
     return json{{"running", g.status == "running" ? 1 : 0}, {"allowed_nodes", allowed},
-                {"not_allowed_nodes", not_allowed}, {"local_disks", json::array()},
-                {"local_resources", json::array()}, {"mapped-resources", json::array()},
+                {"not_allowed_nodes", not_allowed},         {"local_disks", json::array()},
+                {"local_resources", json::array()},         {"mapped-resources", json::array()},
                 {"mapped-resource-info", json::object()}};
   });
   r.add("POST", base + "/{vmid}/migrate", [type](Ctx& c) { return migrate(c, type); });
   r.add("GET", base + "/{vmid}/snapshot", [type](Ctx& c) { return snapshot_list(c, type); });
-  r.add("POST", base + "/{vmid}/snapshot", [type](Ctx& c) { return snapshot_task(c, type, "create"); });
-  r.add("DELETE", base + "/{vmid}/snapshot/{snapname}", [type](Ctx& c) { return snapshot_task(c, type, "delete"); });
-  r.add("POST", base + "/{vmid}/snapshot/{snapname}/rollback", [type](Ctx& c) { return snapshot_task(c, type, "rollback"); });
+  r.add("POST", base + "/{vmid}/snapshot",
+        [type](Ctx& c) { return snapshot_task(c, type, "create"); });
+  r.add("DELETE", base + "/{vmid}/snapshot/{snapname}",
+        [type](Ctx& c) { return snapshot_task(c, type, "delete"); });
+  r.add("POST", base + "/{vmid}/snapshot/{snapname}/rollback",
+        [type](Ctx& c) { return snapshot_task(c, type, "rollback"); });
   r.add("GET", base + "/{vmid}/snapshot/{snapname}/config", [type](Ctx& c) {
     Guest& g = c.sim.guest_on(c.node().name, c.vmid(), type);
     for (auto& s : g.snapshots)
@@ -493,14 +532,29 @@ json agent_command(Ctx& c, const std::string& cmd) {
   if (cmd == "ping") return json{{"result", json::object()}};
   if (cmd == "get-host-name") return json{{"result", {{"host-name", g.name}}}};
   if (cmd == "get-osinfo")
-    return json{{"result", {{"id", "debian"}, {"name", "Debian GNU/Linux"}, {"pretty-name", "Debian GNU/Linux 12 (bookworm)"},
-                            {"version-id", "12"}, {"kernel-release", "6.1.0-40-amd64"}, {"machine", "x86_64"}}}};
-  if (cmd == "info") return json{{"result", {{"version", "7.2.19"}, {"supported_commands", json::array()}}}};
+    return json{{"result",
+                 {{"id", "debian"},
+                  {"name", "Debian GNU/Linux"},
+                  {"pretty-name", "Debian GNU/Linux 12 (bookworm)"},
+                  {"version-id", "12"},
+                  {"kernel-release", "6.1.0-40-amd64"},
+                  {"machine", "x86_64"}}}};
+  if (cmd == "info")
+    return json{{"result", {{"version", "7.2.19"}, {"supported_commands", json::array()}}}};
   if (cmd == "get-time") return json{{"result", c.sim.now() * 1000000000LL}};
   if (cmd == "network-get-interfaces")
-    return json{{"result", json::array({{{"name", "lo"}, {"ip-addresses", json::array({{{"ip-address", "127.0.0.1"}, {"ip-address-type", "ipv4"}, {"prefix", 8}}})}},
-                                        {{"name", "eth0"}, {"hardware-address", "bc:24:11:00:00:01"},
-                                         {"ip-addresses", json::array({{{"ip-address", "10.20.0." + std::to_string(g.vmid % 250 + 2)}, {"ip-address-type", "ipv4"}, {"prefix", 24}}})}}})}};
+    return json{
+        {"result",
+         json::array({{{"name", "lo"},
+                       {"ip-addresses", json::array({{{"ip-address", "127.0.0.1"},
+                                                      {"ip-address-type", "ipv4"},
+                                                      {"prefix", 8}}})}},
+                      {{"name", "eth0"},
+                       {"hardware-address", "bc:24:11:00:00:01"},
+                       {"ip-addresses",
+                        json::array({{{"ip-address", "10.20.0." + std::to_string(g.vmid % 250 + 2)},
+                                      {"ip-address-type", "ipv4"},
+                                      {"prefix", 24}}})}}})}};
   param_error("command", "value '" + cmd + "' does not have a value in the enumeration");
 }
 
@@ -509,9 +563,12 @@ json agent_command(Ctx& c, const std::string& cmd) {
 void register_guest_routes(Router& r) {
   register_for(r, "qemu");
   register_for(r, "lxc");
-  r.add("POST", "/nodes/{node}/qemu/{vmid}/agent/{command}", [](Ctx& c) { return agent_command(c, c.var("command")); });
-  r.add("GET", "/nodes/{node}/qemu/{vmid}/agent/{command}", [](Ctx& c) { return agent_command(c, c.var("command")); });
-  r.add("POST", "/nodes/{node}/qemu/{vmid}/agent", [](Ctx& c) { return agent_command(c, req_param(c.params, "command")); });
+  r.add("POST", "/nodes/{node}/qemu/{vmid}/agent/{command}",
+        [](Ctx& c) { return agent_command(c, c.var("command")); });
+  r.add("GET", "/nodes/{node}/qemu/{vmid}/agent/{command}",
+        [](Ctx& c) { return agent_command(c, c.var("command")); });
+  r.add("POST", "/nodes/{node}/qemu/{vmid}/agent",
+        [](Ctx& c) { return agent_command(c, req_param(c.params, "command")); });
 }
 
 }  // namespace pvesim

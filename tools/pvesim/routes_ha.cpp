@@ -20,10 +20,16 @@ std::string ctime_str(int64_t t) {
 }
 
 json ha_resource_json(Sim& sim, const HaResource& r) {
-  json j{{"sid", r.sid}, {"type", r.sid.substr(0, 2)}, {"state", r.state}, {"max_restart", r.max_restart},
-         {"max_relocate", r.max_relocate}, {"digest", "4f1d6e0c0d8b5e2e1c3a7b9d2f4e6a8c0b1d3f5e"}};
-  if (sim.pve_major() >= 9) j["failback"] = r.failback ? 1 : 0;
-  else if (!r.group.empty()) j["group"] = r.group;
+  json j{{"sid", r.sid},
+         {"type", r.sid.substr(0, 2)},
+         {"state", r.state},
+         {"max_restart", r.max_restart},
+         {"max_relocate", r.max_relocate},
+         {"digest", "4f1d6e0c0d8b5e2e1c3a7b9d2f4e6a8c0b1d3f5e"}};
+  if (sim.pve_major() >= 9)
+    j["failback"] = r.failback ? 1 : 0;
+  else if (!r.group.empty())
+    j["group"] = r.group;
   if (!r.comment.empty()) j["comment"] = r.comment;
   return j;
 }
@@ -88,30 +94,38 @@ void register_ha_routes(Router& r) {
     if (auto v = opt_param(c.params, "state")) res->state = *v;
     if (auto v = opt_param(c.params, "group")) res->group = *v;
     if (auto v = opt_param(c.params, "comment")) res->comment = *v;
-    res->max_restart = static_cast<int>(int_param(c.params, "max_restart", res->max_restart, 0, 10));
-    res->max_relocate = static_cast<int>(int_param(c.params, "max_relocate", res->max_relocate, 0, 10));
+    res->max_restart =
+        static_cast<int>(int_param(c.params, "max_restart", res->max_restart, 0, 10));
+    res->max_relocate =
+        static_cast<int>(int_param(c.params, "max_relocate", res->max_relocate, 0, 10));
     return json(nullptr);
   });
   r.add("DELETE", "/cluster/ha/resources/{sid}", [](Ctx& c) {
     c.require("/", "Sys.Console");
     auto& v = c.sim.c.ha_resources;
-    auto it = std::find_if(v.begin(), v.end(), [&](const HaResource& x) { return x.sid == c.var("sid"); });
+    auto it = std::find_if(v.begin(), v.end(),
+                           [&](const HaResource& x) { return x.sid == c.var("sid"); });
     if (it == v.end()) fail("no such resource '" + c.var("sid") + "'");
     v.erase(it);
     return json(nullptr);
   });
 
   r.add("GET", "/cluster/ha/rules", [](Ctx& c) {
-    if (c.sim.pve_major() < 9) throw ApiError(501, "Method 'GET /cluster/ha/rules' not implemented");
+    if (c.sim.pve_major() < 9)
+      throw ApiError(501, "Method 'GET /cluster/ha/rules' not implemented");
     c.require("/", "Sys.Audit");
     json out = json::array();
     int order = 0;
     for (auto& rule : c.sim.c.ha_rules) {
       ++order;
       if (auto t = opt_param(c.params, "type"); t && *t != rule.type) continue;
-      if (auto res = opt_param(c.params, "resource"); res && ("," + rule.resources + ",").find("," + *res + ",") == std::string::npos)
+      if (auto res = opt_param(c.params, "resource");
+          res && ("," + rule.resources + ",").find("," + *res + ",") == std::string::npos)
         continue;
-      json j{{"rule", rule.rule}, {"type", rule.type}, {"resources", rule.resources}, {"order", order},
+      json j{{"rule", rule.rule},
+             {"type", rule.type},
+             {"resources", rule.resources},
+             {"order", order},
              {"digest", "9a0c5b1e2d3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b"}};
       if (rule.type == "node-affinity") {
         j["nodes"] = rule.nodes;
@@ -126,16 +140,22 @@ void register_ha_routes(Router& r) {
     return out;
   });
   r.add("POST", "/cluster/ha/rules", [](Ctx& c) {
-    if (c.sim.pve_major() < 9) throw ApiError(501, "Method 'POST /cluster/ha/rules' not implemented");
+    if (c.sim.pve_major() < 9)
+      throw ApiError(501, "Method 'POST /cluster/ha/rules' not implemented");
     c.require("/", "Sys.Console");
     HaRule rule;
     rule.rule = req_param(c.params, "rule");
     rule.type = req_param(c.params, "type");
     if (rule.type != "node-affinity" && rule.type != "resource-affinity")
-      param_error("type", "value '" + rule.type + "' does not have a value in the enumeration 'node-affinity, resource-affinity'");
+      param_error(
+          "type",
+          "value '" + rule.type +
+              "' does not have a value in the enumeration 'node-affinity, resource-affinity'");
     rule.resources = req_param(c.params, "resources");
-    if (rule.type == "node-affinity") rule.nodes = req_param(c.params, "nodes");
-    else rule.affinity = req_param(c.params, "affinity");
+    if (rule.type == "node-affinity")
+      rule.nodes = req_param(c.params, "nodes");
+    else
+      rule.affinity = req_param(c.params, "affinity");
     rule.strict = bool_param(c.params, "strict", false) ? 1 : 0;
     rule.disable = bool_param(c.params, "disable", false) ? 1 : 0;
     if (auto v = opt_param(c.params, "comment")) rule.comment = *v;
@@ -145,10 +165,13 @@ void register_ha_routes(Router& r) {
     return json(nullptr);
   });
   r.add("DELETE", "/cluster/ha/rules/{rule}", [](Ctx& c) {
-    if (c.sim.pve_major() < 9) throw ApiError(501, "Method 'DELETE /cluster/ha/rules/" + c.var("rule") + "' not implemented");
+    if (c.sim.pve_major() < 9)
+      throw ApiError(501,
+                     "Method 'DELETE /cluster/ha/rules/" + c.var("rule") + "' not implemented");
     c.require("/", "Sys.Console");
     auto& v = c.sim.c.ha_rules;
-    auto it = std::find_if(v.begin(), v.end(), [&](const HaRule& x) { return x.rule == c.var("rule"); });
+    auto it =
+        std::find_if(v.begin(), v.end(), [&](const HaRule& x) { return x.rule == c.var("rule"); });
     if (it == v.end()) fail("no such ha rule '" + c.var("rule") + "'");
     v.erase(it);
     return json(nullptr);
@@ -159,7 +182,8 @@ void register_ha_routes(Router& r) {
     json out = json::array();
     if (c.sim.pve_major() >= 9) return out;  // migrated to rules in PVE 9
     for (auto& g : c.sim.c.ha_groups) {
-      json j{{"group", g.group}, {"type", "group"}, {"nodes", g.nodes}, {"restricted", g.restricted},
+      json j{{"group", g.group},           {"type", "group"},
+             {"nodes", g.nodes},           {"restricted", g.restricted},
              {"nofailback", g.nofailback}, {"digest", "1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c"}};
       if (!g.comment.empty()) j["comment"] = g.comment;
       out.push_back(j);
@@ -185,14 +209,23 @@ void register_ha_routes(Router& r) {
     int64_t now = s.now();
     std::string master = master_node(s);
     json out = json::array();
-    out.push_back({{"id", "quorum"}, {"type", "quorum"}, {"node", master}, {"quorate", s.quorate() ? 1 : 0},
+    out.push_back({{"id", "quorum"},
+                   {"type", "quorum"},
+                   {"node", master},
+                   {"quorate", s.quorate() ? 1 : 0},
                    {"status", s.quorate() ? "OK" : "No quorum on node '" + master + "'!"}});
-    out.push_back({{"id", "master"}, {"type", "master"}, {"node", master}, {"timestamp", now - 4},
+    out.push_back({{"id", "master"},
+                   {"type", "master"},
+                   {"node", master},
+                   {"timestamp", now - 4},
                    {"status", master + " (active, " + ctime_str(now - 4) + ")"}});
     if (s.pve_major() >= 9)
-      out.push_back({{"id", "fencing"}, {"type", "fencing"}, {"node", master},
+      out.push_back({{"id", "fencing"},
+                     {"type", "fencing"},
+                     {"node", master},
                      {"armed-state", s.c.ha_resources.empty() ? "standby" : "armed"},
-                     {"status", s.c.ha_resources.empty() ? "standby (no HA resources)" : "armed (CRM watchdog active)"}});
+                     {"status", s.c.ha_resources.empty() ? "standby (no HA resources)"
+                                                         : "armed (CRM watchdog active)"}});
     for (auto& n : s.c.nodes) {
       bool has = false;
       for (auto& res : s.c.ha_resources) {
@@ -200,20 +233,32 @@ void register_ha_routes(Router& r) {
         has = has || (g && g->node == n.name);
       }
       int64_t ts = n.online ? now - 2 : now - 120;
-      std::string st = !n.online ? "old timestamp - dead?" : (has ? "active, watchdog active" : "idle, watchdog standby");
-      out.push_back({{"id", "lrm:" + n.name}, {"type", "lrm"}, {"node", n.name}, {"timestamp", ts},
+      std::string st = !n.online ? "old timestamp - dead?"
+                                 : (has ? "active, watchdog active" : "idle, watchdog standby");
+      out.push_back({{"id", "lrm:" + n.name},
+                     {"type", "lrm"},
+                     {"node", n.name},
+                     {"timestamp", ts},
                      {"status", n.name + " (" + st + ", " + ctime_str(ts) + ")"}});
     }
     for (auto& res : s.c.ha_resources) {
       Guest* g = sid_guest(s, res.sid);
       std::string node = g ? g->node : "";
       std::string state = g ? ha_state(s, *g) : "error";
-      json j{{"id", "service:" + res.sid}, {"type", "service"}, {"sid", res.sid}, {"node", node},
-             {"state", state}, {"crm_state", state}, {"request_state", res.state},
-             {"max_restart", res.max_restart}, {"max_relocate", res.max_relocate},
+      json j{{"id", "service:" + res.sid},
+             {"type", "service"},
+             {"sid", res.sid},
+             {"node", node},
+             {"state", state},
+             {"crm_state", state},
+             {"request_state", res.state},
+             {"max_restart", res.max_restart},
+             {"max_relocate", res.max_relocate},
              {"status", res.sid + " (" + node + ", " + state + ")"}};
-      if (s.pve_major() >= 9) j["failback"] = res.failback ? 1 : 0;
-      else if (!res.group.empty()) j["group"] = res.group;
+      if (s.pve_major() >= 9)
+        j["failback"] = res.failback ? 1 : 0;
+      else if (!res.group.empty())
+        j["group"] = res.group;
       if (!res.comment.empty()) j["comment"] = res.comment;
       out.push_back(j);
     }
@@ -232,21 +277,27 @@ void register_ha_routes(Router& r) {
         Guest* g = sid_guest(s, res.sid);
         has = has || (g && g->node == n.name);
       }
-      lrm[n.name] = {{"mode", "active"}, {"results", json::object()},
-                     {"state", has ? "active" : "wait_for_agent_lock"}, {"timestamp", n.online ? now - 1 : now - 120}};
+      lrm[n.name] = {{"mode", "active"},
+                     {"results", json::object()},
+                     {"state", has ? "active" : "wait_for_agent_lock"},
+                     {"timestamp", n.online ? now - 1 : now - 120}};
       node_status[n.name] = n.online ? "online" : "unknown";
       node_request[n.name] = json::object();
     }
     for (auto& res : s.c.ha_resources) {
       Guest* g = sid_guest(s, res.sid);
       if (!g) continue;
-      service_status[res.sid] = {{"node", g->node}, {"state", ha_state(s, *g)}, {"uid", random_hex(11).substr(0, 22)}};
+      service_status[res.sid] = {
+          {"node", g->node}, {"state", ha_state(s, *g)}, {"uid", random_hex(11).substr(0, 22)}};
       if (g->status == "running") service_status[res.sid]["running"] = 1;
     }
     return json{{"lrm_status", lrm},
-                {"manager_status", {{"master_node", master_node(s)}, {"node_status", node_status},
-                                    {"node_request", node_request}, {"service_status", service_status},
-                                    {"timestamp", now - 3}}},
+                {"manager_status",
+                 {{"master_node", master_node(s)},
+                  {"node_status", node_status},
+                  {"node_request", node_request},
+                  {"service_status", service_status},
+                  {"timestamp", now - 3}}},
                 {"quorum", {{"node", master_node(s)}, {"quorate", s.quorate() ? "1" : "0"}}}};
   });
 }

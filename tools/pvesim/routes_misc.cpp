@@ -12,16 +12,22 @@ void register_misc_routes(Router& r) {
     for (auto& [name, u] : c.sim.c.users) {
       json tokens_j = json::array();
       for (auto& [id, t] : c.sim.tokens)
-        if (t.user == name) tokens_j.push_back({{"tokenid", id.substr(id.find('!') + 1)}, {"privsep", 1}, {"expire", 0}});
-      out.push_back({{"userid", name}, {"enable", 1}, {"expire", 0}, {"realm-type", name.substr(name.find('@') + 1)},
+        if (t.user == name)
+          tokens_j.push_back(
+              {{"tokenid", id.substr(id.find('!') + 1)}, {"privsep", 1}, {"expire", 0}});
+      out.push_back({{"userid", name},
+                     {"enable", 1},
+                     {"expire", 0},
+                     {"realm-type", name.substr(name.find('@') + 1)},
                      {"tokens", tokens_j}});
     }
     return out;
   });
   r.add("GET", "/access/groups", [](Ctx&) { return json::array(); });
   r.add("GET", "/access/domains", [](Ctx&) {
-    return json::array({{{"realm", "pam"}, {"type", "pam"}, {"comment", "Linux PAM standard authentication"}},
-                        {{"realm", "pve"}, {"type", "pve"}, {"comment", "Proxmox VE authentication server"}}});
+    return json::array(
+        {{{"realm", "pam"}, {"type", "pam"}, {"comment", "Linux PAM standard authentication"}},
+         {{"realm", "pve"}, {"type", "pve"}, {"comment", "Proxmox VE authentication server"}}});
   });
   r.add("GET", "/pools", [](Ctx&) { return json::array(); });
   r.add("GET", "/cluster/options", [](Ctx& c) {
@@ -40,16 +46,31 @@ void register_misc_routes(Router& r) {
   });
   r.add("GET", "/nodes/{node}/subscription", [](Ctx& c) {
     c.node();
-    return json{{"status", "notfound"}, {"message", "There is no subscription key"}, {"url", "https://www.proxmox.com/en/proxmox-virtual-environment/pricing"}};
+    return json{{"status", "notfound"},
+                {"message", "There is no subscription key"},
+                {"url", "https://www.proxmox.com/en/proxmox-virtual-environment/pricing"}};
   });
   r.add("GET", "/nodes/{node}/network", [](Ctx& c) {
     Node& n = c.node();
     c.require("/nodes/" + n.name, "Sys.Audit");
-    return json::array({{{"iface", "eno1"}, {"type", "eth"}, {"active", 1}, {"autostart", 1}, {"method", "manual"},
+    return json::array({{{"iface", "eno1"},
+                         {"type", "eth"},
+                         {"active", 1},
+                         {"autostart", 1},
+                         {"method", "manual"},
                          {"families", json::array({"inet"})}},
-                        {{"iface", "vmbr0"}, {"type", "bridge"}, {"active", 1}, {"autostart", 1}, {"method", "static"},
-                         {"address", n.ip}, {"netmask", "24"}, {"cidr", n.ip + "/24"}, {"gateway", "10.10.0.1"},
-                         {"bridge_ports", "eno1"}, {"bridge_stp", "off"}, {"bridge_fd", "0"},
+                        {{"iface", "vmbr0"},
+                         {"type", "bridge"},
+                         {"active", 1},
+                         {"autostart", 1},
+                         {"method", "static"},
+                         {"address", n.ip},
+                         {"netmask", "24"},
+                         {"cidr", n.ip + "/24"},
+                         {"gateway", "10.10.0.1"},
+                         {"bridge_ports", "eno1"},
+                         {"bridge_stp", "off"},
+                         {"bridge_fd", "0"},
                          {"families", json::array({"inet"})}}});
   });
 }

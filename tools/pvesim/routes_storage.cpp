@@ -24,7 +24,10 @@ std::string pve_path(const Storage& s) {
 }
 
 json storage_config(const Storage& s) {
-  json j{{"storage", s.id}, {"type", s.type}, {"content", s.content}, {"digest", "5e8b2c0f7a1d3e4b6c9a0f1e2d3c4b5a6f7e8d9c"}};
+  json j{{"storage", s.id},
+         {"type", s.type},
+         {"content", s.content},
+         {"digest", "5e8b2c0f7a1d3e4b6c9a0f1e2d3c4b5a6f7e8d9c"}};
   if (s.file_based()) j["path"] = pve_path(s);
   if (s.shared) j["shared"] = 1;
   if (!s.nodes.empty()) j["nodes"] = join(s.nodes, ",");
@@ -51,15 +54,23 @@ Storage& node_storage(Ctx& c) {
 json storage_status(Ctx& c, const Storage& s, const std::string& node) {
   uint64_t used = storage_used(c.sim, s, node);
   if (used > s.total) used = s.total;
-  return json{{"storage", s.id}, {"type", s.type}, {"content", s.content}, {"active", 1}, {"enabled", 1},
-              {"shared", s.shared ? 1 : 0}, {"total", s.total}, {"used", used}, {"avail", s.total - used},
+  return json{{"storage", s.id},
+              {"type", s.type},
+              {"content", s.content},
+              {"active", 1},
+              {"enabled", 1},
+              {"shared", s.shared ? 1 : 0},
+              {"total", s.total},
+              {"used", used},
+              {"avail", s.total - used},
               {"used_fraction", static_cast<double>(used) / static_cast<double>(s.total)}};
 }
 
 }  // namespace
 
 // Backup archives of one storage on one node: (volid, file path).
-static std::vector<std::pair<std::string, fs::path>> list_backups(Sim& sim, const Storage& s, const std::string& node) {
+static std::vector<std::pair<std::string, fs::path>> list_backups(Sim& sim, const Storage& s,
+                                                                  const std::string& node) {
   std::vector<std::pair<std::string, fs::path>> out;
   if (!s.file_based()) return out;
   std::error_code ec;
@@ -97,7 +108,9 @@ void register_storage_routes(Router& r) {
     for (auto& s : c.sim.c.storages) {
       if (!c.sim.storage_on_node(s, n.name)) continue;
       if (c.params.count("storage") && c.params.at("storage") != s.id) continue;
-      if (!content.empty() && ("," + s.content + ",").find("," + content + ",") == std::string::npos) continue;
+      if (!content.empty() &&
+          ("," + s.content + ",").find("," + content + ",") == std::string::npos)
+        continue;
       if (!c.can("Datastore.Audit") && !c.can("Datastore.AllocateSpace")) continue;
       out.push_back(storage_status(c, s, n.name));
     }
@@ -106,7 +119,8 @@ void register_storage_routes(Router& r) {
   r.add("GET", "/nodes/{node}/storage/{storage}", [](Ctx& c) {
     node_storage(c);
     json out = json::array();
-    for (const char* s : {"content", "status", "rrd", "rrddata", "upload", "download-url"}) out.push_back({{"subdir", s}});
+    for (const char* s : {"content", "status", "rrd", "rrddata", "upload", "download-url"})
+      out.push_back({{"subdir", s}});
     return out;
   });
   r.add("GET", "/nodes/{node}/storage/{storage}/status", [](Ctx& c) {
@@ -119,7 +133,8 @@ void register_storage_routes(Router& r) {
   });
   r.add("GET", "/nodes/{node}/storage/{storage}/content", [](Ctx& c) {
     Storage& s = node_storage(c);
-    if (!c.can("Datastore.Audit") && !c.can("Datastore.AllocateSpace")) c.require("/storage/" + s.id, "Datastore.Audit");
+    if (!c.can("Datastore.Audit") && !c.can("Datastore.AllocateSpace"))
+      c.require("/storage/" + s.id, "Datastore.Audit");
     std::string content = c.params.count("content") ? c.params.at("content") : "";
     int64_t vmid_filter = int_param(c.params, "vmid", 0, 0, 999999999);
     json out = json::array();
@@ -132,8 +147,10 @@ void register_storage_routes(Router& r) {
         parse_archive_name(path.filename(), type, vmid, ctime, fmt);
         if (vmid_filter && vmid != vmid_filter) continue;
         std::error_code ec;
-        json j{{"volid", volid}, {"content", "backup"}, {"format", fmt}, {"size", fs::file_size(path, ec)},
-               {"ctime", ctime}, {"vmid", vmid}, {"subtype", type}};
+        json j{{"volid", volid}, {"content", "backup"},
+               {"format", fmt},  {"size", fs::file_size(path, ec)},
+               {"ctime", ctime}, {"vmid", vmid},
+               {"subtype", type}};
         fs::path notes = path;
         notes += ".notes";
         if (fs::exists(notes, ec)) {
@@ -148,7 +165,8 @@ void register_storage_routes(Router& r) {
       }
     }
     if ((content.empty() || content == "images" || content == "rootdir") &&
-        (s.content.find("images") != std::string::npos || s.content.find("rootdir") != std::string::npos)) {
+        (s.content.find("images") != std::string::npos ||
+         s.content.find("rootdir") != std::string::npos)) {
       for (auto& [id, g] : c.sim.c.guests) {
         if (!s.shared && g.node != node) continue;
         if (vmid_filter && id != vmid_filter) continue;
@@ -163,8 +181,12 @@ void register_storage_routes(Router& r) {
             } catch (...) {
             }
           }
-          out.push_back({{"volid", vol}, {"content", g.type == "lxc" && k == "rootfs" ? "rootdir" : "images"},
-                         {"format", "raw"}, {"size", size}, {"used", size / 2}, {"vmid", id},
+          out.push_back({{"volid", vol},
+                         {"content", g.type == "lxc" && k == "rootfs" ? "rootdir" : "images"},
+                         {"format", "raw"},
+                         {"size", size},
+                         {"used", size / 2},
+                         {"vmid", id},
                          {"ctime", c.sim.now() - 86400 * 30}});
         }
       }
@@ -182,8 +204,10 @@ void register_storage_routes(Router& r) {
         int vmid = 0;
         int64_t ctime = 0;
         parse_archive_name(path.filename(), type, vmid, ctime, fmt);
-        return json{{"path", pve_path(s) + "/dump/" + path.filename().string()}, {"size", fs::file_size(path)},
-                    {"used", fs::file_size(path)}, {"format", fmt}};
+        return json{{"path", pve_path(s) + "/dump/" + path.filename().string()},
+                    {"size", fs::file_size(path)},
+                    {"used", fs::file_size(path)},
+                    {"format", fmt}};
       }
     fail("volume '" + vol + "' does not exist");
   });
@@ -198,12 +222,17 @@ void register_storage_routes(Router& r) {
         prot += ".protected";
         if (fs::exists(prot)) fail("volume '" + vol + "' is protected");
         fs::path p = path;
-        TaskSpec spec{c.var("node"), "imgdel", vol, c.who.user, [p](TaskRun& run) {
+        TaskSpec spec{c.var("node"),
+                      "imgdel",
+                      vol,
+                      c.who.user,
+                      [p](TaskRun& run) {
                         std::error_code ec;
                         fs::remove(p, ec);
                         fs::path logf = p;
                         logf.replace_extension();
-                        if (logf.extension() == ".vma" || logf.extension() == ".tar") logf.replace_extension();
+                        if (logf.extension() == ".vma" || logf.extension() == ".tar")
+                          logf.replace_extension();
                         fs::remove(logf.string() + ".log", ec);
                         fs::remove(p.string() + ".notes", ec);
                         run.log("removed volume '" + p.filename().string() + "'");

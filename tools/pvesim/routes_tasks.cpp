@@ -9,11 +9,13 @@ namespace {
 Task& find_task(Ctx& c) {
   auto it = c.sim.tasks.find(c.var("upid"));
   if (it == c.sim.tasks.end() || it->second->node != c.var("node")) {
-    if (!starts_with(c.var("upid"), "UPID:")) param_error("upid", "unable to parse worker upid '" + c.var("upid") + "'");
+    if (!starts_with(c.var("upid"), "UPID:"))
+      param_error("upid", "unable to parse worker upid '" + c.var("upid") + "'");
     fail("no such task");
   }
   Task& t = *it->second;
-  if (t.user != c.who.user && !starts_with(c.who.user, t.user + "!")) c.require("/nodes/" + t.node, "Sys.Audit");
+  if (t.user != c.who.user && !starts_with(c.who.user, t.user + "!"))
+    c.require("/nodes/" + t.node, "Sys.Audit");
   return t;
 }
 
@@ -48,7 +50,10 @@ void register_task_routes(Router& r) {
       if (since && t.starttime < since) continue;
       if (until && t.starttime > until) continue;
       if (!statusfilter.empty()) {
-        std::string cls = t.running ? "active" : t.exitstatus == "OK" ? "ok" : starts_with(t.exitstatus, "WARNINGS") ? "warning" : "error";
+        std::string cls = t.running                               ? "active"
+                          : t.exitstatus == "OK"                  ? "ok"
+                          : starts_with(t.exitstatus, "WARNINGS") ? "warning"
+                                                                  : "error";
         if (("," + statusfilter + ",").find("," + cls + ",") == std::string::npos) continue;
       }
       ++matched;
@@ -62,14 +67,16 @@ void register_task_routes(Router& r) {
     find_task(c);
     return json::array({{{"name", "log"}}, {{"name", "status"}}});
   });
-  r.add("GET", "/nodes/{node}/tasks/{upid}/status", [](Ctx& c) { return task_status(find_task(c)); });
+  r.add("GET", "/nodes/{node}/tasks/{upid}/status",
+        [](Ctx& c) { return task_status(find_task(c)); });
   r.add("GET", "/nodes/{node}/tasks/{upid}/log", [](Ctx& c) {
     Task& t = find_task(c);
     int64_t start = int_param(c.params, "start", 0, 0, INT64_MAX);
     int64_t limit = int_param(c.params, "limit", 50, 0, INT64_MAX);
     json out = json::array();
     int64_t n = static_cast<int64_t>(t.log.size());
-    for (int64_t i = start; i < n && i < start + limit; ++i) out.push_back({{"n", i + 1}, {"t", t.log[static_cast<size_t>(i)]}});
+    for (int64_t i = start; i < n && i < start + limit; ++i)
+      out.push_back({{"n", i + 1}, {"t", t.log[static_cast<size_t>(i)]}});
     if (n == 0 && start == 0) out.push_back({{"n", 1}, {"t", "no content"}});
     c.total = n;
     return out;

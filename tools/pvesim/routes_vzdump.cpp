@@ -56,9 +56,11 @@ json vzdump(Ctx& c) {
     }
   }
   if (all) {
-    std::vector<std::string> excl = c.params.count("exclude") ? split(c.params.at("exclude"), ',') : std::vector<std::string>{};
+    std::vector<std::string> excl =
+        c.params.count("exclude") ? split(c.params.at("exclude"), ',') : std::vector<std::string>{};
     for (auto& [id, g] : sim.c.guests)
-      if (g.node == n.name && std::find(excl.begin(), excl.end(), std::to_string(id)) == excl.end()) vmids.push_back(id);
+      if (g.node == n.name && std::find(excl.begin(), excl.end(), std::to_string(id)) == excl.end())
+        vmids.push_back(id);
   } else if (vmids.empty()) {
     param_error("vmid", "property is missing and it is not optional");
   }
@@ -67,7 +69,8 @@ json vzdump(Ctx& c) {
     c.require("/vms/" + std::to_string(vmid), "VM.Backup");
     Guest* g = sim.guest(vmid);
     if (!g) fail("Unable to find VM " + std::to_string(vmid));
-    if (g->node != n.name) fail("guest " + std::to_string(vmid) + " is on node '" + g->node + "', not '" + n.name + "'");
+    if (g->node != n.name)
+      fail("guest " + std::to_string(vmid) + " is on node '" + g->node + "', not '" + n.name + "'");
     jobs.push_back({vmid, g->type, g->name, config_text(*g), g->backup_size});
   }
   std::string storage_id = c.params.count("storage") ? c.params.at("storage") : "";
@@ -81,22 +84,29 @@ json vzdump(Ctx& c) {
     Storage* s = sim.storage(storage_id);
     if (!s || !sim.storage_on_node(*s, n.name)) fail("storage '" + storage_id + "' does not exist");
     if (s->content.find("backup") == std::string::npos)
-      fail("could not get storage information for '" + storage_id + "': storage '" + storage_id + "' does not support backups");
-    if (!s->file_based()) fail("storage '" + storage_id + "' is not a file based backup storage in pvesim");
+      fail("could not get storage information for '" + storage_id + "': storage '" + storage_id +
+           "' does not support backups");
+    if (!s->file_based())
+      fail("storage '" + storage_id + "' is not a file based backup storage in pvesim");
     c.require("/storage/" + storage_id, "Datastore.AllocateSpace");
     dir = sim.storage_path(*s, n.name) + "/dump";
   }
   std::string compress = c.params.count("compress") ? c.params.at("compress") : "zstd";
   if (compress != "zstd" && compress != "0")
-    param_error("compress", "pvesim writes only zstd (or uncompressed, 0) archives, not '" + compress + "'");
+    param_error("compress",
+                "pvesim writes only zstd (or uncompressed, 0) archives, not '" + compress + "'");
   std::string mode = c.params.count("mode") ? c.params.at("mode") : "snapshot";
   if (mode != "snapshot" && mode != "suspend" && mode != "stop")
-    param_error("mode", "value '" + mode + "' does not have a value in the enumeration 'snapshot, suspend, stop'");
+    param_error("mode", "value '" + mode +
+                            "' does not have a value in the enumeration 'snapshot, suspend, stop'");
   std::string notes_tpl = c.params.count("notes-template") ? c.params.at("notes-template") : "";
   bool protect = bool_param(c.params, "protected", false);
-  std::string cmdline = "vzdump " + (all ? std::string("--all 1") : join(split(c.params.count("vmid") ? c.params.at("vmid") : "", ','), " ")) +
-                        (storage_id.empty() ? " --dumpdir " + dumpdir : " --storage " + storage_id) +
-                        " --mode " + mode + " --compress " + compress + " --node " + n.name;
+  std::string cmdline =
+      "vzdump " +
+      (all ? std::string("--all 1")
+           : join(split(c.params.count("vmid") ? c.params.at("vmid") : "", ','), " ")) +
+      (storage_id.empty() ? " --dumpdir " + dumpdir : " --storage " + storage_id) + " --mode " +
+      mode + " --compress " + compress + " --node " + n.name;
   TaskSpec spec;
   spec.node = n.name;
   spec.type = "vzdump";
@@ -134,14 +144,17 @@ json vzdump(Ctx& c) {
         ArchiveSpec a{j.type, j.vmid, start / 86400, j.size, j.config, zstd};
         uint64_t size = write_archive(path, a);
         run.sleep(secs);
-        run.log("INFO: 100% (" + mib(j.size) + " of " + mib(j.size) + ") in 1s, read: " + mib(j.size) + "/s, write: " + mib(size) + "/s");
+        run.log("INFO: 100% (" + mib(j.size) + " of " + mib(j.size) +
+                ") in 1s, read: " + mib(j.size) + "/s, write: " + mib(size) + "/s");
         run.log("INFO: archive file size: " + mib(size));
         if (!notes_tpl.empty()) {
           std::string notes = notes_tpl;
           for (auto [k, v] : {std::pair<std::string, std::string>{"{{guestname}}", j.name},
-                              {"{{vmid}}", std::to_string(j.vmid)}, {"{{node}}", run.task().node},
+                              {"{{vmid}}", std::to_string(j.vmid)},
+                              {"{{node}}", run.task().node},
                               {"{{cluster}}", run.sim().c.name}})
-            for (size_t p = 0; (p = notes.find(k, p)) != std::string::npos;) notes.replace(p, k.size(), v);
+            for (size_t p = 0; (p = notes.find(k, p)) != std::string::npos;)
+              notes.replace(p, k.size(), v);
           std::ofstream(path + ".notes") << notes;
           run.log("INFO: adding notes to backup");
         }
@@ -151,10 +164,14 @@ json vzdump(Ctx& c) {
         }
         run.log("INFO: Finished Backup of VM " + std::to_string(j.vmid) + " (00:00:01)");
         run.log("INFO: Backup finished at " + human_time(run.sim().now()));
-        std::string logpath = path.substr(0, path.find(j.type == "qemu" ? ".vma" : ".tar")) + ".log";
-        std::ofstream(logpath) << human_time(start) << " INFO: Starting Backup of VM " << j.vmid << " (" << j.type
-                               << ")\n" << human_time(start) << " INFO: creating vzdump archive '" << path << "'\n"
-                               << human_time(run.sim().now()) << " INFO: Finished Backup of VM " << j.vmid << "\n";
+        std::string logpath =
+            path.substr(0, path.find(j.type == "qemu" ? ".vma" : ".tar")) + ".log";
+        std::ofstream(logpath) << human_time(start) << " INFO: Starting Backup of VM " << j.vmid
+                               << " (" << j.type << ")\n"
+                               << human_time(start) << " INFO: creating vzdump archive '" << path
+                               << "'\n"
+                               << human_time(run.sim().now()) << " INFO: Finished Backup of VM "
+                               << j.vmid << "\n";
       } catch (const std::exception& e) {
         ++failed;
         run.log("ERROR: Backup of VM " + std::to_string(j.vmid) + " failed - " + e.what());
@@ -178,15 +195,18 @@ void register_vzdump_routes(Router& r) {
   r.add("POST", "/nodes/{node}/vzdump", [](Ctx& c) { return vzdump(c); });
   r.add("GET", "/nodes/{node}/vzdump/defaults", [](Ctx& c) {
     c.node();
-    return json{{"storage", "local"}, {"mode", "snapshot"}, {"compress", "zstd"}, {"prune-backups", "keep-all=1"},
-                {"ionice", 7}, {"lockwait", 180}, {"stopwait", 10}, {"tmpdir", "/var/tmp"}};
+    return json{{"storage", "local"}, {"mode", "snapshot"},
+                {"compress", "zstd"}, {"prune-backups", "keep-all=1"},
+                {"ionice", 7},        {"lockwait", 180},
+                {"stopwait", 10},     {"tmpdir", "/var/tmp"}};
   });
   r.add("GET", "/nodes/{node}/vzdump/extractconfig", [](Ctx& c) {
     Node& n = c.node();
     std::string vol = req_param(c.params, "volume");
     auto colon = vol.find(':');
     Storage* s = colon == std::string::npos ? nullptr : c.sim.storage(vol.substr(0, colon));
-    if (!s || !starts_with(vol.substr(colon + 1), "backup/")) fail("unable to parse volume ID '" + vol + "'");
+    if (!s || !starts_with(vol.substr(colon + 1), "backup/"))
+      fail("unable to parse volume ID '" + vol + "'");
     c.require("/storage/" + s->id, "Datastore.AllocateSpace");
     std::string path = c.sim.storage_path(*s, n.name) + "/dump/" + vol.substr(colon + 8);
     if (!fs::exists(path)) fail("volume '" + vol + "' does not exist");

@@ -1,38 +1,59 @@
 #include "state.h"
 
+#include <toml++/toml.h>
+
 #include <chrono>
 #include <filesystem>
-
-#include <toml++/toml.h>
 
 namespace pvesim {
 
 namespace {
 
 // Package versions that a node of the given PVE major reports in /nodes/{node}/apt/versions.
-std::vector<std::pair<std::string, std::string>> default_packages(int major, const std::string& manager) {
+std::vector<std::pair<std::string, std::string>> default_packages(int major,
+                                                                  const std::string& manager) {
   if (major >= 9)
-    return {{"proxmox-ve", "9.0.0"},          {"pve-manager", manager},
-            {"proxmox-kernel-helper", "9.0.3"}, {"proxmox-kernel-6.14", "6.14.11-2"},
-            {"ceph-fuse", "19.2.3-pve1"},      {"corosync", "3.1.9-pve2"},
-            {"libknet1", "1.30-pve2"},          {"libpve-access-control", "9.0.3"},
-            {"libpve-cluster-perl", "9.0.6"},   {"libpve-common-perl", "9.0.9"},
-            {"libpve-guest-common-perl", "6.0.2"}, {"libpve-storage-perl", "9.0.13"},
-            {"lxc-pve", "6.0.5-1"},             {"proxmox-backup-client", "4.0.14-1"},
-            {"pve-cluster", "9.0.6"},           {"pve-container", "6.0.11"},
-            {"pve-firewall", "6.0.3"},          {"pve-ha-manager", "5.0.4"},
-            {"pve-qemu-kvm", "10.0.2-4"},       {"qemu-server", "9.0.22"},
+    return {{"proxmox-ve", "9.0.0"},
+            {"pve-manager", manager},
+            {"proxmox-kernel-helper", "9.0.3"},
+            {"proxmox-kernel-6.14", "6.14.11-2"},
+            {"ceph-fuse", "19.2.3-pve1"},
+            {"corosync", "3.1.9-pve2"},
+            {"libknet1", "1.30-pve2"},
+            {"libpve-access-control", "9.0.3"},
+            {"libpve-cluster-perl", "9.0.6"},
+            {"libpve-common-perl", "9.0.9"},
+            {"libpve-guest-common-perl", "6.0.2"},
+            {"libpve-storage-perl", "9.0.13"},
+            {"lxc-pve", "6.0.5-1"},
+            {"proxmox-backup-client", "4.0.14-1"},
+            {"pve-cluster", "9.0.6"},
+            {"pve-container", "6.0.11"},
+            {"pve-firewall", "6.0.3"},
+            {"pve-ha-manager", "5.0.4"},
+            {"pve-qemu-kvm", "10.0.2-4"},
+            {"qemu-server", "9.0.22"},
             {"zfsutils-linux", "2.3.4-pve1"}};
-  return {{"proxmox-ve", "8.4.0"},          {"pve-manager", manager},
-          {"proxmox-kernel-helper", "8.1.1"}, {"proxmox-kernel-6.8", "6.8.12-13"},
-          {"ceph-fuse", "18.2.7-pve1"},      {"corosync", "3.1.9-pve1"},
-          {"libknet1", "1.30-pve2"},          {"libpve-access-control", "8.2.2"},
-          {"libpve-cluster-perl", "8.1.2"},   {"libpve-common-perl", "8.3.4"},
-          {"libpve-guest-common-perl", "5.2.2"}, {"libpve-storage-perl", "8.3.7"},
-          {"lxc-pve", "6.0.0-1"},             {"proxmox-backup-client", "3.4.6-1"},
-          {"pve-cluster", "8.1.2"},           {"pve-container", "5.3.3"},
-          {"pve-firewall", "5.1.2"},          {"pve-ha-manager", "4.0.7"},
-          {"pve-qemu-kvm", "9.2.0-7"},        {"qemu-server", "8.4.4"},
+  return {{"proxmox-ve", "8.4.0"},
+          {"pve-manager", manager},
+          {"proxmox-kernel-helper", "8.1.1"},
+          {"proxmox-kernel-6.8", "6.8.12-13"},
+          {"ceph-fuse", "18.2.7-pve1"},
+          {"corosync", "3.1.9-pve1"},
+          {"libknet1", "1.30-pve2"},
+          {"libpve-access-control", "8.2.2"},
+          {"libpve-cluster-perl", "8.1.2"},
+          {"libpve-common-perl", "8.3.4"},
+          {"libpve-guest-common-perl", "5.2.2"},
+          {"libpve-storage-perl", "8.3.7"},
+          {"lxc-pve", "6.0.0-1"},
+          {"proxmox-backup-client", "3.4.6-1"},
+          {"pve-cluster", "8.1.2"},
+          {"pve-container", "5.3.3"},
+          {"pve-firewall", "5.1.2"},
+          {"pve-ha-manager", "4.0.7"},
+          {"pve-qemu-kvm", "9.2.0-7"},
+          {"qemu-server", "8.4.4"},
           {"zfsutils-linux", "2.2.8-pve1"}};
 }
 
@@ -66,7 +87,8 @@ std::string node_name(int i, int n) {
 }
 
 int64_t real_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -94,7 +116,8 @@ void complete_spec(ClusterSpec& spec) {
   }
   if (spec.storages.empty()) {
     spec.storages.push_back({"local", "dir", "backup,iso,vztmpl", false, {}, 100ull << 30, ""});
-    spec.storages.push_back({"local-lvm", "lvmthin", "images,rootdir", false, {}, 800ull << 30, ""});
+    spec.storages.push_back(
+        {"local-lvm", "lvmthin", "images,rootdir", false, {}, 800ull << 30, ""});
     spec.storages.push_back({"backup-nfs", "nfs", "backup", true, {}, 4ull << 40, ""});
   }
   if (!spec.users.count("root@pam")) spec.users["root@pam"] = {"pvesim", "Administrator"};
@@ -110,10 +133,11 @@ void complete_spec(ClusterSpec& spec) {
         g.config["sockets"] = "1";
         g.config["ostype"] = "l26";
         g.config["scsihw"] = "virtio-scsi-single";
-        g.config["scsi0"] = "local-lvm:vm-" + std::to_string(vmid) + "-disk-0,iothread=1,size=" +
-                            std::to_string(g.maxdisk >> 30) + "G";
+        g.config["scsi0"] = "local-lvm:vm-" + std::to_string(vmid) +
+                            "-disk-0,iothread=1,size=" + std::to_string(g.maxdisk >> 30) + "G";
         g.config["net0"] = "virtio=BC:24:11:" + hex_upper((vmid >> 16) & 0xff, 2) + ":" +
-                           hex_upper((vmid >> 8) & 0xff, 2) + ":" + hex_upper(vmid & 0xff, 2) + ",bridge=vmbr0";
+                           hex_upper((vmid >> 8) & 0xff, 2) + ":" + hex_upper(vmid & 0xff, 2) +
+                           ",bridge=vmbr0";
         g.config["boot"] = "order=scsi0;net0";
         g.config["smbios1"] = "uuid=" + random_uuid();
         g.config["vmgenid"] = random_uuid();
@@ -125,8 +149,8 @@ void complete_spec(ClusterSpec& spec) {
         g.config["ostype"] = "debian";
         g.config["arch"] = "amd64";
         g.config["swap"] = "512";
-        g.config["rootfs"] = "local-lvm:vm-" + std::to_string(vmid) + "-disk-0,size=" +
-                             std::to_string(g.maxdisk >> 30) + "G";
+        g.config["rootfs"] = "local-lvm:vm-" + std::to_string(vmid) +
+                             "-disk-0,size=" + std::to_string(g.maxdisk >> 30) + "G";
         g.config["net0"] = "name=eth0,bridge=vmbr0,ip=dhcp,type=veth";
         g.config["unprivileged"] = "1";
       }
@@ -136,7 +160,8 @@ void complete_spec(ClusterSpec& spec) {
   }
 }
 
-ClusterSpec generate_cluster(int nodes, int guests, const std::string& version, uint64_t backup_size) {
+ClusterSpec generate_cluster(int nodes, int guests, const std::string& version,
+                             uint64_t backup_size) {
   ClusterSpec s;
   s.version = version;
   for (int i = 1; i <= nodes; ++i) {
@@ -171,10 +196,12 @@ ClusterSpec generate_cluster(int nodes, int guests, const std::string& version, 
   }
   if (std::stoi(version) >= 9) {
     if (nodes >= 2)
-      s.ha_rules.push_back({"prefer-first", "node-affinity", s.ha_resources.empty() ? "" : s.ha_resources[0].sid,
-                            s.nodes[0].name + ":2," + s.nodes[1].name + ":1", "", "generated", 0, 0});
+      s.ha_rules.push_back(
+          {"prefer-first", "node-affinity", s.ha_resources.empty() ? "" : s.ha_resources[0].sid,
+           s.nodes[0].name + ":2," + s.nodes[1].name + ":1", "", "generated", 0, 0});
   } else if (nodes >= 2) {
-    s.ha_groups.push_back({"prefer-first", s.nodes[0].name + ":2," + s.nodes[1].name + ":1", "generated", 0, 0});
+    s.ha_groups.push_back(
+        {"prefer-first", s.nodes[0].name + ":2," + s.nodes[1].name + ":1", "generated", 0, 0});
     if (!s.ha_resources.empty()) s.ha_resources[0].group = "prefer-first";
   }
   if (s.ha_rules.size() == 1 && s.ha_rules[0].resources.empty()) s.ha_rules.clear();
@@ -207,7 +234,8 @@ ClusterSpec load_config(const std::string& path) {
     throw std::runtime_error("config " + path + ": " + std::string(e.description()));
   }
   ClusterSpec s;
-  std::map<std::string, std::vector<std::string>> stopped;  // node -> services configured as stopped
+  std::map<std::string, std::vector<std::string>>
+      stopped;  // node -> services configured as stopped
   const toml::node_view<const toml::node> root{t};
   s.name = str_of(root["cluster"]["name"], s.name);
   s.version = str_of(root["cluster"]["version"], s.version);
@@ -228,7 +256,8 @@ ClusterSpec load_config(const std::string& path) {
       n.online = v["online"].value_or(true);
       if (auto days = v["cert_days"].value<int64_t>()) n.cert_notafter = real_now() + *days * 86400;
       if (auto pk = v["packages"].as_table())
-        for (const auto& [k, val] : *pk) n.packages[std::string(k.str())] = val.value_or(std::string());
+        for (const auto& [k, val] : *pk)
+          n.packages[std::string(k.str())] = val.value_or(std::string());
       if (auto sv = v["stopped_services"].as_array())
         for (const auto& e : *sv) stopped[n.name].push_back(e.value_or(std::string()));
       s.nodes.push_back(n);
@@ -258,7 +287,8 @@ ClusterSpec load_config(const std::string& path) {
       if (g.vmid < 100) throw std::runtime_error("config " + path + ": guest vmid must be >= 100");
       g.type = str_of(v["type"], "qemu");
       if (g.type != "qemu" && g.type != "lxc")
-        throw std::runtime_error("config " + path + ": guest " + std::to_string(g.vmid) + " type must be qemu or lxc");
+        throw std::runtime_error("config " + path + ": guest " + std::to_string(g.vmid) +
+                                 " type must be qemu or lxc");
       g.node = str_of(v["node"], s.nodes[0].name);
       g.name = str_of(v["name"], (g.type == "qemu" ? "vm-" : "ct-") + std::to_string(g.vmid));
       g.status = str_of(v["status"], "stopped");
@@ -280,15 +310,18 @@ ClusterSpec load_config(const std::string& path) {
       }
       bool found = false;
       for (auto& n : s.nodes) found = found || n.name == g.node;
-      if (!found) throw std::runtime_error("config " + path + ": guest " + std::to_string(g.vmid) + " is on unknown node " + g.node);
+      if (!found)
+        throw std::runtime_error("config " + path + ": guest " + std::to_string(g.vmid) +
+                                 " is on unknown node " + g.node);
       s.guests[g.vmid] = g;
     }
   }
   if (auto arr = root["ha"]["rule"].as_array())
     for (const auto& el : *arr) {
       toml::node_view<const toml::node> v{el};
-      s.ha_rules.push_back({str_of(v["rule"]), str_of(v["type"], "node-affinity"), str_of(v["resources"]),
-                            str_of(v["nodes"]), str_of(v["affinity"]), str_of(v["comment"]),
+      s.ha_rules.push_back({str_of(v["rule"]), str_of(v["type"], "node-affinity"),
+                            str_of(v["resources"]), str_of(v["nodes"]), str_of(v["affinity"]),
+                            str_of(v["comment"]),
                             static_cast<int>(v["strict"].value_or(int64_t{0})),
                             static_cast<int>(v["disable"].value_or(int64_t{0}))});
     }
@@ -315,7 +348,8 @@ ClusterSpec load_config(const std::string& path) {
   if (auto arr = root["user"].as_array())
     for (const auto& el : *arr) {
       toml::node_view<const toml::node> v{el};
-      s.users[str_of(v["name"])] = {str_of(v["password"], "pvesim"), str_of(v["role"], "PVEAuditor")};
+      s.users[str_of(v["name"])] = {str_of(v["password"], "pvesim"),
+                                    str_of(v["role"], "PVEAuditor")};
     }
   complete_spec(s);
   for (auto& n : s.nodes)
@@ -339,7 +373,9 @@ Node* Sim::node(const std::string& name) {
 
 Node& Sim::online_node(const std::string& name) {
   Node* n = node(name);
-  if (!n) fail("hostname lookup '" + name + "' failed - failed to get address info for: " + name + ": Name or service not known");
+  if (!n)
+    fail("hostname lookup '" + name + "' failed - failed to get address info for: " + name +
+         ": Name or service not known");
   if (!n->online) throw ApiError(595, "No route to host");
   return *n;
 }
@@ -353,8 +389,10 @@ Guest& Sim::guest_on(const std::string& nodename, int vmid, const std::string& t
   Guest* g = guest(vmid);
   if (!g || g->node != nodename || g->type != type) {
     if (type == "qemu")
-      fail("Configuration file 'nodes/" + nodename + "/qemu-server/" + std::to_string(vmid) + ".conf' does not exist");
-    fail("Configuration file 'nodes/" + nodename + "/lxc/" + std::to_string(vmid) + ".conf' does not exist");
+      fail("Configuration file 'nodes/" + nodename + "/qemu-server/" + std::to_string(vmid) +
+           ".conf' does not exist");
+    fail("Configuration file 'nodes/" + nodename + "/lxc/" + std::to_string(vmid) +
+         ".conf' does not exist");
   }
   return *g;
 }

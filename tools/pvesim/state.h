@@ -33,7 +33,7 @@ struct Guest {
   int cpus = 2;
   bool agent = false, is_template = false;
   std::string tags, lock;
-  int64_t started_at = 0;  // simulated epoch seconds when it was started
+  int64_t started_at = 0;                     // simulated epoch seconds when it was started
   std::map<std::string, std::string> config;  // the guest config as PVE stores it
   std::vector<Snapshot> snapshots;
   std::string restored_from, restored_sha256;  // archive it was restored from
@@ -47,7 +47,9 @@ struct Storage {
   std::vector<std::string> nodes;  // empty = all nodes
   uint64_t total = 1ull << 40;
   std::string path;  // for file based storages; derived from the data dir when empty
-  bool file_based() const { return type == "dir" || type == "nfs" || type == "cifs" || type == "cephfs"; }
+  bool file_based() const {
+    return type == "dir" || type == "nfs" || type == "cifs" || type == "cephfs";
+  }
 };
 
 struct Service {
@@ -175,7 +177,8 @@ class Sim {
 // Loads a TOML cluster description (see tools/pvesim/pvesim.example.toml).
 ClusterSpec load_config(const std::string& path);
 // A generated cluster of n nodes pve-01.. and m guests spread over them.
-ClusterSpec generate_cluster(int nodes, int guests, const std::string& version, uint64_t backup_size);
+ClusterSpec generate_cluster(int nodes, int guests, const std::string& version,
+                             uint64_t backup_size);
 // Fills in defaults every node has: packages for the PVE major, services, certificate dates.
 void complete_spec(ClusterSpec& spec);
 

@@ -16,7 +16,8 @@ void TaskRun::warn(const std::string& line) {
 }
 
 void TaskRun::sleep(double seconds) {
-  if (seconds > 0) std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6)));
+  if (seconds > 0)
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6)));
 }
 
 namespace {
@@ -24,7 +25,8 @@ namespace {
 // Pops a matching entry of an injected-fault list.
 bool take_fault(std::vector<std::pair<std::string, std::string>>& list, const TaskSpec& s) {
   for (auto it = list.begin(); it != list.end(); ++it) {
-    if ((it->first.empty() || it->first == s.node) && (it->second.empty() || it->second == s.type)) {
+    if ((it->first.empty() || it->first == s.node) &&
+        (it->second.empty() || it->second == s.type)) {
       list.erase(it);
       return true;
     }
@@ -48,7 +50,8 @@ std::string start_task(Sim& sim, TaskSpec spec) {
   if (n && n->next_pid > 0x3fffff) n->next_pid = 0x1000;
   t->pstart = static_cast<uint64_t>((t->starttime - (n ? n->boot_time : 0)) * 100);
   t->upid = "UPID:" + t->node + ":" + hex_upper(t->pid, 8) + ":" + hex_upper(t->pstart, 8) + ":" +
-            hex_upper(static_cast<uint64_t>(t->starttime), 8) + ":" + t->type + ":" + t->id + ":" + t->user + ":";
+            hex_upper(static_cast<uint64_t>(t->starttime), 8) + ":" + t->type + ":" + t->id + ":" +
+            t->user + ":";
   sim.tasks[t->upid] = t;
   sim.task_order.push_back(t);
   while (sim.task_order.size() > kMaxTasks) {
@@ -96,16 +99,22 @@ std::string start_task(Sim& sim, TaskSpec spec) {
 }
 
 json task_status(const Task& t) {
-  json j{{"upid", t.upid},   {"node", t.node}, {"pid", t.pid},       {"pstart", t.pstart},
-         {"starttime", t.starttime}, {"type", t.type}, {"id", t.id}, {"user", t.user},
+  json j{{"upid", t.upid},
+         {"node", t.node},
+         {"pid", t.pid},
+         {"pstart", t.pstart},
+         {"starttime", t.starttime},
+         {"type", t.type},
+         {"id", t.id},
+         {"user", t.user},
          {"status", t.running ? "running" : "stopped"}};
   if (!t.running) j["exitstatus"] = t.exitstatus;
   return j;
 }
 
 json task_list_entry(const Task& t) {
-  json j{{"upid", t.upid}, {"node", t.node}, {"pid", t.pid},   {"pstart", t.pstart},
-         {"starttime", t.starttime}, {"type", t.type}, {"id", t.id}, {"user", t.user}};
+  json j{{"upid", t.upid},           {"node", t.node}, {"pid", t.pid}, {"pstart", t.pstart},
+         {"starttime", t.starttime}, {"type", t.type}, {"id", t.id},   {"user", t.user}};
   if (!t.running) {
     j["endtime"] = t.endtime;
     j["status"] = t.exitstatus;

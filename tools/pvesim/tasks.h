@@ -15,7 +15,7 @@ namespace pvesim {
 class TaskRun {
  public:
   TaskRun(Sim& sim, std::shared_ptr<Task> t) : sim_(sim), t_(std::move(t)) {}
-  void log(const std::string& line);  // appends a log line (takes the lock)
+  void log(const std::string& line);   // appends a log line (takes the lock)
   void warn(const std::string& line);  // a "WARN: " line, counted for "WARNINGS: N"
   std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(sim_.mu); }
   Sim& sim() { return sim_; }

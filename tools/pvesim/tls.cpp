@@ -1,12 +1,12 @@
 #include "tls.h"
 
-#include <stdexcept>
-
 #include <openssl/bio.h>
 #include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+
+#include <stdexcept>
 
 namespace pvesim {
 
@@ -40,9 +40,12 @@ ServerCert make_server_cert() {
   X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 86400);
   X509_set_pubkey(x, sc.key);
   X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("PVE Cluster Node"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("pvesim"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("pvesim"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("PVE Cluster Node"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("pvesim"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("pvesim"), -1, -1, 0);
   X509_set_issuer_name(x, name);
   add_ext(x, NID_basic_constraints, "critical,CA:TRUE");
   add_ext(x, NID_key_usage, "critical,digitalSignature,keyEncipherment,keyCertSign");
@@ -50,7 +53,8 @@ ServerCert make_server_cert() {
   add_ext(x, NID_subject_key_identifier, "hash");
   add_ext(x, NID_authority_key_identifier, "keyid:always");
   add_ext(x, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1");
-  if (!X509_sign(x, sc.key, EVP_sha256())) throw std::runtime_error("cannot sign the server certificate");
+  if (!X509_sign(x, sc.key, EVP_sha256()))
+    throw std::runtime_error("cannot sign the server certificate");
   sc.cert = x;
 
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -1,10 +1,10 @@
 // The simulator's self-signed server certificate, generated in memory at start.
 #pragma once
 
-#include <string>
-
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+
+#include <string>
 
 namespace pvesim {
 

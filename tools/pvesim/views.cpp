@@ -17,9 +17,10 @@ double wave(uint64_t seed, int64_t t) {  // a deterministic, slowly varying load
   return static_cast<double>(x % 10000) / 10000.0;
 }
 
-const std::set<std::string> kIntKeys = {"cores", "sockets", "vcpus", "balloon", "onboot", "numa", "kvm",
-                                         "acpi", "protection", "template", "cpuunits", "tablet", "swap",
-                                         "unprivileged", "reboot", "localtime"};
+const std::set<std::string> kIntKeys = {"cores",      "sockets",      "vcpus",    "balloon",
+                                        "onboot",     "numa",         "kvm",      "acpi",
+                                        "protection", "template",     "cpuunits", "tablet",
+                                        "swap",       "unprivileged", "reboot",   "localtime"};
 
 }  // namespace
 
@@ -29,7 +30,8 @@ Usage guest_usage(const Sim& sim, const Guest& g) {
   int64_t now = sim.now();
   u.uptime = std::max<int64_t>(1, now - g.started_at);
   u.cpu = 0.02 + 0.3 * wave(static_cast<uint64_t>(g.vmid), now) * g.cpus / 4.0;
-  u.mem = static_cast<uint64_t>(static_cast<double>(g.maxmem) * (0.3 + 0.5 * wave(g.vmid + 7u, now)));
+  u.mem =
+      static_cast<uint64_t>(static_cast<double>(g.maxmem) * (0.3 + 0.5 * wave(g.vmid + 7u, now)));
   u.disk = g.type == "lxc" ? g.maxdisk / 3 : 0;
   u.netin = static_cast<uint64_t>(u.uptime) * 1300 * (g.vmid % 7 + 1);
   u.netout = static_cast<uint64_t>(u.uptime) * 900 * (g.vmid % 5 + 1);
@@ -138,18 +140,19 @@ void append_guest_resource(std::string& out, Sim& sim, const Guest& g, const Usa
   std::string st = guest_status(sim, g, idx);
   Usage u = st == "running" ? guest_usage(sim, g) : Usage{};
   char buf[640];
-  int n = std::snprintf(buf, sizeof buf,
-                        "{\"id\":\"%s/%d\",\"type\":\"%s\",\"vmid\":%d,\"name\":%s,\"node\":%s,\"status\":\"%s\","
-                        "\"template\":%d,\"maxcpu\":%d,\"maxmem\":%llu,\"maxdisk\":%llu,\"cpu\":%.6g,\"mem\":%llu,"
-                        "\"disk\":%llu,\"uptime\":%lld,\"netin\":%llu,\"netout\":%llu,\"diskread\":%llu,"
-                        "\"diskwrite\":%llu",
-                        g.type.c_str(), g.vmid, g.type.c_str(), g.vmid, json(g.name).dump().c_str(),
-                        json(g.node).dump().c_str(), st.c_str(), g.is_template ? 1 : 0, g.cpus,
-                        static_cast<unsigned long long>(g.maxmem), static_cast<unsigned long long>(g.maxdisk), u.cpu,
-                        static_cast<unsigned long long>(u.mem), static_cast<unsigned long long>(u.disk),
-                        static_cast<long long>(u.uptime), static_cast<unsigned long long>(u.netin),
-                        static_cast<unsigned long long>(u.netout), static_cast<unsigned long long>(u.diskread),
-                        static_cast<unsigned long long>(u.diskwrite));
+  int n = std::snprintf(
+      buf, sizeof buf,
+      "{\"id\":\"%s/%d\",\"type\":\"%s\",\"vmid\":%d,\"name\":%s,\"node\":%s,\"status\":\"%s\","
+      "\"template\":%d,\"maxcpu\":%d,\"maxmem\":%llu,\"maxdisk\":%llu,\"cpu\":%.6g,\"mem\":%llu,"
+      "\"disk\":%llu,\"uptime\":%lld,\"netin\":%llu,\"netout\":%llu,\"diskread\":%llu,"
+      "\"diskwrite\":%llu",
+      g.type.c_str(), g.vmid, g.type.c_str(), g.vmid, json(g.name).dump().c_str(),
+      json(g.node).dump().c_str(), st.c_str(), g.is_template ? 1 : 0, g.cpus,
+      static_cast<unsigned long long>(g.maxmem), static_cast<unsigned long long>(g.maxdisk), u.cpu,
+      static_cast<unsigned long long>(u.mem), static_cast<unsigned long long>(u.disk),
+      static_cast<long long>(u.uptime), static_cast<unsigned long long>(u.netin),
+      static_cast<unsigned long long>(u.netout), static_cast<unsigned long long>(u.diskread),
+      static_cast<unsigned long long>(u.diskwrite));
   if (n < 0 || static_cast<size_t>(n) >= sizeof buf) {
     out += guest_resource(sim, g, idx).dump();
     return;
@@ -163,7 +166,10 @@ void append_guest_resource(std::string& out, Sim& sim, const Guest& g, const Usa
 }
 
 json node_resource(Sim& sim, const Node& n, const UsageIndex* idx) {
-  json j{{"id", "node/" + n.name}, {"type", "node"}, {"node", n.name}, {"level", ""},
+  json j{{"id", "node/" + n.name},
+         {"type", "node"},
+         {"node", n.name},
+         {"level", ""},
          {"status", n.online ? "online" : "offline"}};
   if (n.online) {
     Usage u = node_usage(sim, n, idx);
@@ -190,7 +196,8 @@ uint64_t storage_used(Sim& sim, const Storage& s, const std::string& node, const
   if (idx) {
     auto it = idx->storage_images.find(s.id + "|" + (s.shared ? std::string() : node));
     if (it != idx->storage_images.end()) used += it->second;
-  } else if (s.content.find("images") != std::string::npos || s.content.find("rootdir") != std::string::npos) {
+  } else if (s.content.find("images") != std::string::npos ||
+             s.content.find("rootdir") != std::string::npos) {
     for (const auto& [id, g] : sim.c.guests) {
       if (!s.shared && g.node != node) continue;
       for (const auto& [k, v] : g.config)
