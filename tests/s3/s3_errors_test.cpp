@@ -1,0 +1,198 @@
+// Error mapping and the expired-token refresh of the S3 store, against a scripted fake S3 on
+// 127.0.0.1 for the answers a Ceph RGW does not give (AWS region redirects, ExpiredToken,
+// SlowDown, NotImplemented). The RGW integration test covers the answers RGW does give.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "core/error.h"
+#include "fake_http_server.h"
+#include "store/s3/s3_store.h"
+
+using namespace pvesafe;
+using namespace pvesafe::store::s3;
+using pvesafe::test::FakeHttpServer;
+using pvesafe::test::FakeRequest;
+using pvesafe::test::FakeResponse;
+
+namespace {
+
+const char* kSecret = "fakeSecretKeyThatMustNeverBeShown000000";
+
+// Returns session token "old" until invalidated, then "new".
+class RotatingProvider : public CredentialProvider {
+ public:
+  std::atomic<int> invalidations{0};
+  bool refreshable = true;
+  Credentials get() override {
+    return {"ASIAFAKEKEY", kSecret, invalidations > 0 && refreshable ? "new-token" : "old-token",
+            std::nullopt, "test"};
+  }
+  void invalidate() override { ++invalidations; }
+};
+
+std::string error_xml(const std::string& code, const std::string& msg, const std::string& extra = "") {
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code + "</Code><Message>" + msg +
+         "</Message>" + extra + "<RequestId>R</RequestId></Error>";
+}
+
+std::unique_ptr<S3Store> store_at(const FakeHttpServer& s, std::shared_ptr<CredentialProvider> c) {
+  auto cfg = parse_s3_config("s3://bucket/repo", {{"s3.endpoint", s.url()}, {"s3.region", "us-east-1"}},
+                             [](const std::string&) -> std::optional<std::string> { return std::nullopt; },
+                             "/nonexistent");
+  return std::make_unique<S3Store>(cfg, std::move(c));
+}
+
+Error error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  return Error(Errc::kInternal, "no error was thrown");
+}
+
+void expect_no_secrets(const Error& e) {
+  std::string m = e.what();
+  EXPECT_EQ(m.find(kSecret), std::string::npos) << m;
+  EXPECT_EQ(m.find("old-token"), std::string::npos) << m;
+  EXPECT_EQ(m.find("Signature="), std::string::npos) << m;
+}
+
+}  // namespace
+
+TEST(S3StoreFake, ExpiredTokenRefreshesCredentialsAndRetriesOnce) {
+  FakeHttpServer s3([](const FakeRequest& r) {
+    FakeResponse resp;
+    if (r.headers.count("x-amz-security-token") && r.headers.at("x-amz-security-token") == "old-token") {
+      resp.status = 400;
+      resp.body = error_xml("ExpiredToken", "The provided token has expired.");
+      return resp;
+    }
+    resp.body = "payload";
+    return resp;
+  });
+  auto creds = std::make_shared<RotatingProvider>();
+  auto st = store_at(s3, creds);
+  auto got = st->get("config");
+  EXPECT_EQ(std::string(got.begin(), got.end()), "payload");
+  EXPECT_EQ(creds->invalidations.load(), 1);
+  auto reqs = s3.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].path, "/bucket/repo/config");
+  EXPECT_NE(reqs[1].headers.at("authorization").find("Credential=ASIAFAKEKEY/"), std::string::npos);
+  EXPECT_EQ(reqs[1].headers.at("x-amz-content-sha256"),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(S3StoreFake, ExpiredTokenThatCannotBeRenewedIsAnAuthError) {
+  FakeHttpServer s3([](const FakeRequest&) {
+    FakeResponse resp;
+    resp.status = 400;
+    resp.body = error_xml("ExpiredToken", "The provided token has expired.");
+    return resp;
+  });
+  auto creds = std::make_shared<RotatingProvider>();
+  creds->refreshable = false;
+  Error e = error_of([&] { store_at(s3, creds)->get("config"); });
+  EXPECT_EQ(e.code(), Errc::kAuth) << e.what();
+  EXPECT_NE(std::string(e.what()).find("has expired"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("ASIAFAKEKEY"), std::string::npos) << e.what();
+  expect_no_secrets(e);
+}
+
+TEST(S3StoreFake, WrongRegionNamesTheBucketsRegion) {
+  FakeHttpServer s3([](const FakeRequest&) {
+    FakeResponse resp;
+    resp.status = 301;
+    resp.headers["x-amz-bucket-region"] = "eu-west-1";
+    resp.body = error_xml("PermanentRedirect",
+                          "The bucket you are attempting to access must be addressed using the "
+                          "specified endpoint.");
+    return resp;
+  });
+  Error e = error_of([&] { store_at(s3, std::make_shared<RotatingProvider>())->put("k", {}); });
+  EXPECT_EQ(e.code(), Errc::kConfig) << e.what();
+  EXPECT_NE(std::string(e.what()).find("s3.region=eu-west-1"), std::string::npos) << e.what();
+  expect_no_secrets(e);
+}
+
+TEST(S3StoreFake, ServerSideFailuresAreTransientAndRefusalsAreNot) {
+  struct Case {
+    int status;
+    std::string code;
+    Errc want;
+  };
+  for (const Case& c : {Case{503, "SlowDown", Errc::kTransient}, Case{500, "InternalError", Errc::kTransient},
+                        Case{400, "RequestTimeout", Errc::kTransient},
+                        Case{501, "NotImplemented", Errc::kUnsupported},
+                        Case{400, "InvalidArgument", Errc::kRemote},
+                        Case{403, "InvalidToken", Errc::kAuth}}) {
+    FakeHttpServer s3([&](const FakeRequest&) {
+      FakeResponse resp;
+      resp.status = c.status;
+      resp.body = error_xml(c.code, "m");
+      return resp;
+    });
+    Error e = error_of([&] { store_at(s3, std::make_shared<RotatingProvider>())->get("data/x"); });
+    EXPECT_EQ(e.code(), c.want) << c.code << ": " << e.what();
+    if (c.code != "InvalidToken") {
+      EXPECT_NE(std::string(e.what()).find("data/x"), std::string::npos) << e.what();
+    }
+    expect_no_secrets(e);
+  }
+}
+
+TEST(S3StoreFake, SkewFromServerTimeWhenThereIsNoDateHeader) {
+  FakeHttpServer s3([](const FakeRequest&) {
+    FakeResponse resp;
+    resp.status = 403;
+    resp.body = error_xml("RequestTimeTooSkewed", "too skewed",
+                          "<RequestTime>x</RequestTime><ServerTime>2000-01-01T00:00:00Z</ServerTime>");
+    return resp;
+  });
+  Error e = error_of([&] { store_at(s3, std::make_shared<RotatingProvider>())->get("k"); });
+  EXPECT_EQ(e.code(), Errc::kConfig) << e.what();
+  EXPECT_NE(std::string(e.what()).find("clock differs from the server's by"), std::string::npos);
+  EXPECT_NE(std::string(e.what()).find("sync time (chrony)"), std::string::npos);
+}
+
+TEST(S3StoreFake, HeadWithoutBodyMapsByStatus) {
+  FakeHttpServer s3([](const FakeRequest& r) {
+    FakeResponse resp;
+    resp.status = r.path.find("denied") != std::string::npos ? 403 : 404;
+    return resp;
+  });
+  auto st = store_at(s3, std::make_shared<RotatingProvider>());
+  EXPECT_FALSE(st->stat("missing").has_value());
+  Error e = error_of([&] { st->stat("denied"); });
+  EXPECT_EQ(e.code(), Errc::kAuth) << e.what();
+  EXPECT_NE(std::string(e.what()).find("s3:GetObject"), std::string::npos) << e.what();
+}
+
+TEST(S3StoreFake, DeleteObjectsSendsContentMd5AndReportsPerKeyErrors) {
+  FakeHttpServer s3([](const FakeRequest& r) {
+    FakeResponse resp;
+    if (r.method == "GET" && r.path.find("object-lock") != std::string::npos) {
+      resp.status = 404;
+      resp.body = error_xml("ObjectLockConfigurationNotFoundError", "none");
+      return resp;
+    }
+    if (r.method == "POST" && r.path.find("delete") != std::string::npos && r.headers.count("content-md5")) {
+      resp.body = "<DeleteResult><Error><Key>repo/data/b</Key><Code>AccessDenied</Code>"
+                  "<Message>Access Denied</Message></Error></DeleteResult>";
+      return resp;
+    }
+    resp.status = 400;
+    return resp;
+  });
+  auto st = store_at(s3, std::make_shared<RotatingProvider>());
+  Error e = error_of([&] { st->remove_many({"data/a", "data/b", "data/c"}); });
+  EXPECT_EQ(e.code(), Errc::kAuth) << e.what();
+  EXPECT_NE(std::string(e.what()).find("s3://bucket/repo/data/b"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("1 of 3"), std::string::npos) << e.what();
+  auto reqs = s3.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_NE(reqs[1].body.find("<Key>repo/data/a</Key>"), std::string::npos);
+  EXPECT_NE(reqs[1].body.find("<Quiet>true</Quiet>"), std::string::npos);
+}
