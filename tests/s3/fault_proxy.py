@@ -15,7 +15,8 @@ kind with --rate 0.05):
 Control (not forwarded): GET /__fault__/stats -> JSON counters;
 POST /__fault__/config?rate=R&kinds=K&fail_after=N changes the settings at run time
 (fail_after=N: after N more forwarded requests, answer every request with 503 SlowDown;
-fail_after=-1 turns that off).
+fail_after=-1 turns that off; fail_match=TEXT: answer 503 to every request whose path and
+query contain TEXT, e.g. partNumber=2; an empty fail_match turns that off).
 The Host header is forwarded unchanged so SigV4 signatures stay valid. With --cert/--key the
 proxy speaks HTTPS (TLS termination in front of a plain-HTTP gateway)."""
 import argparse
@@ -42,13 +43,17 @@ class State:
         self.slow = slow
         self.rng = random.Random(seed)
         self.fail_after = -1  # forwarded requests still allowed before everything fails
+        self.fail_match = ""
         self.stats = {"requests": 0, "forwarded": 0, "refused": 0}
         for k in ("500", "503", "reset", "slow", "truncate"):
             self.stats[k] = 0
 
-    def draw(self):
+    def draw(self, path):
         with self.lock:
             self.stats["requests"] += 1
+            if self.fail_match and self.fail_match in path:
+                self.stats["refused"] += 1
+                return "503"
             if self.fail_after == 0:
                 self.stats["refused"] += 1
                 return "503"
@@ -101,9 +106,11 @@ class Handler(BaseHTTPRequestHandler):
                     st.kinds = [k for k in q["kinds"][0].split(",") if k]
                 if "fail_after" in q:
                     st.fail_after = int(q["fail_after"][0])
+                if "fail_match" in q or "fail_match=" in url.query:
+                    st.fail_match = q.get("fail_match", [""])[0]
         with st.lock:
             body = json.dumps(dict(st.stats, rate=st.rate, kinds=st.kinds,
-                                   fail_after=st.fail_after)).encode()
+                                   fail_after=st.fail_after, fail_match=st.fail_match)).encode()
         self._send(200, body, content_type="application/json")
 
     def _forward(self, body):
@@ -135,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
             self._read_body()
             return self._control()
         body = self._read_body()
-        fault = self.state.draw()
+        fault = self.state.draw(self.path)
         if fault == "500":
             return self._send(500, ERROR_XML.format(code="InternalError", msg="injected").encode())
         if fault == "503":

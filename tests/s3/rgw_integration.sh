@@ -10,7 +10,9 @@ command -v radosgw >/dev/null || { echo "radosgw not installed"; exit 77; }
 work=$(mktemp -d /tmp/pvesafe-s3-it.XXXXXX)
 tls_pid=""
 https_pid=""
+proxy_pid=""
 cleanup() {
+  [[ -n "$proxy_pid" ]] && kill "$proxy_pid" 2>/dev/null
   [[ -n "$tls_pid" ]] && kill "$tls_pid" 2>/dev/null
   [[ -n "$https_pid" ]] && kill "$https_pid" 2>/dev/null
   bash "$src/tests/servers/rgw.sh" stop "$work/rgw" || true
@@ -49,5 +51,12 @@ https_pid=$!
 for _ in $(seq 100); do [[ -s "$work/https.port" ]] && break; sleep 0.1; done
 export PVESAFE_TEST_HTTPS_ENDPOINT="https://127.0.0.1:$(cat "$work/https.port")"
 export PVESAFE_TEST_HTTPS_CA="$work/good.crt"
+
+# A plain-HTTP fault proxy (no faults until a test asks for them).
+python3 "$src/tests/s3/fault_proxy.py" --upstream "$PVESAFE_TEST_S3_ENDPOINT" --rate 0 \
+  --port-file "$work/proxy.port" >/dev/null 2>&1 &
+proxy_pid=$!
+for _ in $(seq 100); do [[ -s "$work/proxy.port" ]] && break; sleep 0.1; done
+export PVESAFE_TEST_PROXY_ENDPOINT="http://127.0.0.1:$(cat "$work/proxy.port")"
 
 "$bin" --gtest_brief=1

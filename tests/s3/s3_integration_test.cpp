@@ -176,6 +176,38 @@ TEST_F(RgwTest, MultipartUploadAboveThreshold) {
   EXPECT_EQ(s->multipart_uploads(), 1u);
 }
 
+TEST_F(RgwTest, FailedMultipartUploadIsAborted) {
+  std::string proxy = env("PVESAFE_TEST_PROXY_ENDPOINT");
+  if (proxy.empty()) GTEST_SKIP() << "no fault proxy";
+  auto direct = fresh("mpabort");
+  auto s = store(bucket_, "repo", {{"s3.endpoint", proxy}, {"s3.max-attempts", "2"},
+                                   {"s3.multipart-threshold", "5M"}, {"s3.part-size", "5M"}});
+  // Every upload of part 2 fails; everything else passes.
+  ASSERT_EQ(std::system(("curl -sf -X POST '" + proxy + "/__fault__/config?fail_match=partNumber=2' >/dev/null").c_str()), 0);
+  Error e = error_of([&] { s->put("data/big", random_bytes(11u << 20, 3)); });
+  ASSERT_EQ(std::system(("curl -sf -X POST '" + proxy + "/__fault__/config?fail_match=' >/dev/null").c_str()), 0);
+  EXPECT_EQ(e.code(), Errc::kTransient) << e.what();
+  EXPECT_EQ(s->multipart_uploads(), 1u);
+  EXPECT_EQ(s->multipart_aborts(), 1u);
+  EXPECT_FALSE(direct->stat("data/big").has_value());
+  // No upload is left open in the bucket.
+  std::string cmd = "/usr/bin/aws --endpoint-url " + endpoint_ + " s3api list-multipart-uploads --bucket " +
+                    bucket_ + " --output json > " + ::testing::TempDir() + "/mpu.json";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  FILE* f = fopen((::testing::TempDir() + "/mpu.json").c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  fclose(f);
+  EXPECT_EQ(out.find("\"UploadId\""), std::string::npos) << out;
+  // The same store works again once the fault is gone.
+  auto data = random_bytes(11u << 20, 4);
+  s->put("data/big", data);
+  EXPECT_EQ(direct->get("data/big"), data);
+}
+
 TEST_F(RgwTest, ParallelCallersFromManyThreads) {
   auto s = fresh("parallel", {{"s3.connections", "4"}});
   std::atomic<int> bad{0};
