@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -68,6 +69,19 @@ class ByteBudget {
   bool aborted_ = false;
 };
 
+// All-zero chunks (unused disk space) are common in disk images and all alike: their ids are
+// computed once per size.
+bool all_zero(const std::vector<uint8_t>& d) {
+  static const uint8_t zeros[65536] = {};
+  size_t off = 0;
+  while (off < d.size()) {
+    size_t n = std::min(sizeof zeros, d.size() - off);
+    if (std::memcmp(d.data() + off, zeros, n) != 0) return false;
+    off += n;
+  }
+  return true;
+}
+
 struct PutJob {
   std::string id;
   std::vector<uint8_t> sealed;
@@ -116,6 +130,8 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
   std::unordered_set<std::string> known;
   for (const auto& o : repo.list_chunks()) known.insert(o.key.substr(o.key.find_last_of('/') + 1));
   std::mutex known_mu;
+  std::map<size_t, std::string> zero_ids;
+  std::mutex zero_mu;
 
   const int threads = opt.threads > 0 ? opt.threads : default_threads();
   // Uploads are I/O: more of them in flight than CPU workers hides store latency (fsync, network).
@@ -142,7 +158,20 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
     chunk::Compressor compressor(1);
     try {
       while (auto job = queue.pop()) {
-        std::string id = repo.chunk_id(job->data);
+        std::string id;
+        const bool zero = all_zero(job->data);
+        if (zero) {
+          std::lock_guard lock(zero_mu);
+          auto it = zero_ids.find(job->data.size());
+          if (it != zero_ids.end()) id = it->second;
+        }
+        if (id.empty()) {
+          id = repo.chunk_id(job->data);
+          if (zero) {
+            std::lock_guard lock(zero_mu);
+            zero_ids.emplace(job->data.size(), id);
+          }
+        }
         bool store_it;
         {
           std::lock_guard lock(known_mu);

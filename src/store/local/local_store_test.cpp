@@ -1,0 +1,64 @@
+#include "store/local/local_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/error.h"
+
+namespace pvesafe::store {
+namespace {
+
+std::span<const uint8_t> bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+TEST(LocalStore, PutGetListRemove) {
+  char tmpl[] = "/tmp/pvesafe-local-XXXXXX";
+  std::string root = mkdtemp(tmpl);
+  LocalStore s(root + "/repo");
+  s.put("config", bytes("{}"));
+  s.put("data/ab/ab01", bytes("hello"));
+  s.put("data/cd/cd02", bytes("world!"));
+  s.put("snapshots/x", bytes("1"));
+  s.put("data/ab/ab01", bytes("HELLO"));  // replace
+  auto got = s.get("data/ab/ab01");
+  EXPECT_EQ(std::string(got.begin(), got.end()), "HELLO");
+  auto part = s.get_range("data/cd/cd02", 2, 100);
+  EXPECT_EQ(std::string(part.begin(), part.end()), "rld!");
+  std::set<std::string> keys;
+  s.list("data/", [&](const ObjectInfo& o) { keys.insert(o.key + ":" + std::to_string(o.size_bytes)); });
+  EXPECT_EQ(keys, (std::set<std::string>{"data/ab/ab01:5", "data/cd/cd02:6"}));
+  keys.clear();
+  s.list("data/a", [&](const ObjectInfo& o) { keys.insert(o.key); });
+  EXPECT_EQ(keys, (std::set<std::string>{"data/ab/ab01"}));
+  EXPECT_TRUE(s.stat("snapshots/x"));
+  EXPECT_FALSE(s.stat("snapshots/y"));
+  try {
+    s.get("snapshots/y");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kNotFound);
+  }
+  // A leftover temporary file of an interrupted put is invisible.
+  { FILE* f = fopen((root + "/repo/data/ab/ab03.tmp-1-2-3").c_str(), "w"); fclose(f); }
+  size_t n = 0;
+  s.list("data/", [&](const ObjectInfo&) { ++n; });
+  EXPECT_EQ(n, 2u);
+  struct stat st {};
+  ASSERT_EQ(::stat((root + "/repo/data/ab/ab01").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((root + "/repo/data/ab").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  s.remove("data/ab/ab01");
+  s.remove("data/ab/ab01");  // missing: not an error
+  EXPECT_FALSE(s.stat("data/ab/ab01"));
+  EXPECT_ANY_THROW(s.put("../escape", bytes("x")));
+  std::filesystem::remove_all(root);
+}
+
+}  // namespace
+}  // namespace pvesafe::store
