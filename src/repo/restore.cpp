@@ -13,11 +13,12 @@
 
 namespace pvesafe::repo {
 
-std::vector<uint8_t> decode_chunk(const Repository& repo, const std::string& id,
-                                  std::span<const uint8_t> object,
+namespace {
+// Decompresses a decrypted chunk payload and checks size and id.
+std::vector<uint8_t> decode_frame(const Repository& repo, const std::string& id,
+                                  std::span<const uint8_t> frame,
                                   std::optional<uint64_t> expected_size) {
   const std::string key = Repository::chunk_key(id);
-  auto frame = repo.unseal(object, key);
   std::vector<uint8_t> plain;
   try {
     plain = chunk::decompress_frame(frame, repo.config().chunker.max_size_bytes);
@@ -37,6 +38,14 @@ std::vector<uint8_t> decode_chunk(const Repository& repo, const std::string& id,
   }
   return plain;
 }
+}  // namespace
+
+std::vector<uint8_t> decode_chunk(const Repository& repo, const std::string& id,
+                                  std::span<const uint8_t> object,
+                                  std::optional<uint64_t> expected_size) {
+  auto frame = repo.unseal(object, Repository::chunk_key(id));
+  return decode_frame(repo, id, frame, expected_size);
+}
 
 RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& sink,
                       const RestoreOptions& options) {
@@ -49,7 +58,7 @@ RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& s
   if (threads <= 0) {
     threads = std::max<int>(static_cast<int>(std::thread::hardware_concurrency()),
                             repo.store().preferred_parallelism());
-    threads = std::clamp(threads, 2, 32);
+    threads = std::clamp(threads, 2, 12);
   }
   const size_t window = static_cast<size_t>(threads) * 2;
   // Decoded chunks claimed but not yet written are capped in bytes too, so memory stays bounded
@@ -102,7 +111,9 @@ RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& s
             }
             throw;
           }
-          data = std::make_shared<const std::vector<uint8_t>>(decode_chunk(repo, ref.id, object, ref.size_bytes));
+          auto frame = repo.unseal(object, key);
+          object = std::vector<uint8_t>();  // free before decompressing: bounded memory per worker
+          data = std::make_shared<const std::vector<uint8_t>>(decode_frame(repo, ref.id, frame, ref.size_bytes));
         }
         std::lock_guard lock(mu);
         last_id = ref.id;
