@@ -55,6 +55,12 @@ for i in 1 2 3; do
   printf 'corosync_nodeid: %s\ncorosync_link0: 10.10.10.1%s\ncorosync_link1: 10.20.20.1%s\n' "$i" "$i" "$i" \
     > "$INV/host_vars/pve-0$i.yml"
 done
+# A snapshot of the deployment files other roles ship (rules, units, alertmanager.yml), so edits
+# in the working tree during the test do not look like drift.
+mkdir -p "$T/deploy"
+cp -a "$PVESAFE_SOURCE_DIR/deploy/systemd" "$PVESAFE_SOURCE_DIR/deploy/prometheus" "$T/deploy/"
+[[ -d $PVESAFE_SOURCE_DIR/deploy/alertmanager ]] && cp -a "$PVESAFE_SOURCE_DIR/deploy/alertmanager" "$T/deploy/"
+[[ -d $PVESAFE_SOURCE_DIR/deploy/grafana ]] && cp -a "$PVESAFE_SOURCE_DIR/deploy/grafana" "$T/deploy/"
 binary=false
 [[ -x ${PVESAFE_BIN:-} ]] && binary=true
 cat > "$INV/group_vars/all/main.yml" <<V
@@ -81,6 +87,8 @@ common_admin_users:
     ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBXvWqcW7QqG7zqGQ1QyTt9KQ1q5bq7vGp0Qe3N0vN3q admin@test"]
 
 pve_api_host: 127.0.0.1
+pvesafe_deploy_dir: "$T/deploy"
+monitoring_deploy_dir: "$T/deploy"
 pvesafe_install_binary: $binary
 pvesafe_binary_src: "${PVESAFE_BIN:-/nonexistent}"
 pvesafe_repository: s3://pvesafe-test/cluster

@@ -62,7 +62,7 @@ assert mig and mig[0].get("status") == "OK", tasks
 PY
 
 echo "== a failed migration fails the playbook"
-curl -sS --fail --cacert "$PVESIM_CERT" -X POST "$PVESIM_URL/pvesim/fail-next-task?node=pve-01&type=hamigrate" >/dev/null
+curl -sS --fail --cacert "$PVESIM_CERT" -X POST --data "" "$PVESIM_URL/pvesim/fail-next-task?node=pve-01&type=hamigrate" >/dev/null
 rc=0; run "$T/lifecycle-fail.log" playbooks/vm-lifecycle.yml -e lifecycle_vmid=9101 || rc=$?
 [[ $rc != 0 ]] || fail "vm-lifecycle.yml passed although the migration task failed"
 grep -q "migration of 9101 to pve-02 not confirmed" "$T/lifecycle-fail.log" ||

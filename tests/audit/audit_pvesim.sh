@@ -26,7 +26,7 @@ api() {  # api METHOD PATH [curl args]: the PVE API with the token (secret via a
   printf 'Authorization: PVEAPIToken=root@pam!pvesafe=%s\n' "$PVESAFE_PVE_TOKEN_SECRET" > "$out/hdr"
   curl -sS --fail --cacert "$PVESIM_CERT" -H @"$out/hdr" -X "$m" "$PVESIM_URL/api2/json$p" "$@"
 }
-control() { curl -sS --fail --cacert "$PVESIM_CERT" -X POST "$PVESIM_URL/pvesim/$1" > /dev/null; }
+control() { curl -sS --fail --cacert "$PVESIM_CERT" -X POST --data "" "$PVESIM_URL/pvesim/$1" > /dev/null; }
 
 # Baseline: HA guests on shared storage.
 api PUT /nodes/pve-01/qemu/100/config --data-urlencode 'scsi0=ceph-vm:vm-100-disk-0,size=32G' > /dev/null
