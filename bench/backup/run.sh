@@ -43,9 +43,14 @@ for i in $(seq 1 "$RUNS"); do
   rm -rf "$W/repo" "$W/out.gpg" "$W/r1" "$W/r2"
   "$PVESAFE" -r "$W/repo" init --passphrase-file "$W/pass" > /dev/null
   measure pvesafe_backup "$PVESAFE" -q -r "$W/repo" backup --passphrase-file "$W/pass" "$W/disk.img"
-  measure gpg_backup sh -c "zstd -1 -T0 -q -c '$W/disk.img' | $GPG --symmetric --cipher-algo AES256 --compress-algo none -o '$W/out.gpg'"
+  # The gpg side syncs its output file too: pvesafe fsyncs every object it stores and the file it
+  # restores, so both sides pay for durability.
+  measure gpg_backup sh -c "zstd -1 -T0 -q -c '$W/disk.img' | $GPG --symmetric --cipher-algo AES256 --compress-algo none -o '$W/out.gpg' && sync '$W/out.gpg'"
   measure pvesafe_restore "$PVESAFE" -q -r "$W/repo" restore --passphrase-file "$W/pass" latest --to "$W/r1"
-  measure gpg_restore sh -c "$GPG --decrypt '$W/out.gpg' | zstd -d -q -o '$W/r2'"
+  measure gpg_restore sh -c "$GPG --decrypt '$W/out.gpg' | zstd -d -q -o '$W/r2' && sync '$W/r2'"
+  # Without the final file sync: restore to stdout, discarded.
+  measure pvesafe_restore_pipe sh -c "'$PVESAFE' -q -r '$W/repo' restore --passphrase-file '$W/pass' latest --to - > /dev/null"
+  measure gpg_restore_pipe sh -c "$GPG --decrypt '$W/out.gpg' | zstd -d -q > /dev/null"
   cmp "$W/disk.img" "$W/r1"; cmp "$W/disk.img" "$W/r2"
   repo_bytes=$(du -sb "$W/repo/data" | cut -f1); gpg_bytes=$(stat -c %s "$W/out.gpg")
 done
@@ -58,13 +63,15 @@ for line in open(sys.argv[1]):
 size = int(sys.argv[2])
 med = {n: tuple(statistics.median(x[i] for x in v) for i in range(3)) for n, v in rows.items()}
 print(f"{'':18}{'wall s':>9}{'cpu s':>9}{'MB/s':>9}{'peak RSS MiB':>14}")
-for n in ["pvesafe_backup", "gpg_backup", "pvesafe_restore", "gpg_restore"]:
+for n in ["pvesafe_backup", "gpg_backup", "pvesafe_restore", "gpg_restore", "pvesafe_restore_pipe", "gpg_restore_pipe"]:
     w, c, r = med[n]
     print(f"{n:18}{w:9.2f}{c:9.2f}{size / w / 1e6:9.0f}{r / 1024:14.1f}")
 b, g = med["pvesafe_backup"], med["gpg_backup"]
 rb, rg = med["pvesafe_restore"], med["gpg_restore"]
 print(f"backup:  pvesafe is {g[0] / b[0]:.2f}x the speed of zstd|gpg (wall), uses {b[1] / g[1]:.2f}x its CPU")
 print(f"restore: pvesafe is {rg[0] / rb[0]:.2f}x the speed of gpg|zstd (wall), uses {rb[1] / rg[1]:.2f}x its CPU")
+rp, gp = med["pvesafe_restore_pipe"], med["gpg_restore_pipe"]
+print(f"restore to a pipe (no file, no sync): pvesafe is {gp[0] / rp[0]:.2f}x the speed of gpg|zstd (wall)")
 print(f"pvesafe restore vs its backup: {b[0] / rb[0]:.2f}x (above 1 = restore faster)")
 print(f"stored: pvesafe {int(sys.argv[3])} bytes ({100 * int(sys.argv[3]) / size:.1f}%), zstd|gpg {int(sys.argv[4])} bytes ({100 * int(sys.argv[4]) / size:.1f}%)")
 PY
