@@ -6,7 +6,9 @@
 #   aws s3 cp s3://... FILE     (a plain parallel download of the image: the restore baseline)
 # on the same deterministic disk-like image (bench/backup/gen_image.cpp). Every run starts a fresh
 # gateway. Prints medians of RUNS runs: wall time, CPU time (user+sys, children included), peak
-# RSS, bytes uploaded (growth of the bucket), and the ratios the targets are about.
+# RSS, bytes uploaded (growth of the bucket), CPU used meanwhile by the gateway's daemons (server
+# cpu), and the ratios the targets are about. Wall times are only meaningful on an idle machine:
+# under CPU contention a pipeline with more runnable threads gets a larger share of the cores.
 #
 #   bench/s3/run.sh [BUILD_DIR]   (default ./build; needs bin/pvesafe and bin/pvesafe-gen-image)
 #   env: RUNS=3 SIZE_MIB=1024 CHANGE_PERCENT=2 CHANGE_REGIONS=8 BENCH_DIR=/var/tmp
@@ -42,24 +44,37 @@ GPG="gpg --batch --quiet --yes --pinentry-mode loopback --passphrase-file $W/pas
 # measure RUN TOOL PHASE BUCKET COMMAND: one line "run tool phase wall cpu rss_kib bytes".
 measure() {
   local run=$1 tool=$2 phase=$3 bucket=$4; shift 4
-  local before after
+  local before after server0 server1
   before=$(bucket_bytes "$bucket")
   sync
+  server0=$(server_cpu_ticks)
   /usr/bin/time -v -o "$W/time" bash -c "$*" > /dev/null 2> "$W/err" || {
     echo "FAILED: $tool $phase: $*"; cat "$W/err"; exit 1; }
+  server1=$(server_cpu_ticks)
   after=$(bucket_bytes "$bucket")
-  python3 - "$run" "$tool" "$phase" "$W/time" $((after - before)) >> "$W/results" <<'PY'
-import re, sys
-run, tool, phase, path, grown = sys.argv[1:6]
+  python3 - "$run" "$tool" "$phase" "$W/time" $((after - before)) $((server1 - server0)) >> "$W/results" <<'PY'
+import os, re, sys
+run, tool, phase, path, grown, ticks = sys.argv[1:7]
 t = open(path).read()
 num = lambda label: float(re.search(re.escape(label) + r":\s*([0-9.]+)", t).group(1))
 wall = 0.0
 for part in re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([0-9:.]+)", t).group(1).split(":"):
     wall = wall * 60 + float(part)
 print(run, tool, phase, wall, num("User time (seconds)") + num("System time (seconds)"),
-      int(num("Maximum resident set size (kbytes)")), grown)
+      int(num("Maximum resident set size (kbytes)")), grown,
+      int(ticks) / os.sysconf("SC_CLK_TCK"))
 PY
   tail -1 "$W/results"
+}
+
+# CPU ticks (user+sys) used so far by the gateway's daemons (radosgw, ceph-osd, ceph-mon).
+server_cpu_ticks() {
+  local total=0 f pid
+  for f in rgw osd mon; do
+    pid=$(cat "$RGW_DIR/$f.pid" 2>/dev/null) || continue
+    total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$total"
 }
 
 bucket_bytes() {
@@ -106,15 +121,18 @@ size = int(sys.argv[2])
 med = {}
 for key in sorted({(r[1], r[2]) for r in rows}):
     sel = [r for r in rows if (r[1], r[2]) == key]
-    med[key] = [statistics.median(float(r[i]) for r in sel) for i in (3, 4, 5, 6)]
+    med[key] = [statistics.median(float(r[i]) for r in sel) for i in (3, 4, 5, 6, 7)]
 print()
-print(f"{'tool':<14}{'phase':<9}{'wall s':>9}{'cpu s':>9}{'peak RSS MiB':>14}{'uploaded MiB':>14}{'upl % image':>12}")
-for (tool, phase), (wall, cpu, rss, up) in sorted(med.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-    print(f"{tool:<14}{phase:<9}{wall:>9.2f}{cpu:>9.2f}{rss/1024:>14.1f}{up/2**20:>14.1f}{100*up/size:>11.2f}%")
+print(f"{'tool':<14}{'phase':<9}{'wall s':>9}{'cpu s':>9}{'server cpu s':>14}{'peak RSS MiB':>14}{'uploaded MiB':>14}{'upl % image':>12}")
+for (tool, phase), (wall, cpu, rss, up, srv) in sorted(med.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    print(f"{tool:<14}{phase:<9}{wall:>9.2f}{cpu:>9.2f}{srv:>14.2f}{rss/1024:>14.1f}{up/2**20:>14.1f}{100*up/size:>11.2f}%")
 def r(a, b): return med[a][0] / med[b][0]
 print()
 print(f"full backup: gpg+awscli / pvesafe wall = {r(('gpg+awscli','day1'), ('pvesafe','day1')):.2f}x (target >= 2)")
 print(f"full backup: restic / pvesafe wall     = {r(('restic','day1'), ('pvesafe','day1')):.2f}x (target > 1)")
+def c(a, b): return med[a][1] / med[b][1]
+print(f"full backup CPU: gpg+awscli / pvesafe = {c(('gpg+awscli','day1'), ('pvesafe','day1')):.2f}x, "
+      f"restic / pvesafe = {c(('restic','day1'), ('pvesafe','day1')):.2f}x")
 print(f"day 2: pvesafe uploaded {100*med[('pvesafe','day2')][3]/size:.2f}% of the image (target < 5%), "
       f"restic {100*med[('restic','day2')][3]/size:.2f}%, gpg+awscli {100*med[('gpg+awscli','day2')][3]/size:.2f}%")
 print(f"restore: pvesafe / plain aws download wall = {r(('pvesafe','restore'), ('aws-download','restore')):.2f}x (target <= 1.10)")
