@@ -151,12 +151,12 @@ rc=0; drift "$T/drift1.log" || rc=$?
 cat "$T/drift1.log"
 [[ $rc == 11 ]] || fail "drift exited $rc on a drifted host, want 11"
 expect() { grep -qF -- "$1" "$T/drift1.log" || fail "drift did not report: $1"; }
-expect "task 'SSH daemon configuration (keys only, modern algorithms)' file /etc/ssh/sshd_config"
-expect "task 'Proxmox VE source (one-line)' file /etc/apt/sources.list.d/pve-no-subscription.list"
-expect "task 'Kernel settings persisted in /etc/sysctl.d' file /etc/sysctl.d/90-pvesafe.conf"
-expect "task 'Apt pins' file /etc/apt/preferences.d/pvesafe-pins"
-expect "task 'Hold state of the unison packages (held only when listed)' item corosync"
-expect "file /etc/pve/corosync.conf"
+expect "task 'common : SSH daemon configuration (keys only, modern algorithms)' file /etc/ssh/sshd_config"
+expect "task 'pve_repos : Proxmox VE source (one-line)' file /etc/apt/sources.list.d/pve-no-subscription.list"
+expect "task 'common : Kernel settings persisted in /etc/sysctl.d' file /etc/sysctl.d/90-pvesafe.conf"
+expect "task 'pve_repos : Apt pins' file /etc/apt/preferences.d/pvesafe-pins"
+expect "task 'pve_repos : Hold state of the unison packages (held only when listed)' item corosync"
+expect "task 'corosync : Show the pending change of corosync.conf' file /etc/pve/corosync.conf"
 # Check mode changed nothing.
 grep -q '^PasswordAuthentication yes' "$ROOT/etc/ssh/sshd_config" || fail "check mode modified sshd_config"
 

@@ -75,6 +75,8 @@ cat > "$T/ha.yml" <<'P'
   gather_facts: false
   vars:
     pve_ha_manage_watchdog: false
+    # pvesim serves GET /cluster/options but not PUT: the datacenter option is not exercised.
+    pve_ha_shutdown_policy: ""
     pve_ha_resources:
       - {sid: "vm:103", state: started, max_restart: 2, max_relocate: 1, comment: build}
     pve_ha_rules:
