@@ -29,23 +29,30 @@ run() {  # NODES GUESTS [extra exporter flags]
   local exp=$!; pids+=($exp)
   wait_line "$d/exp.out" "listening on"
   local url; url=$(grep -o 'http://[0-9.:]*' "$d/exp.out" | head -1)
-  local times=() t samples
+  local times=() t samples cpu0 cpu1 api
+  # Baseline: what the simulated API itself takes for the biggest answer (/cluster/resources).
+  api=$(curl -fsSk -o /dev/null -w '%{time_total}' -H "Authorization: PVEAPIToken=auditor@pve!monitor=$tok" \
+    "https://127.0.0.1:$port/api2/json/cluster/resources")
+  cpu0=$(awk '{print $14 + $15}' "/proc/$exp/stat")
   for ((s = 0; s < scrapes; s++)); do
     t=$(curl -fsS -o "$d/m.prom" -w '%{time_total}' -H 'X-Prometheus-Scrape-Timeout-Seconds: 10' "$url/metrics?target=c")
     times+=("$t")
   done
+  cpu1=$(awk '{print $14 + $15}' "/proc/$exp/stat")
+  local cpu; cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$scrapes" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", (b - a) / hz / n}')
   samples=$(grep -vc '^#' "$d/m.prom")
   local down; down=$(grep -c '^pvesafe_source_up{.*} 0' "$d/m.prom" || true)
   local rss; rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$exp/status")
   local med; med=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   local min; min=$(printf '%s\n' "${times[@]}" | sort -n | head -1)
   local max; max=$(printf '%s\n' "${times[@]}" | sort -n | tail -1)
-  printf '%-28s %7s %9s %9s %9s %9s %12s %8s\n' "pvesafe $nodes nodes/$guests guests${*:+ ($*)}" \
-    "$scrapes" "$min" "$med" "$max" "$rss" "$samples" "$down"
+  printf '%-46s %7s %9s %9s %9s %9s %9s %9s %8s %8s\n' "pvesafe $nodes nodes/$guests guests${*:+ ($*)}" \
+    "$scrapes" "$min" "$med" "$max" "$cpu" "$api" "$rss" "$samples" "$down"
   kill "$exp" "$sim" 2>/dev/null || true
 }
 
-printf '%-28s %7s %9s %9s %9s %9s %12s %8s\n' exporter scrapes min_s median_s max_s rss_MiB samples src_down
+# cpu_s: exporter CPU time per scrape; api_s: one GET /cluster/resources straight from pvesim.
+printf '%-46s %7s %9s %9s %9s %9s %9s %9s %8s %8s\n' exporter scrapes min_s median_s max_s cpu_s api_s rss_MiB samples src_down
 run 3 100
 run 100 10000
 run 100 10000 --no-node-details

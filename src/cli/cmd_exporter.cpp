@@ -1,5 +1,7 @@
 // pvesafe exporter: Prometheus exporter for Proxmox VE clusters (see src/exporter/exporter.h and
 // docs/monitoring.md).
+#include <malloc.h>
+
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -116,6 +118,9 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
   add_pve_flags(cmd, f->pve);
 
   cmd->callback([f, &global] {
+    // Scrapes run on short-lived worker threads; without a cap glibc gives each its own arena
+    // and the resident size grows with every large JSON answer.
+    mallopt(M_ARENA_MAX, 2);
     exporter::ExporterOptions o;
     o.node_mode = f->mode == "node";
     o.pve.parallel = f->parallel;

@@ -75,7 +75,7 @@ MetricSet Exporter::collect(const std::string& target, std::chrono::milliseconds
         MetricSet part;
         try {
           collect_cluster_status(r[0].data, part);
-          out.merge(part);
+          out.merge(std::move(part));
           report.ok("cluster_status", r[0].seconds);
         } catch (const std::exception& e) {
           report.fail("cluster_status", std::string("/cluster/status: ") + e.what(), r[0].seconds);
@@ -95,7 +95,7 @@ MetricSet Exporter::collect(const std::string& target, std::chrono::milliseconds
           MetricSet part;
           try {
             fn(po.only_node, o.data, part);
-            out.merge(part);
+            out.merge(std::move(part));
             report.ok(source, o.seconds);
           } catch (const std::exception& e) {
             report.fail(source, o.path + ": unexpected answer: " + e.what(), o.seconds);
@@ -118,7 +118,7 @@ MetricSet Exporter::collect(const std::string& target, std::chrono::milliseconds
           },
           deadline, cat, err, secs);
       if (ok) {
-        out.merge(cat);
+        out.merge(std::move(cat));
         report.ok("catalog", secs);
       } else {
         report.fail("catalog", err, secs);

@@ -1,6 +1,7 @@
 #include "exporter/http_server.h"
 
 #include <httplib.h>
+#include <malloc.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -42,6 +43,7 @@ HttpServer::HttpServer(Exporter& exporter) : impl_(std::make_unique<Impl>(export
     }
     try {
       res.set_content(ex.scrape(target, budget_from(req)), "text/plain; version=0.0.4; charset=utf-8");
+      malloc_trim(0);  // a large cluster's scrape parses megabytes of JSON: give them back
     } catch (const std::exception& e) {
       res.status = 500;
       res.set_content(std::string("scrape failed: ") + e.what() + "\n", "text/plain");

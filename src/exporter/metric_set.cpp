@@ -28,6 +28,23 @@ std::string escape_help(const std::string& h) {
   return out;
 }
 
+uint64_t hash_labels(const Labels& labels) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  auto mix = [&h](const std::string& s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ull;
+  };
+  for (const auto& [k, v] : labels) {
+    mix(k);
+    mix(v);
+  }
+  return h;
+}
+
 std::string render_labels(const Labels& labels) {
   if (labels.empty()) return {};
   std::string out = "{";
@@ -98,13 +115,15 @@ void MetricSet::describe(const std::string& name, MetricType type, const std::st
 void MetricSet::add(const std::string& name, MetricType type, const std::string& help,
                     const Labels& labels, double value) {
   Family& f = family(name, type, help);
-  std::string key = render_labels(labels);
-  auto it = f.by_key.find(key);
-  if (it != f.by_key.end()) {
-    f.samples[it->second].second = value;
-    return;
+  uint64_t h = hash_labels(labels);
+  auto [lo, hi] = f.by_hash.equal_range(h);
+  for (auto it = lo; it != hi; ++it) {
+    if (f.samples[it->second].first == labels) {
+      f.samples[it->second].second = value;
+      return;
+    }
   }
-  f.by_key.emplace(std::move(key), f.samples.size());
+  f.by_hash.emplace(h, f.samples.size());
   f.samples.emplace_back(labels, value);
 }
 
@@ -117,6 +136,26 @@ void MetricSet::merge(const MetricSet& other, const Labels& extra) {
       add(f.name, f.type, f.help, l, v);
     }
   }
+}
+
+void MetricSet::merge(MetricSet&& other) {
+  if (families_.empty()) {
+    families_ = std::move(other.families_);
+    index_ = std::move(other.index_);
+    other.families_.clear();
+    other.index_.clear();
+    return;
+  }
+  for (auto& f : other.families_) {
+    if (!index_.count(f.name)) {
+      index_.emplace(f.name, families_.size());
+      families_.push_back(std::move(f));
+      continue;
+    }
+    for (auto& [labels, v] : f.samples) add(f.name, f.type, f.help, labels, v);
+  }
+  other.families_.clear();
+  other.index_.clear();
 }
 
 std::string MetricSet::text() const {
@@ -154,9 +193,10 @@ double MetricSet::value(const std::string& name, const Labels& labels) const {
   auto it = index_.find(name);
   if (it == index_.end()) throw std::out_of_range("no metric family " + name);
   const Family& f = families_[it->second];
-  auto s = f.by_key.find(render_labels(labels));
-  if (s == f.by_key.end()) throw std::out_of_range("no sample " + name + render_labels(labels));
-  return f.samples[s->second].second;
+  auto [lo, hi] = f.by_hash.equal_range(hash_labels(labels));
+  for (auto it = lo; it != hi; ++it)
+    if (f.samples[it->second].first == labels) return f.samples[it->second].second;
+  throw std::out_of_range("no sample " + name + render_labels(labels));
 }
 
 const std::vector<std::pair<Labels, double>>& MetricSet::samples(const std::string& name) const {

@@ -7,8 +7,10 @@
 // kept once (the last value wins), so a scrape never exposes duplicate series.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -30,6 +32,8 @@ class MetricSet {
   }
   // Appends every family of `other` (labels in `extra` are prepended to each sample).
   void merge(const MetricSet& other, const Labels& extra = {});
+  // Moves every family of `other` in (cheaper for large scrapes); `other` is left empty.
+  void merge(MetricSet&& other);
 
   std::string text() const;
   size_t sample_count() const;
@@ -45,7 +49,8 @@ class MetricSet {
     MetricType type;
     std::string help;
     std::vector<std::pair<Labels, double>> samples;
-    std::map<std::string, size_t> by_key;  // rendered label set -> index in samples
+    // hash of the label set -> index in samples (collisions are resolved by comparing labels)
+    std::unordered_multimap<uint64_t, size_t> by_hash;
   };
   Family& family(const std::string& name, MetricType type, const std::string& help);
   std::vector<Family> families_;

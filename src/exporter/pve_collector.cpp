@@ -349,7 +349,7 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
       report.fail(source, r.path + ": unexpected answer: " + e.what(), r.seconds);
       return false;
     }
-    out.merge(part);
+    out.merge(std::move(part));
     report.ok(source, r.seconds);
     return true;
   };
@@ -413,7 +413,7 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
       MetricSet part;
       try {
         fn(nodes[i], r.data, part);
-        out.merge(part);
+        out.merge(std::move(part));
       } catch (const std::exception& e) {
         if (err.empty()) err = r.path + ": unexpected answer: " + e.what();
       }
