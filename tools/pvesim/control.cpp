@@ -181,7 +181,7 @@ void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& re
       } else if (p.count("offset")) {
         sim.clock_offset = std::stoll(p.at("offset"));
       }
-      return reply(res, json{{"now", sim.now()}, {"offset", sim.clock_offset}});
+      return reply(res, json{{"now", sim.now()}, {"offset", sim.clock_offset.load()}});
     }
     if (what == "cert" && post) {
       int64_t days = std::stoll(param("days"));

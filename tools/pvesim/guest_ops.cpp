@@ -1,7 +1,6 @@
 #include "guest_ops.h"
 
 #include <cctype>
-#include <regex>
 #include <set>
 
 namespace pvesim {
@@ -41,8 +40,15 @@ uint64_t memory_mib(const std::string& v) {
 }
 
 bool disk_key(const std::string& k) {
-  static const std::regex re("^(scsi|virtio|sata|ide|efidisk|tpmstate|unused|mp)[0-9]+$|^rootfs$");
-  return std::regex_match(k, re);
+  if (k == "rootfs") return true;
+  for (const char* prefix :
+       {"scsi", "virtio", "sata", "ide", "efidisk", "tpmstate", "unused", "mp"}) {
+    std::string p = prefix;
+    if (k.size() > p.size() && starts_with(k, p) &&
+        k.find_first_not_of("0123456789", p.size()) == std::string::npos)
+      return true;
+  }
+  return false;
 }
 
 void derive(Guest& g) {
@@ -114,16 +120,22 @@ void apply_config(Sim& sim, Guest& g, const Params& p, const std::string& node) 
     }
     if (disk_key(k)) {
       // "STORAGE:SIZE[,opts]" allocates a new volume of SIZE GiB, like PVE does.
-      static const std::regex alloc("^([A-Za-z][A-Za-z0-9_.-]*):([0-9.]+)(,.*)?$");
-      std::smatch m;
-      if (std::regex_match(v, m, alloc)) {
-        std::string st = m[1];
+      auto colon = v.find(':');
+      auto comma = v.find(',');
+      std::string st = colon == std::string::npos ? "" : v.substr(0, colon);
+      std::string size = colon == std::string::npos
+                             ? ""
+                             : v.substr(colon + 1, comma == std::string::npos ? std::string::npos
+                                                                              : comma - colon - 1);
+      bool is_alloc = !st.empty() && std::isalpha(static_cast<unsigned char>(st[0])) &&
+                      !size.empty() && size.find_first_not_of("0123456789.") == std::string::npos &&
+                      (comma == std::string::npos || comma > colon);
+      if (is_alloc) {
         Storage* s = sim.storage(st);
         if (!s || !sim.storage_on_node(*s, node)) fail("storage '" + st + "' does not exist");
-        std::string opts = m[3];
-        val = st + ":" + (k == "rootfs" || starts_with(k, "mp") ? "" : "") + "vm-" +
-              std::to_string(g.vmid) + "-disk-" + std::to_string(next_disk++) + opts +
-              ",size=" + std::string(m[2]) + "G";
+        std::string opts = comma == std::string::npos ? "" : v.substr(comma);
+        val = st + ":vm-" + std::to_string(g.vmid) + "-disk-" + std::to_string(next_disk++) + opts +
+              ",size=" + size + "G";
       }
     }
     g.config[k] = val;

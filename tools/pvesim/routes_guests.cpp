@@ -1,8 +1,8 @@
 // Guest endpoints, for qemu and lxc alike: list, create/restore, status/current, start/stop/
 // shutdown/reboot (tasks), config GET/PUT/POST, migrate, DELETE, snapshots, qemu agent ping.
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
-#include <regex>
 
 #include "archive.h"
 #include "guest_ops.h"
@@ -369,9 +369,11 @@ json snapshot_task(Ctx& c, const std::string& type, const std::string& op) {
   int vmid = g.vmid;
   c.require(vm_acl(vmid), op == "rollback" ? "VM.Snapshot.Rollback" : "VM.Snapshot");
   std::string name = op == "create" ? req_param(c.params, "snapname") : c.var("snapname");
-  static const std::regex valid("^[A-Za-z][A-Za-z0-9_\\-]+$");
-  if (!std::regex_match(name, valid))
-    param_error("snapname", "invalid format - invalid configuration ID '" + name + "'");
+  bool valid =
+      name.size() >= 2 && std::isalpha(static_cast<unsigned char>(name[0])) &&
+      name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+          std::string::npos;
+  if (!valid) param_error("snapname", "invalid format - invalid configuration ID '" + name + "'");
   auto it = std::find_if(g.snapshots.begin(), g.snapshots.end(),
                          [&](const Snapshot& s) { return s.name == name; });
   if (op == "create" && it != g.snapshots.end()) fail("snapshot name '" + name + "' already used");

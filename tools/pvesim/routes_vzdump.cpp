@@ -114,7 +114,7 @@ json vzdump(Ctx& c) {
   spec.user = c.who.user;
   double secs = sim.c.task_seconds;
   bool zstd = compress == "zstd";
-  spec.body = [jobs, dir, zstd, mode, cmdline, secs, notes_tpl, protect](TaskRun& run) {
+  spec.body = [jobs, dir, zstd, mode, cmdline, secs, notes_tpl, protect, cluster = sim.c.name](TaskRun& run) {
     run.log("INFO: starting new backup job: " + cmdline);
     int failed = 0;
     std::error_code ec;
@@ -152,7 +152,7 @@ json vzdump(Ctx& c) {
           for (auto [k, v] : {std::pair<std::string, std::string>{"{{guestname}}", j.name},
                               {"{{vmid}}", std::to_string(j.vmid)},
                               {"{{node}}", run.task().node},
-                              {"{{cluster}}", run.sim().c.name}})
+                              {"{{cluster}}", cluster}})
             for (size_t p = 0; (p = notes.find(k, p)) != std::string::npos;)
               notes.replace(p, k.size(), v);
           std::ofstream(path + ".notes") << notes;

@@ -155,7 +155,7 @@ class Sim {
   Faults faults;
   std::map<std::string, std::shared_ptr<Task>> tasks;  // by UPID
   std::deque<std::shared_ptr<Task>> task_order;        // oldest first
-  int64_t clock_offset = 0;                            // simulated time = real time + offset
+  std::atomic<int64_t> clock_offset{0};  // simulated time = real time + offset
   std::atomic<int> running_workers{0};
   std::atomic<bool> hold_tasks{false};  // control plane: tasks wait before doing their work
 
