@@ -208,7 +208,9 @@ void register_vzdump_routes(Router& r) {
     if (!s || !starts_with(vol.substr(colon + 1), "backup/"))
       fail("unable to parse volume ID '" + vol + "'");
     c.require("/storage/" + s->id, "Datastore.AllocateSpace");
-    std::string path = c.sim.storage_path(*s, n.name) + "/dump/" + vol.substr(colon + 8);
+    std::string file = vol.substr(colon + 8);
+    if (file.empty() || file.find('/') != std::string::npos) fail("unable to parse volume ID '" + vol + "'");
+    std::string path = c.sim.storage_path(*s, n.name) + "/dump/" + file;
     if (!fs::exists(path)) fail("volume '" + vol + "' does not exist");
     return json(read_archive_config(path));
   });
