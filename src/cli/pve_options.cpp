@@ -169,7 +169,7 @@ repo::Repository open_repository_over(std::unique_ptr<store::ObjectStore> store,
 }
 
 double parse_duration_seconds(const std::string& s) {
-  static const std::regex part(R"((\d+(?:\.\d+)?)(h|m|s|ms)?)");
+  static const std::regex part(R"((\d+(?:\.\d+)?)(ms|h|m|s)?)");
   double total = 0;
   size_t pos = 0;
   if (s.empty()) throw Error(Errc::kUsage, "empty duration");

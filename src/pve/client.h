@@ -76,7 +76,7 @@ struct TaskStatus {
 };
 
 struct WaitOptions {
-  std::chrono::milliseconds poll_interval{500};
+  std::chrono::milliseconds poll_interval{200};  // grows by half up to 2 s
   // Called after each poll while the task runs (progress display); may be empty.
   std::function<void(const TaskStatus&)> on_poll;
   bool accept_warnings = true;  // "WARNINGS: N" counts as success

@@ -26,8 +26,11 @@ for stage in lookup fetch decrypt/verify provision boot health cleanup RTO; do
 done
 grep -q "guest agent answered" "$WORK/drill.txt" || fail "no agent health check"
 grep -q "PASS" "$WORK/drill.txt" || fail "drill did not pass"
-grep -q "predicted RTO for the guest's 32.0 GiB disk at 1000 Mbit/s" "$WORK/drill.txt" || fail "no prediction"
-python3 - "$WORK/drill.json" <<'PY'
+grep -qE "predicted RTO for the guest's [0-9.]+ GiB disk at 1000 Mbit/s: " "$WORK/drill.txt" || fail "no prediction"
+maxdisk=$(curl -sS --fail -k -H "Authorization: PVEAPIToken=root@pam!pvesafe=$(cat "$PVE_TOKEN_FILE")" \
+  "https://127.0.0.1:$PVE_PORT/api2/json/cluster/resources?type=vm" |
+  python3 -c 'import json,sys; print([g["maxdisk"] for g in json.load(sys.stdin)["data"] if g["vmid"]==100][0])')
+python3 - "$WORK/drill.json" "$maxdisk" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))["drills"][0]
 assert d["passed"] is True and d["guest_id"] == "100" and d["node"] == "pve-02", d
@@ -36,7 +39,7 @@ for k in ("lookup", "fetch", "decrypt_verify", "provision", "boot", "health", "c
     assert st[k + "_seconds"] >= 0, k
 rto = sum(st[k + "_seconds"] for k in ("lookup", "fetch", "decrypt_verify", "provision", "boot", "health"))
 assert abs(rto - d["rto_seconds"]) < 1e-6, (rto, d["rto_seconds"])
-assert d["sla_seconds"] == 900 and d["prediction"]["disk_bytes"] == 32 << 30
+assert d["sla_seconds"] == 900 and d["prediction"]["disk_bytes"] == int(sys.argv[2]), d["prediction"]
 assert d["prediction"]["rto_seconds"] >= d["prediction"]["fetch_seconds"] > 0
 PY
 row=$(sqlite3 "$PVESAFE_CATALOG" "select guest_id, node, result, details_json from events where kind='drill'")
