@@ -14,8 +14,8 @@ work=${PVESAFE_DEMO_DIR:-$PWD/demo}
 size=${PVESAFE_DEMO_SIZE:-536870912}
 
 rm -rf "$work"
-mkdir -p "$work"
-chmod 700 "$work"
+mkdir -p "$work/.gnupg"
+chmod 700 "$work" "$work/.gnupg"
 export PVESAFE_CATALOG=$work/catalog.db
 export PVESAFE_REPOSITORY=$work/repo
 pass=$work/passphrase
@@ -26,7 +26,7 @@ day1=$work/vzdump-qemu-100-2026_11_24-01_00_00.vma
 day2=$work/vzdump-qemu-100-2026_11_25-01_00_00.vma
 step "Generating a $((size / 1048576)) MiB disk-like image, and the same disk a day later (2% rewritten)"
 "$bin/pvesafe-gen-image" --size "$size" --seed 100 > "$day1"
-"$bin/pvesafe-gen-image" --size "$size" --seed 100 --mutate-percent 2 --mutate-regions 40 --mutate-seed 1 > "$day2"
+"$bin/pvesafe-gen-image" --size "$size" --seed 100 --mutate-percent 2 --mutate-regions 8 --mutate-seed 1 > "$day2"
 
 step "pvesafe init (passphrase from a 0600 file: $pass)"
 "$pvesafe" init --passphrase-file "$pass"
@@ -52,6 +52,8 @@ step "pvesafe report (catalog and audit log)"
 
 step "Repository on disk: every object is a standard OpenPGP message"
 du -sh "$work/repo"
-file "$(find "$work/repo/data" -type f | head -1)" 2>/dev/null || true
+chunk=$(find "$work/repo/data" -type f | head -1)
+echo "$chunk:"
+gpg --batch --list-packets --pinentry-mode cancel --homedir "$work/.gnupg" < "$chunk" 2>/dev/null | grep -E '^(:|#)' || true
 echo
 echo "Demo files are in $work (remove with: rm -rf $work). Recovery by hand: docs/recovery.md"
