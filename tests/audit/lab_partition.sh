@@ -15,7 +15,7 @@ lab_wait_healthy 120 || fail "lab did not become healthy"
 
 metric() {  # metric N NAME: value of NAME from node N's exporter (read inside its namespace)
   ip netns exec "$(ns_of "$1")" curl -fsS --max-time 5 "http://$(data_ip "$1"):9221/metrics" |
-    awk -v m="$2" '$1 ~ "^"m"({|$)" {print $2; exit}'
+    awk -v m="$2" '!done && $1 ~ "^"m"({|$)" {print $2; done=1}'
 }
 quorumtool() {  # quorumtool N: "yes"/"no" from corosync-quorumtool in node N's namespace
   ip netns exec "$(ns_of "$1")" corosync-quorumtool -s 2>/dev/null | awk -F: '/^Quorate/ {gsub(/ /,"",$2); print tolower($2)}'
