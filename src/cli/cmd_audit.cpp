@@ -132,20 +132,20 @@ void register_audit(CLI::App& app, GlobalOptions& global) {
       "audit",
       "Check the cluster for split-brain and failover risks: version skew, services, quorum, "
       "corosync.conf and HA lint, storage, certificates");
-  cmd->add_option("--host", flags->host, "PVE node to query (env PVESAFE_PVE_HOST)");
-  cmd->add_option("--port", flags->port, "PVE API port")->capture_default_str();
-  cmd->add_option("--token-id", flags->token_id,
+  cmd->add_option("--host,--pve-host", flags->host, "PVE node to query (env PVESAFE_PVE_HOST)");
+  cmd->add_option("--port,--pve-port", flags->port, "PVE API port")->capture_default_str();
+  cmd->add_option("--token-id,--pve-token-id", flags->token_id,
                   "API token USER@REALM!TOKENID (env PVESAFE_PVE_TOKEN_ID); the secret comes from "
                   "--token-secret-file, env PVESAFE_PVE_TOKEN_SECRET or the systemd credential "
                   "pvesafe-pve-token");
-  cmd->add_option("--token-secret-file", flags->token_secret_file,
+  cmd->add_option("--token-secret-file,--pve-token-file", flags->token_secret_file,
                   "File holding the token secret (mode 0600)");
-  cmd->add_option("--user", flags->user, "Ticket login USER@REALM instead of a token");
-  cmd->add_option("--password-file", flags->password_file, "File holding the password (mode 0600)");
-  cmd->add_option("--fingerprint", flags->fingerprint,
+  cmd->add_option("--user,--pve-user", flags->user, "Ticket login USER@REALM instead of a token");
+  cmd->add_option("--password-file,--pve-password-file", flags->password_file, "File holding the password (mode 0600)");
+  cmd->add_option("--fingerprint,--pve-fingerprint", flags->fingerprint,
                   "SHA-256 fingerprint of the node certificate (env PVESAFE_PVE_FINGERPRINT)");
-  cmd->add_option("--ca-file", flags->ca_file, "CA bundle to verify the node certificate");
-  cmd->add_option("--timeout", flags->timeout_seconds, "Seconds per API request")
+  cmd->add_option("--ca-file,--pve-ca", flags->ca_file, "CA bundle to verify the node certificate");
+  cmd->add_option("--timeout,--pve-timeout", flags->timeout_seconds, "Seconds per API request")
       ->capture_default_str();
   cmd->add_option("--corosync-conf", flags->corosync_files,
                   "corosync.conf to lint (repeatable; several copies are compared by "
@@ -176,6 +176,7 @@ void register_audit(CLI::App& app, GlobalOptions& global) {
     f.host = f.host.empty() ? env_or("PVESAFE_PVE_HOST", "") : f.host;
     f.token_id = f.token_id.empty() ? env_or("PVESAFE_PVE_TOKEN_ID", "") : f.token_id;
     f.fingerprint = f.fingerprint.empty() ? env_or("PVESAFE_PVE_FINGERPRINT", "") : f.fingerprint;
+    f.ca_file = f.ca_file.empty() ? env_or("PVESAFE_PVE_CA", "") : f.ca_file;
 
     cluster::AuditOptions o;
     o.corosync_files = f.corosync_files;
