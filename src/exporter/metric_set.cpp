@@ -194,8 +194,8 @@ double MetricSet::value(const std::string& name, const Labels& labels) const {
   if (it == index_.end()) throw std::out_of_range("no metric family " + name);
   const Family& f = families_[it->second];
   auto [lo, hi] = f.by_hash.equal_range(hash_labels(labels));
-  for (auto it = lo; it != hi; ++it)
-    if (f.samples[it->second].first == labels) return f.samples[it->second].second;
+  for (auto hit = lo; hit != hi; ++hit)
+    if (f.samples[hit->second].first == labels) return f.samples[hit->second].second;
   throw std::out_of_range("no sample " + name + render_labels(labels));
 }
 
