@@ -3,6 +3,7 @@
 #include <zstd.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "core/error.h"
@@ -107,8 +108,14 @@ std::vector<uint8_t> decompress_frame(std::span<const uint8_t> frame, size_t max
     throw Error(Errc::kIntegrity, "truncated zstd frame or trailing bytes");
   }
   std::vector<uint8_t> out(size);
-  thread_local ZSTD_DCtx* dctx = ZSTD_createDCtx();
-  size_t r = ZSTD_decompressDCtx(dctx, out.data(), out.size(), frame.data(), frame.size());
+  // One decompression context per thread, freed when the thread ends (workers come and go with
+  // every backup, restore and verify).
+  struct DctxFree {
+    void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+  };
+  thread_local std::unique_ptr<ZSTD_DCtx, DctxFree> dctx(ZSTD_createDCtx());
+  if (!dctx) throw Error(Errc::kInternal, "cannot allocate a zstd decompression context");
+  size_t r = ZSTD_decompressDCtx(dctx.get(), out.data(), out.size(), frame.data(), frame.size());
   if (ZSTD_isError(r) || r != size) {
     throw Error(Errc::kIntegrity, std::string("zstd frame does not decode: ") +
                                       (ZSTD_isError(r) ? ZSTD_getErrorName(r) : "size mismatch"));
