@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/pve_options.h"
 #include "cluster/audit.h"
 #include "core/error.h"
 #include "core/secret.h"
@@ -18,14 +19,7 @@ namespace pvesafe::cli {
 namespace {
 
 struct AuditFlags {
-  std::string host;
-  int port = 8006;
-  std::string token_id;
-  std::string token_secret_file;
-  std::string user;
-  std::string password_file;
-  std::string fingerprint;
-  std::string ca_file;
+  PveFlags pve;  // the same --pve-* connection flags as backup, restore and drill
   std::vector<std::string> corosync_files;
   std::vector<std::string> data_networks;
   std::vector<std::string> skip;
@@ -33,42 +27,11 @@ struct AuditFlags {
   bool offline = false;
   double storage_warn = 85, storage_crit = 95;
   int cert_warn_days = 30, cert_crit_days = 7;
-  int timeout_seconds = 15;
 };
 
 std::string env_or(const char* name, const std::string& def) {
   const char* v = std::getenv(name);
   return v && *v ? v : def;
-}
-
-pve::ClientOptions client_options(const AuditFlags& f) {
-  pve::ClientOptions o;
-  o.host = f.host;
-  o.port = f.port;
-  o.fingerprint = f.fingerprint;
-  o.ca_file = f.ca_file;
-  o.timeout = std::chrono::seconds(f.timeout_seconds);
-  if (!f.token_id.empty()) {
-    o.token_id = f.token_id;
-    PassphraseOptions p;
-    p.file = f.token_secret_file;
-    p.env_var = "PVESAFE_PVE_TOKEN_SECRET";
-    p.credential = "pvesafe-pve-token";
-    p.use_prompt = false;
-    o.token_secret = read_passphrase(p, PromptMode::kOnce, "PVE API token secret");
-  } else if (!f.user.empty()) {
-    o.user = f.user;
-    PassphraseOptions p;
-    p.file = f.password_file;
-    p.env_var = "PVESAFE_PVE_PASSWORD";
-    p.credential = "pvesafe-pve-password";
-    o.password = read_passphrase(p, PromptMode::kOnce, "PVE password");
-  } else {
-    throw Error(Errc::kUsage, "no PVE credentials given",
-                "pass --token-id (secret from --token-secret-file or PVESAFE_PVE_TOKEN_SECRET) "
-                "or --user with --password-file");
-  }
-  return o;
 }
 
 // Wraps text at `width` columns, continuation lines indented by `indent`.
@@ -132,21 +95,7 @@ void register_audit(CLI::App& app, GlobalOptions& global) {
       "audit",
       "Check the cluster for split-brain and failover risks: version skew, services, quorum, "
       "corosync.conf and HA lint, storage, certificates");
-  cmd->add_option("--host,--pve-host", flags->host, "PVE node to query (env PVESAFE_PVE_HOST)");
-  cmd->add_option("--port,--pve-port", flags->port, "PVE API port")->capture_default_str();
-  cmd->add_option("--token-id,--pve-token-id", flags->token_id,
-                  "API token USER@REALM!TOKENID (env PVESAFE_PVE_TOKEN_ID); the secret comes from "
-                  "--token-secret-file, env PVESAFE_PVE_TOKEN_SECRET or the systemd credential "
-                  "pvesafe-pve-token");
-  cmd->add_option("--token-secret-file,--pve-token-file", flags->token_secret_file,
-                  "File holding the token secret (mode 0600)");
-  cmd->add_option("--user,--pve-user", flags->user, "Ticket login USER@REALM instead of a token");
-  cmd->add_option("--password-file,--pve-password-file", flags->password_file, "File holding the password (mode 0600)");
-  cmd->add_option("--fingerprint,--pve-fingerprint", flags->fingerprint,
-                  "SHA-256 fingerprint of the node certificate (env PVESAFE_PVE_FINGERPRINT)");
-  cmd->add_option("--ca-file,--pve-ca", flags->ca_file, "CA bundle to verify the node certificate");
-  cmd->add_option("--timeout,--pve-timeout", flags->timeout_seconds, "Seconds per API request")
-      ->capture_default_str();
+  add_pve_flags(cmd, flags->pve);
   cmd->add_option("--corosync-conf", flags->corosync_files,
                   "corosync.conf to lint (repeatable; several copies are compared by "
                   "config_version)")
@@ -173,10 +122,7 @@ void register_audit(CLI::App& app, GlobalOptions& global) {
 
   cmd->callback([flags, &global] {
     AuditFlags& f = *flags;
-    f.host = f.host.empty() ? env_or("PVESAFE_PVE_HOST", "") : f.host;
-    f.token_id = f.token_id.empty() ? env_or("PVESAFE_PVE_TOKEN_ID", "") : f.token_id;
-    f.fingerprint = f.fingerprint.empty() ? env_or("PVESAFE_PVE_FINGERPRINT", "") : f.fingerprint;
-    f.ca_file = f.ca_file.empty() ? env_or("PVESAFE_PVE_CA", "") : f.ca_file;
+    const std::string host = f.pve.host.empty() ? env_or("PVESAFE_PVE_HOST", "") : f.pve.host;
 
     cluster::AuditOptions o;
     o.corosync_files = f.corosync_files;
@@ -194,17 +140,17 @@ void register_audit(CLI::App& app, GlobalOptions& global) {
     }
 
     cluster::AuditReport report;
-    if (f.offline || (f.host.empty() && !f.corosync_files.empty())) {
+    if (f.offline || (host.empty() && !f.corosync_files.empty())) {
       if (f.corosync_files.empty()) {
         throw Error(Errc::kUsage, "--offline needs at least one --corosync-conf FILE");
       }
       report = cluster::audit_corosync_files(o);
     } else {
-      if (f.host.empty()) {
+      if (host.empty()) {
         throw Error(Errc::kUsage, "no PVE host given",
-                    "pass --host NODE (or PVESAFE_PVE_HOST), or --corosync-conf FILE --offline");
+                    "pass --pve-host NODE (or PVESAFE_PVE_HOST), or --corosync-conf FILE --offline");
       }
-      pve::Client client(client_options(f));
+      pve::Client client(pve_client_options(f.pve));
       report = cluster::run_audit(pve::api_get(client), o);
     }
 

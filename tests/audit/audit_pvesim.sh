@@ -17,8 +17,8 @@ export PVESAFE_PVE_TOKEN_SECRET
 audit() {  # audit NAME [flags]: runs pvesafe audit, output in $out/NAME.{out,err}; returns its code
   local name=$1; shift
   local rc=0
-  "$PVESAFE_BIN" audit --host 127.0.0.1 --port "$PVESIM_PORT" --token-id 'root@pam!pvesafe' \
-    --fingerprint "$PVESIM_FPR" "$@" > "$out/$name.out" 2> "$out/$name.err" || rc=$?
+  "$PVESAFE_BIN" audit --pve-host 127.0.0.1 --pve-port "$PVESIM_PORT" --pve-token-id 'root@pam!pvesafe' \
+    --pve-fingerprint "$PVESIM_FPR" "$@" > "$out/$name.out" 2> "$out/$name.err" || rc=$?
   return $rc
 }
 api() {  # api METHOD PATH [curl args]: the PVE API with the token (secret via a header file)
