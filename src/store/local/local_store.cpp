@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "core/error.h"
@@ -113,20 +114,33 @@ void LocalStore::put(const std::string& key, std::span<const uint8_t> data, cons
   fsync_dir(dir);
 }
 
-std::vector<uint8_t> LocalStore::get(const std::string& key) {
-  check_key(key);
-  std::string path = path_of(key);
+namespace {
+// Reads `length` bytes of the file at `path` from `offset` (to the end when length is empty);
+// fewer when the file ends first. `key` and `root` only name the object in errors.
+std::vector<uint8_t> read_object(const std::string& path, const std::string& key,
+                                 const std::string& root, uint64_t offset,
+                                 std::optional<uint64_t> length) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR) throw Error(Errc::kNotFound, "object " + key + " not found in " + root_);
+    if (errno == ENOENT || errno == ENOTDIR) {
+      throw Error(Errc::kNotFound, "object " + key + " not found in " + root);
+    }
     throw_errno(errno, "cannot open", path);
   }
-  struct stat st {};
-  fstat(fd, &st);
-  std::vector<uint8_t> out(static_cast<size_t>(st.st_size));
+  if (!length) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      int e = errno;
+      ::close(fd);
+      throw_errno(e, "cannot stat", path);
+    }
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    length = size > offset ? size - offset : 0;
+  }
+  std::vector<uint8_t> out(static_cast<size_t>(*length));
   size_t got = 0;
   while (got < out.size()) {
-    ssize_t r = ::read(fd, out.data() + got, out.size() - got);
+    ssize_t r = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
     if (r < 0) {
       if (errno == EINTR) continue;
       int e = errno;
@@ -140,31 +154,16 @@ std::vector<uint8_t> LocalStore::get(const std::string& key) {
   out.resize(got);
   return out;
 }
+}  // namespace
+
+std::vector<uint8_t> LocalStore::get(const std::string& key) {
+  check_key(key);
+  return read_object(path_of(key), key, root_, 0, std::nullopt);
+}
 
 std::vector<uint8_t> LocalStore::get_range(const std::string& key, uint64_t offset, uint64_t length) {
   check_key(key);
-  std::string path = path_of(key);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR) throw Error(Errc::kNotFound, "object " + key + " not found in " + root_);
-    throw_errno(errno, "cannot open", path);
-  }
-  std::vector<uint8_t> out(length);
-  size_t got = 0;
-  while (got < length) {
-    ssize_t r = ::pread(fd, out.data() + got, length - got, static_cast<off_t>(offset + got));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      throw_errno(e, "cannot read", path);
-    }
-    if (r == 0) break;
-    got += static_cast<size_t>(r);
-  }
-  ::close(fd);
-  out.resize(got);
-  return out;
+  return read_object(path_of(key), key, root_, offset, length);
 }
 
 std::optional<ObjectInfo> LocalStore::stat(const std::string& key) {
