@@ -16,12 +16,7 @@ SIZE=${SIZE:-1G}
 RUNS=${RUNS:-3}
 PVESIM_EXTRA_ARGS="--backup-size $SIZE"
 source "$here/../../tests/pve/lib.sh"
-pve_start_sshd
-pve_start_pvesim
-pve_set_flags
-REPO=$WORK/repo
-P=(--repo "$REPO" --passphrase-file "$PASSFILE")
-"$PVESAFE_BIN" init "${P[@]}" >/dev/null
+pve_env_up
 
 echo "== backup of guest 100 ($SIZE disk) through vzdump + SFTP"
 t0=$(date +%s.%N)

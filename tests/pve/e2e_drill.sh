@@ -3,12 +3,7 @@
 # records kind=drill in the catalog with a JSON report; an impossible SLA fails with exit 11; a
 # drill whose restore task fails exits non-zero; every drill leaves no scratch guest behind.
 source "$(dirname "$0")/lib.sh"
-pve_start_sshd
-pve_start_pvesim
-pve_set_flags
-REPO=$WORK/repo
-P=(--repo "$REPO" --passphrase-file "$PASSFILE")
-"$PVESAFE_BIN" init "${P[@]}" >/dev/null
+pve_env_up
 
 guests() {
   curl -sS --fail -k -H "Authorization: PVEAPIToken=root@pam!pvesafe=$(cat "$PVE_TOKEN_FILE")" \

@@ -3,12 +3,7 @@
 # with its documented exit code, and leave nothing half-restored behind (no scratch guest, no
 # staged archive, no partial file).
 source "$(dirname "$0")/lib.sh"
-pve_start_sshd
-pve_start_pvesim
-pve_set_flags
-REPO=$WORK/repo
-P=(--repo "$REPO" --passphrase-file "$PASSFILE")
-"$PVESAFE_BIN" init "${P[@]}" >/dev/null
+pve_env_up
 
 guests() {
   curl -sS --fail -k -H "Authorization: PVEAPIToken=root@pam!pvesafe=$(cat "$PVE_TOKEN_FILE")" \

@@ -4,12 +4,7 @@
 # node, and check the restored archive is bit for bit the one vzdump wrote. Also: --all with a
 # summary, the stdin path (c) and the vzdump hook (b).
 source "$(dirname "$0")/lib.sh"
-pve_start_sshd
-pve_start_pvesim
-pve_set_flags
-REPO=$WORK/repo
-P=(--repo "$REPO" --passphrase-file "$PASSFILE")
-"$PVESAFE_BIN" init "${P[@]}" >/dev/null
+pve_env_up
 
 api() {  # api METHOD PATH [curl args]: the PVE API with the admin token, prints "data"
   local m=$1 p=$2; shift 2

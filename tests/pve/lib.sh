@@ -6,6 +6,7 @@
 #   pve_start_pvesim    pvesim with 3 nodes and guests 100-102 over HTTPS; sets PVE_PORT,
 #                       PVE_FP, PVE_DATA, PVE_TOKEN_FILE, PVE_AUDITOR_TOKEN_FILE
 #   pvesafe_pve ARGS    pvesafe with --repo, passphrase, PVE and SSH flags filled in
+#   pve_env_up          all of the above plus an initialised local repository ($REPO, flags in P)
 set -euo pipefail
 
 : "${PVESAFE_BIN:?}" "${PVESIM_BIN:?}"
@@ -144,4 +145,15 @@ pve_set_flags() {
              --ssh-key "$SSH_KEY" --ssh-known-hosts "$KNOWN_HOSTS" --ssh-port "$SSHD_PORT"
              --ssh-host pve-01=127.0.0.1 --ssh-host pve-02=127.0.0.1 --ssh-host pve-03=127.0.0.1
              --dump-dir "$PVE_DATA/nodes/{node}/{storage}/dump")
+}
+
+# pve_env_up: sshd, pvesim and the connection flags, plus a fresh local repository at $REPO;
+# pvesafe's repository flags are in the array P.
+pve_env_up() {
+  pve_start_sshd
+  pve_start_pvesim
+  pve_set_flags
+  REPO=$WORK/repo
+  P=(--repo "$REPO" --passphrase-file "$PASSFILE")
+  "$PVESAFE_BIN" init "${P[@]}" >/dev/null
 }
