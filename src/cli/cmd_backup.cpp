@@ -114,9 +114,7 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
       }
     } catch (const Error& e) {
       end_progress(g);
-      ev.result = "error";
-      ev.error = e.what();
-      if (e.code() != Errc::kUsage) record_event(g, ev);
+      record_failure(g, ev, e);
       throw;
     }
   });

@@ -126,9 +126,7 @@ void run(GlobalOptions& g, ForgetFlags& f) {
     }
     std::cout << "\n";
   } catch (const Error& e) {
-    ev.result = "error";
-    ev.error = e.what();
-    if (e.code() != Errc::kUsage && !f.dry_run) record_event(g, ev);
+    if (!f.dry_run) record_failure(g, ev, e);
     throw;
   }
 }

@@ -55,9 +55,7 @@ void register_gc(CLI::App& app, GlobalOptions& g) {
                   << " unreferenced chunks kept for the grace period\n";
       }
     } catch (const Error& e) {
-      ev.result = "error";
-      ev.error = e.what();
-      if (e.code() != Errc::kUsage && !f->dry_run) record_event(g, ev);
+      if (!f->dry_run) record_failure(g, ev, e);
       throw;
     }
   });

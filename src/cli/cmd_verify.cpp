@@ -70,11 +70,7 @@ void register_verify(CLI::App& app, GlobalOptions& g) {
                     "see docs/recovery.md; affected snapshots cannot be restored in full");
       }
     } catch (const Error& e) {
-      if (ev.result != "error") {
-        ev.result = "error";
-        ev.error = e.what();
-        if (e.code() != Errc::kUsage) record_event(g, ev);
-      }
+      if (ev.result != "error") record_failure(g, ev, e);  // not recorded yet
       throw;
     }
   });

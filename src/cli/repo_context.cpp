@@ -47,6 +47,13 @@ void record_event(const GlobalOptions& g, repo::CatalogEvent event) {
   }
 }
 
+void record_failure(const GlobalOptions& g, repo::CatalogEvent event, const Error& error) {
+  if (error.code() == Errc::kUsage) return;
+  event.result = "error";
+  event.error = error.what();
+  record_event(g, std::move(event));
+}
+
 namespace {
 bool progress_enabled(const GlobalOptions& g) { return !g.quiet && isatty(2); }
 bool g_progress_shown = false;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "core/error.h"
 #include "core/secret.h"
 #include "repo/backup.h"
 #include "repo/catalog.h"
@@ -30,6 +31,9 @@ repo::Repository open_repository(const GlobalOptions& g, const RepoFlags& flags)
 
 // Records an event; a catalog failure is logged, never fatal (the backup itself succeeded).
 void record_event(const GlobalOptions& g, repo::CatalogEvent event);
+// Records `event` as failed with the error's one-line message. Usage errors are not recorded:
+// nothing was attempted.
+void record_failure(const GlobalOptions& g, repo::CatalogEvent event, const Error& error);
 std::string catalog_path(const GlobalOptions& g);
 
 // Progress line on stderr, only when stderr is a terminal and not --quiet; throttled.
