@@ -30,7 +30,19 @@ INSERT INTO events (time_utc,kind,node,guest_id,guest_type,duration_seconds,resu
 SQL
 lab_up
 lab_wait_healthy 120
-sleep 12   # a few scrapes of every job, so rate() has two samples
+# Wait (bounded) until every fast job has two samples, so rate() works, and the catalog job
+# (scraped every 30 s, its first scrape anywhere in that window) has reported once. A fixed
+# sleep raced the catalog job's scrape phase.
+prom_has() {  # prom_has QUERY: true when QUERY returns at least one series
+  curl -fsS --max-time 5 "http://127.0.0.1:$LAB_PROM_PORT/api/v1/query" --data-urlencode "query=$1" |
+    /usr/bin/python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["data"]["result"] else 1)'
+}
+for ((i = 0; i < 120; i++)); do
+  prom_has 'min(count_over_time(up{job!="pvesafe-catalog"}[10m])) >= 2' &&
+    prom_has 'pvesafe_backup_last_success_timestamp_seconds' &&
+    prom_has 'pvesafe_drill_last_rto_seconds' && break
+  sleep 1
+done
 /usr/bin/python3 - "$src/deploy/grafana/dashboards" "$LAB_PROM_PORT" <<'PY'
 import glob, json, re, sys, urllib.parse, urllib.request
 d, port = sys.argv[1], sys.argv[2]
