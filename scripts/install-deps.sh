@@ -15,7 +15,7 @@ build_pkgs=(
   zlib1g-dev libbz2-dev zstd sqlite3 openssl ca-certificates libexpat1-dev
 )
 test_pkgs=(
-  gnupg rnp sq restic time procps curl iproute2 nftables python3
+  rnp sq restic time procps curl iproute2 nftables python3
   ceph-mon ceph-osd radosgw ceph-common awscli
   prometheus prometheus-alertmanager corosync corosync-qdevice
   ansible ansible-lint debootstrap python3-proxmoxer python3-requests
