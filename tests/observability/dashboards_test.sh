@@ -15,11 +15,9 @@ cat_dir=$(mktemp -d)
 trap 'lab_down; rm -rf "$cat_dir"' EXIT INT TERM
 export LAB_CATALOG="$cat_dir/catalog.db"
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# The catalog as pvesafe creates it (its own schema), then the rows the checks need.
+"$PVESAFE_BIN" --catalog "$LAB_CATALOG" report > /dev/null
 sqlite3 "$LAB_CATALOG" <<SQL
-CREATE TABLE events (id INTEGER PRIMARY KEY, time_utc TEXT, kind TEXT, repository TEXT,
-  snapshot_id TEXT, node TEXT, guest_id TEXT, guest_type TEXT, file_name TEXT, size_bytes INTEGER,
-  stored_bytes INTEGER, duration_seconds REAL, throughput_bytes_per_second REAL, dedup_ratio REAL,
-  result TEXT, error TEXT, details_json TEXT);
 INSERT INTO events (time_utc,kind,node,guest_id,guest_type,size_bytes,stored_bytes,duration_seconds,dedup_ratio,result)
   VALUES ('$now','backup','pve-01','100','qemu',4294967296,429496729,61.5,3.2,'ok'),
          ('$now','backup','pve-02','101','lxc',1073741824,107374182,12.0,5.1,'ok'),

@@ -10,11 +10,9 @@ export PVESAFE_PVE_TOKEN_SECRET=$PVESIM_TOKEN
 cat="$OBS_TMP/catalog.db"
 old=$(date -u -d '-3 days' +%Y-%m-%dT%H:%M:%SZ)
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# The catalog as pvesafe creates it (its own schema), then the rows the checks need.
+"$PVESAFE_BIN" --catalog "$cat" report > /dev/null
 sqlite3 "$cat" <<SQL
-CREATE TABLE events (id INTEGER PRIMARY KEY, time_utc TEXT, kind TEXT, repository TEXT,
-  snapshot_id TEXT, node TEXT, guest_id TEXT, guest_type TEXT, file_name TEXT, size_bytes INTEGER,
-  stored_bytes INTEGER, duration_seconds REAL, throughput_bytes_per_second REAL, dedup_ratio REAL,
-  result TEXT, error TEXT, details_json TEXT);
 INSERT INTO events (time_utc,kind,node,guest_id,guest_type,size_bytes,stored_bytes,duration_seconds,dedup_ratio,result)
   VALUES ('$old','backup','pve-01','100','qemu',2147483648,1,10,2,'ok'),
          ('$now','backup','pve-01','100','qemu',0,0,1,0,'error'),
