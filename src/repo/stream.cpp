@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/direct_io.h"
 #include "core/error.h"
 
 namespace pvesafe::repo {
@@ -87,19 +88,29 @@ FileSink::FileSink(const std::string& path) : path_(path) {
   partial_ = direct ? path : path + ".pvesafe-partial";
   fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd_ < 0) io_error(errno, "cannot create", partial_);
-  if (direct) partial_.clear();
+  if (direct) {
+    partial_.clear();
+  } else {
+    writer_ = std::make_unique<DirectWriter>(fd_, 4 << 20);
+  }
 }
 
 FileSink::~FileSink() {
+  writer_.reset();  // before the descriptor it changes is closed
   if (fd_ >= 0) ::close(fd_);
   if (!finished_ && !partial_.empty()) ::unlink(partial_.c_str());
 }
 
 void FileSink::write(const uint8_t* buf, size_t n) {
-  write_fd(fd_, buf, n, partial_.empty() ? path_ : partial_);
+  if (!writer_) return write_fd(fd_, buf, n, path_);
+  if (int e = writer_->write(buf, n)) io_error(e, "cannot write", partial_);
 }
 
 void FileSink::finish() {
+  if (writer_) {
+    if (int e = writer_->finish()) io_error(e, "cannot write", partial_);
+    writer_.reset();
+  }
   if (::fsync(fd_) != 0 && errno != EINVAL) io_error(errno, "cannot sync", path_);
   if (::close(fd_) != 0) {
     fd_ = -1;

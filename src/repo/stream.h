@@ -5,8 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+
+#include "core/direct_io.h"
 
 namespace pvesafe::repo {
 
@@ -78,6 +81,7 @@ class FileSink : public ByteSink {
   std::string partial_;
   int fd_ = -1;
   bool finished_ = false;
+  std::unique_ptr<DirectWriter> writer_;  // regular files: written past the page cache
 };
 
 // Writes to an already open descriptor (not closed), e.g. stdout. EPIPE/ENOSPC: kIo.

@@ -59,6 +59,10 @@ class ObjectStore {
   // Where the store points, for messages and the catalog ("/srv/backup", "s3://bucket/prefix").
   // Never contains credentials.
   virtual std::string location() const = 0;
+  // Called once when a repository is created, with the key prefixes it will write under
+  // ("data/00/" .. "data/ff/"), so a store can set them up front rather than during the first
+  // backup (the local store creates the directories). Optional: the default does nothing.
+  virtual void prepare_prefixes(const std::vector<std::string>& prefixes) { (void)prefixes; }
   // How many requests a caller should keep in flight for good throughput.
   virtual int preferred_parallelism() const { return 4; }
 };

@@ -53,6 +53,9 @@ class RetryStore : public ObjectStore {
   void remove_many(const std::vector<std::string>& keys) override;
   std::string location() const override { return inner_->location(); }
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
+  void prepare_prefixes(const std::vector<std::string>& prefixes) override {
+    inner_->prepare_prefixes(prefixes);
+  }
 
   uint64_t retries() const { return retries_.load(); }
   ObjectStore& inner() { return *inner_; }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 
+#include "core/direct_io.h"
 #include "core/error.h"
 
 namespace pvesafe::store {
@@ -53,6 +54,9 @@ std::string tmp_suffix() {
   return buf;
 }
 
+// Objects from this size on (chunks) bypass the page cache; metadata goes through it.
+constexpr size_t kDirectMin = 64 * 1024;
+
 void write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
@@ -94,7 +98,14 @@ void LocalStore::put(const std::string& key, std::span<const uint8_t> data, cons
   }
   if (fd < 0) throw_errno(errno, "cannot create", path);
   try {
-    write_all(fd, data.data(), data.size(), path);
+    if (data.size() >= kDirectMin) {
+      DirectWriter w(fd);
+      int e = w.write(data.data(), data.size());
+      if (!e) e = w.finish();
+      if (e) throw_errno(e, "cannot write", path);
+    } else {
+      write_all(fd, data.data(), data.size(), path);
+    }
     if (::fsync(fd) != 0) throw_errno(errno, "cannot sync", path);
   } catch (...) {
     ::close(fd);
@@ -229,6 +240,16 @@ void LocalStore::remove(const std::string& key) {
   check_key(key);
   std::string path = path_of(key);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno(errno, "cannot remove", path);
+}
+
+void LocalStore::prepare_prefixes(const std::vector<std::string>& prefixes) {
+  for (const auto& p : prefixes) {
+    std::string dir = p;
+    while (!dir.empty() && dir.back() == '/') dir.pop_back();
+    if (dir.empty()) continue;
+    check_key(dir);
+    mkdirs(path_of(dir));
+  }
 }
 
 std::unique_ptr<ObjectStore> make_local_store(const std::string& root) {

@@ -25,6 +25,7 @@ class LocalStore : public ObjectStore {
   void list(const std::string& prefix,
             const std::function<void(const ObjectInfo&)>& fn) override;
   void remove(const std::string& key) override;
+  void prepare_prefixes(const std::vector<std::string>& prefixes) override;
   std::string location() const override { return root_; }
   int preferred_parallelism() const override { return 8; }
 
