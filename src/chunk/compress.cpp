@@ -20,29 +20,55 @@ void put_le32(std::vector<uint8_t>& out, uint32_t v) {
 }
 }  // namespace
 
-std::vector<uint8_t> raw_zstd_frame(std::span<const uint8_t> data) {
+namespace {
+// The pieces of a frame of raw blocks over `data` (headers into `f.headers`, payload in place).
+void raw_frame_pieces(std::span<const uint8_t> data, FramePieces& f) {
   if (data.size() > 0xffffffffu) throw Error(Errc::kInternal, "chunk too large for a raw frame");
-  std::vector<uint8_t> out;
-  size_t blocks = data.empty() ? 1 : (data.size() + kRawBlockMax - 1) / kRawBlockMax;
-  out.reserve(4 + 1 + 4 + blocks * 3 + data.size());
-  put_le32(out, 0xFD2FB528u);  // magic
+  const size_t blocks = data.empty() ? 1 : (data.size() + kRawBlockMax - 1) / kRawBlockMax;
+  f.compressed = false;
+  f.pieces.clear();
+  f.headers.clear();
+  f.headers.reserve(4 + 1 + 4 + 3 * blocks);  // no reallocation: pieces point into it
+  put_le32(f.headers, 0xFD2FB528u);  // magic
   // Frame header descriptor: Frame_Content_Size_flag = 2 (4 bytes), Single_Segment_flag = 1,
   // no checksum, no dictionary. Single segment: no window descriptor.
-  out.push_back(0x80 | 0x20);
-  put_le32(out, static_cast<uint32_t>(data.size()));
+  f.headers.push_back(0x80 | 0x20);
+  put_le32(f.headers, static_cast<uint32_t>(data.size()));
+  f.pieces.emplace_back(f.headers.data(), f.headers.size());
   size_t off = 0;
   do {
     size_t n = std::min(kRawBlockMax, data.size() - off);
     bool last = off + n == data.size();
     // Block header: bit 0 Last_Block, bits 1-2 Block_Type (0 = Raw), bits 3-23 Block_Size.
     uint32_t hdr = (last ? 1u : 0u) | (0u << 1) | (static_cast<uint32_t>(n) << 3);
-    out.push_back(static_cast<uint8_t>(hdr));
-    out.push_back(static_cast<uint8_t>(hdr >> 8));
-    out.push_back(static_cast<uint8_t>(hdr >> 16));
-    out.insert(out.end(), data.begin() + off, data.begin() + off + n);
+    const size_t at = f.headers.size();
+    f.headers.push_back(static_cast<uint8_t>(hdr));
+    f.headers.push_back(static_cast<uint8_t>(hdr >> 8));
+    f.headers.push_back(static_cast<uint8_t>(hdr >> 16));
+    f.pieces.emplace_back(f.headers.data() + at, 3);
+    if (n > 0) f.pieces.push_back(data.subspan(off, n));
     off += n;
   } while (off < data.size());
+}
+}  // namespace
+
+size_t FramePieces::size() const {
+  size_t n = 0;
+  for (const auto& p : pieces) n += p.size();
+  return n;
+}
+
+std::vector<uint8_t> FramePieces::join() const {
+  std::vector<uint8_t> out;
+  out.reserve(size());
+  for (const auto& p : pieces) out.insert(out.end(), p.begin(), p.end());
   return out;
+}
+
+std::vector<uint8_t> raw_zstd_frame(std::span<const uint8_t> data) {
+  FramePieces f;
+  raw_frame_pieces(data, f);
+  return f.join();
 }
 
 struct Compressor::Impl {
@@ -84,9 +110,15 @@ bool Compressor::looks_incompressible(std::span<const uint8_t> data) {
   return out * 100 >= in * 97;
 }
 
-std::vector<uint8_t> Compressor::compress(std::span<const uint8_t> data) {
-  if (looks_incompressible(data)) return raw_zstd_frame(data);
-  // Compress into a reused buffer (no zeroing, no fresh pages per chunk), return an exact copy.
+std::vector<uint8_t> Compressor::compress(std::span<const uint8_t> data) { return frame(data).join(); }
+
+FramePieces Compressor::frame(std::span<const uint8_t> data) {
+  FramePieces f;
+  if (looks_incompressible(data)) {
+    raw_frame_pieces(data, f);
+    return f;
+  }
+  // Compress into a reused buffer (no zeroing, no fresh pages per chunk).
   auto& buf = impl_->out;
   size_t bound = ZSTD_compressBound(data.size());
   if (buf.size() < bound) buf.resize(bound);
@@ -94,8 +126,13 @@ std::vector<uint8_t> Compressor::compress(std::span<const uint8_t> data) {
   if (ZSTD_isError(r)) {
     throw Error(Errc::kInternal, std::string("zstd compression failed: ") + ZSTD_getErrorName(r));
   }
-  if (r + data.size() / 32 >= data.size() + 16) return raw_zstd_frame(data);
-  return std::vector<uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(r));
+  if (r + data.size() / 32 >= data.size() + 16) {
+    raw_frame_pieces(data, f);
+    return f;
+  }
+  f.compressed = true;
+  f.pieces.emplace_back(buf.data(), r);
+  return f;
 }
 
 std::vector<uint8_t> decompress_frame(std::span<const uint8_t> frame, size_t max_size) {

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -45,6 +46,15 @@ enum class S2kStrength {
 std::vector<uint8_t> encrypt_message(std::span<const uint8_t> plaintext,
                                      std::string_view passphrase, S2kStrength strength,
                                      std::string_view literal_filename = {});
+
+// The same message, for literal data given as pieces (written as if concatenated) and written
+// into memory the caller provides: `output(size)` returns a buffer of at least `size` bytes
+// (e.g. page-aligned, for a write that bypasses the page cache). Returns the message size.
+// Nothing of the pieces is copied apart from the encryption itself.
+size_t encrypt_message_into(std::span<const std::span<const uint8_t>> plaintext,
+                            std::string_view passphrase, S2kStrength strength,
+                            const std::function<uint8_t*(size_t)>& output,
+                            std::string_view literal_filename = {});
 
 // Decrypts a passphrase-encrypted OpenPGP message and returns the literal data.
 // Throws pvesafe::Error:

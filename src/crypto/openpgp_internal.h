@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,10 @@ inline constexpr size_t kSecondThreadMinBytes = size_t{1} << 20;
 
 std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
                                           std::string_view passphrase, const WriterOptions& options);
+// The general form: literal data in pieces, output into memory from `output(size)`.
+size_t encrypt_pieces_with(std::span<const std::span<const uint8_t>> plaintext,
+                           std::string_view passphrase, const WriterOptions& options,
+                           const std::function<uint8_t*(size_t)>& output);
 
 // SKESK + SEIPD v1 (with a correct MDC) around arbitrary packet bytes, so tests can build
 // well-protected messages whose inner packets are malformed, nested or unusual.

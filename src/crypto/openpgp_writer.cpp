@@ -22,6 +22,7 @@
 
 #include "core/error.h"
 #include "crypto/algorithms.h"
+#include "crypto/cfb_encrypt.h"
 #include "crypto/openpgp.h"
 #include "crypto/openpgp_internal.h"
 #include "crypto/packet.h"
@@ -77,13 +78,7 @@ class Pieces {
 class SeipdWriter {
  public:
   SeipdWriter(uint8_t* out, BodyFramer& framer, std::span<const uint8_t, 32> key)
-      : out_(out), framer_(framer), cipher_(EVP_CIPHER_CTX_new()) {
-    static const uint8_t kZeroIv[16] = {};
-    if (!cipher_ ||
-        EVP_EncryptInit_ex2(cipher_.get(), EVP_aes_256_cfb128(), key.data(), kZeroIv, nullptr) != 1) {
-      throw Error(Errc::kInternal, "cannot initialise AES-256-CFB in OpenSSL");
-    }
-  }
+      : out_(out), framer_(framer), cipher_(key) {}
 
   // Unencrypted body bytes (the SEIPD version number).
   void put_clear(const uint8_t* p, size_t n) {
@@ -101,11 +96,7 @@ class SeipdWriter {
     while (n > 0) {
       size_t take = std::min(room(n), kStep);
       if (md != nullptr && EVP_DigestUpdate(md, p, take) != 1) openssl_failed();
-      int outl = 0;
-      if (EVP_EncryptUpdate(cipher_.get(), out_, &outl, p, static_cast<int>(take)) != 1 ||
-          static_cast<size_t>(outl) != take) {
-        openssl_failed();
-      }
+      cipher_.encrypt(p, out_, take);
       advance(take);
       p += take;
       n -= take;
@@ -126,7 +117,7 @@ class SeipdWriter {
 
   uint8_t* out_;
   BodyFramer& framer_;
-  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter> cipher_;
+  Aes256CfbEncryptor cipher_;
 };
 
 std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> new_sha1() {
@@ -147,9 +138,12 @@ bool use_second_thread(const WriterOptions& o, uint64_t plaintext_size) {
   return multi_cpu && plaintext_size >= kSecondThreadMinBytes;
 }
 
-// Writes SKESK + SEIPD around the inner packets described by `inner`.
-std::vector<uint8_t> write_message(const Pieces& inner, std::string_view passphrase,
-                                   const WriterOptions& o) {
+using Output = std::function<uint8_t*(size_t)>;
+
+// Writes SKESK + SEIPD around the inner packets described by `inner` into memory from `output`;
+// returns the message size.
+size_t write_message(const Pieces& inner, std::string_view passphrase, const WriterOptions& o,
+                     const Output& output) {
   if (o.partial_exponent != 0 && (o.partial_exponent < 9 || o.partial_exponent > 30)) {
     throw Error(Errc::kInternal, "partial body length exponent out of range");
   }
@@ -161,9 +155,8 @@ std::vector<uint8_t> write_message(const Pieces& inner, std::string_view passphr
     throw Error(Errc::kUsage, "plaintext is too large for one OpenPGP message in memory");
   }
 
-  std::vector<uint8_t> out;
-  resize_for_output(out, static_cast<size_t>(total));
-  uint8_t* p = out.data();
+  uint8_t* const out = output(static_cast<size_t>(total));
+  uint8_t* p = out;
 
   // SKESK v4: version, cipher, S2K (type 3, SHA-256, salt, coded count); no encrypted session
   // key, so the S2K output is the session key.
@@ -222,7 +215,8 @@ std::vector<uint8_t> write_message(const Pieces& inner, std::string_view passphr
       // No thread available: start over on this thread (nothing was written to a caller yet).
       return write_message(inner, passphrase,
                            WriterOptions{o.s2k_count, o.literal_filename, o.partial_exponent,
-                                         WriterOptions::Hashing::kSameThread});
+                                         WriterOptions::Hashing::kSameThread},
+                           output);
     }
   }
   if (!hashed) {
@@ -232,16 +226,25 @@ std::vector<uint8_t> write_message(const Pieces& inner, std::string_view passphr
   OPENSSL_cleanse(prefix.data(), prefix.size());
   if (digest_len != 20) openssl_failed();
   w.put(digest, digest_len, nullptr);
-  if (w.cursor() != out.data() + out.size() || seipd_framer.remaining() != 0) {
+  if (w.cursor() != out + total || seipd_framer.remaining() != 0) {
     throw Error(Errc::kInternal, "OpenPGP writer produced an unexpected length");
   }
-  return out;
+  return static_cast<size_t>(total);
+}
+
+// Output into a vector (resized without the cost of zeroing pages first where it is large).
+Output into_vector(std::vector<uint8_t>& v) {
+  return [&v](size_t n) {
+    resize_for_output(v, n);
+    return v.data();
+  };
 }
 
 }  // namespace
 
-std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
-                                          std::string_view passphrase, const WriterOptions& o) {
+size_t encrypt_pieces_with(std::span<const std::span<const uint8_t>> plaintext,
+                           std::string_view passphrase, const WriterOptions& o,
+                           const Output& output) {
   const std::string_view name = o.literal_filename;
   if (name.size() > 255) {
     throw Error(Errc::kUsage, "OpenPGP literal file name is longer than 255 bytes",
@@ -250,9 +253,11 @@ std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
   if (o.partial_exponent != 0 && (o.partial_exponent < 9 || o.partial_exponent > 30)) {
     throw Error(Errc::kInternal, "partial body length exponent out of range");
   }
+  uint64_t data_size = 0;
+  for (const auto& part : plaintext) data_size += part.size();
   // Literal data packet: format 'b', file name, date 0 (no time stamp leaks), data. With
   // partial lengths, the length headers fall between pieces of the body.
-  const uint64_t literal_body = 1 + 1 + name.size() + 4 + plaintext.size();
+  const uint64_t literal_body = 1 + 1 + name.size() + 4 + data_size;
   BodyFramer framer(literal_body, o.partial_exponent);
   std::vector<uint8_t> meta(2 + name.size() + 4, 0);
   meta[0] = 'b';
@@ -262,7 +267,7 @@ std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
   Pieces inner;
   const uint8_t tag = 0xC0 | kTagLiteral;
   inner.add_copy(&tag, 1);
-  for (std::span<const uint8_t> part : {std::span<const uint8_t>(meta), plaintext}) {
+  auto add_body = [&](std::span<const uint8_t> part) {
     while (!part.empty()) {
       if (framer.part_left() == 0) {
         uint8_t len[5];
@@ -273,17 +278,29 @@ std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
       framer.consume(take);
       part = part.subspan(take);
     }
-  }
+  };
+  add_body(meta);
+  for (const auto& part : plaintext) add_body(part);
   if (framer.remaining() != 0) {
     throw Error(Errc::kInternal, "OpenPGP writer produced an unexpected literal length");
   }
-  return write_message(inner, passphrase, o);
+  return write_message(inner, passphrase, o, output);
+}
+
+std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
+                                          std::string_view passphrase, const WriterOptions& o) {
+  std::vector<uint8_t> out;
+  const std::span<const uint8_t> one[] = {plaintext};
+  encrypt_pieces_with(one, passphrase, o, into_vector(out));
+  return out;
 }
 
 std::vector<uint8_t> encrypt_packets(std::span<const uint8_t> packets, std::string_view passphrase) {
   Pieces inner;
   inner.add(packets.data(), packets.size());
-  return write_message(inner, passphrase, WriterOptions{});
+  std::vector<uint8_t> out;
+  write_message(inner, passphrase, WriterOptions{}, into_vector(out));
+  return out;
 }
 
 }  // namespace detail
@@ -295,6 +312,16 @@ std::vector<uint8_t> encrypt_message(std::span<const uint8_t> plaintext,
   o.s2k_count = strength == S2kStrength::kStrong ? detail::kS2kCountStrong : detail::kS2kCountFast;
   o.literal_filename = literal_filename;
   return detail::encrypt_message_with(plaintext, passphrase, o);
+}
+
+size_t encrypt_message_into(std::span<const std::span<const uint8_t>> plaintext,
+                            std::string_view passphrase, S2kStrength strength,
+                            const std::function<uint8_t*(size_t)>& output,
+                            std::string_view literal_filename) {
+  detail::WriterOptions o;
+  o.s2k_count = strength == S2kStrength::kStrong ? detail::kS2kCountStrong : detail::kS2kCountFast;
+  o.literal_filename = literal_filename;
+  return detail::encrypt_pieces_with(plaintext, passphrase, o, output);
 }
 
 }  // namespace pvesafe::crypto

@@ -22,9 +22,19 @@ namespace pvesafe::repo {
 
 namespace {
 
+// The reader fills blocks of a few maximal chunks and hands out chunks as views into them, so
+// chunk data is not copied on its way to the workers (only the unchunked rest of a block moves
+// into the next one). A block lives until its last chunk is sealed or found to be known.
+struct Block {
+  explicit Block(size_t n) : bytes(std::make_unique_for_overwrite<uint8_t[]>(n)), size(n) {}
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t size;
+};
+
 struct Job {
   size_t seq;
-  std::vector<uint8_t> data;
+  std::shared_ptr<const Block> block;
+  std::span<const uint8_t> data;
 };
 
 std::string this_hostname() {
@@ -71,7 +81,7 @@ class ByteBudget {
 
 // All-zero chunks (unused disk space) are common in disk images and all alike: their ids are
 // computed once per size.
-bool all_zero(const std::vector<uint8_t>& d) {
+bool all_zero(std::span<const uint8_t> d) {
   static const uint8_t zeros[65536] = {};
   size_t off = 0;
   while (off < d.size()) {
@@ -84,7 +94,7 @@ bool all_zero(const std::vector<uint8_t>& d) {
 
 struct PutJob {
   std::string id;
-  std::vector<uint8_t> sealed;
+  AlignedBuffer sealed;
 };
 
 constexpr uint64_t kPutBudgetBytes = 64ull << 20;
@@ -184,10 +194,8 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
           refs[job->seq] = ChunkRef{id, size};
         }
         if (store_it) {
-          auto frame = compressor.compress(job->data);
-          job->data = std::vector<uint8_t>();  // free the plaintext before sealing
-          auto sealed = repo.seal(frame);
-          frame = std::vector<uint8_t>();
+          auto sealed = repo.seal(compressor.frame(job->data).pieces);
+          job->block.reset();  // the block can go once its last chunk is sealed
           if (!put_budget.acquire(sealed.size())) break;
           if (!put_queue.push(PutJob{std::move(id), std::move(sealed)})) break;
           ++new_chunks;
@@ -203,9 +211,9 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
     try {
       while (auto job = put_queue.pop()) {
         const uint64_t n = job->sealed.size();
-        repo.store().put(Repository::chunk_key(job->id), job->sealed);
+        repo.store().put(Repository::chunk_key(job->id), job->sealed.span());
         stored_bytes += n;
-        job->sealed = std::vector<uint8_t>();
+        job->sealed = AlignedBuffer();
         put_budget.release(n);
       }
     } catch (...) {
@@ -224,32 +232,41 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
   uint64_t total = 0;
   size_t seq = 0;
   try {
-    // Read buffer: at least two maximal chunks so a boundary search never starves.
-    std::vector<uint8_t> buf(2 * max_chunk + (1 << 20));
+    // A block holds at least two maximal chunks, so after the rest of the previous block moves
+    // in (less than one maximal chunk), a boundary search never starves.
+    const size_t block_size = 2 * max_chunk + (1 << 20);
+    auto block = std::make_shared<Block>(block_size);
     size_t begin = 0, end = 0;
     bool eof = false;
     Progress progress;
     progress.bytes_total = source.size_hint();
     while (!failed) {
-      // Fill until a maximal chunk is available or the source ends.
-      if (!eof && end - begin < max_chunk) {
+      size_t avail = end - begin;
+      if (avail == 0 && eof) break;
+      size_t cut = avail > 0 ? chunker.next_boundary(block->bytes.get() + begin, avail, eof) : 0;
+      if (cut == 0) {
+        // No boundary in what is left: carry the rest into a fresh block and read on. The
+        // old block stays alive while queued chunks still point into it.
         if (begin > 0) {
-          std::memmove(buf.data(), buf.data() + begin, end - begin);
-          end -= begin;
+          if (block.use_count() == 1) {
+            std::memmove(block->bytes.get(), block->bytes.get() + begin, avail);
+          } else {
+            auto next = std::make_shared<Block>(block_size);
+            std::memcpy(next->bytes.get(), block->bytes.get() + begin, avail);
+            block = std::move(next);
+          }
           begin = 0;
+          end = avail;
         }
-        while (!eof && end < buf.size()) {
-          size_t n = source.read(buf.data() + end, buf.size() - end);
+        while (!eof && end < block_size) {
+          size_t n = source.read(block->bytes.get() + end, block_size - end);
           if (n == 0) eof = true;
           end += n;
           total += n;
         }
+        continue;
       }
-      size_t avail = end - begin;
-      if (avail == 0 && eof) break;
-      size_t cut = chunker.next_boundary(buf.data() + begin, avail, eof);
-      if (cut == 0) continue;  // cannot happen: buffer holds >= max_chunk or eof
-      Job job{seq++, std::vector<uint8_t>(buf.begin() + begin, buf.begin() + begin + cut)};
+      Job job{seq++, block, std::span<const uint8_t>(block->bytes.get() + begin, cut)};
       begin += cut;
       if (!queue.push(std::move(job))) break;
       if (opt.progress) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -294,6 +295,13 @@ Repository Repository::init(std::unique_ptr<store::ObjectStore> store, const Sec
   impl->gear_seed = Secret(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
   wipe(b.data(), b.size());
   impl->store = std::move(store);
+  std::vector<std::string> prefixes;
+  for (int i = 0; i < 256; ++i) {
+    char dir[16];
+    std::snprintf(dir, sizeof dir, "data/%02x/", i);  // as chunk_key() names them
+    prefixes.emplace_back(dir);
+  }
+  impl->store->prepare_prefixes(prefixes);
   impl->key_id = impl->write_key(passphrase);
 
   nlohmann::ordered_json j;
@@ -417,6 +425,17 @@ std::span<const uint8_t> Repository::gear_seed() const { return impl_->gear_seed
 
 std::vector<uint8_t> Repository::seal(std::span<const uint8_t> plaintext) const {
   return crypto::encrypt_message(plaintext, impl_->data_passphrase.view(), crypto::S2kStrength::kFast);
+}
+
+AlignedBuffer Repository::seal(std::span<const std::span<const uint8_t>> plaintext) const {
+  AlignedBuffer out;
+  size_t n = crypto::encrypt_message_into(plaintext, impl_->data_passphrase.view(),
+                                          crypto::S2kStrength::kFast, [&](size_t size) {
+                                            out = AlignedBuffer(size);
+                                            return out.data();
+                                          });
+  out.shrink(n);
+  return out;
 }
 
 std::vector<uint8_t> Repository::unseal(std::span<const uint8_t> object, const std::string& key) const {

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/direct_io.h"
 #include "core/secret.h"
 #include "store/object_store.h"
 
@@ -124,6 +125,9 @@ class Repository {
   std::span<const uint8_t> gear_seed() const;
   // OpenPGP-encrypts under the data passphrase (fast S2K).
   std::vector<uint8_t> seal(std::span<const uint8_t> plaintext) const;
+  // The same for a plaintext in pieces, sealed into page-aligned memory (which the local store
+  // writes to disk without another copy).
+  AlignedBuffer seal(std::span<const std::span<const uint8_t>> plaintext) const;
   // Decrypts an object read from `key`; errors name the key (kIntegrity for corruption).
   std::vector<uint8_t> unseal(std::span<const uint8_t> object, const std::string& key) const;
   std::vector<uint8_t> load(const std::string& key);  // get + unseal
