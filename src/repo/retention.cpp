@@ -12,7 +12,7 @@ namespace {
 std::string period(const SnapshotInfo& s, const char* fmt) {
   std::time_t tt = std::chrono::system_clock::to_time_t(s.time);
   std::tm tm{};
-  gmtime_r(&tt, &tm);
+  localtime_r(&tt, &tm);  // as Proxmox Backup Server: a "day" is the operator's day
   char buf[32];
   std::strftime(buf, sizeof buf, fmt, &tm);
   return buf;

@@ -2,7 +2,8 @@
 // snapshots are grouped (a guest: "qemu/100"; otherwise host + file name); within a group,
 // newest first, rules are applied in the order last, hourly, daily, weekly, monthly, yearly.
 // keep-last N keeps the N newest. Each period rule keeps the newest snapshot of each of the N
-// most recent periods (hour, day, ISO week, month, year; UTC) that has no snapshot kept by an
+// most recent periods (hour, day, ISO week, month, year, in local time as TZ sets it, like Proxmox
+// Backup Server) that has no snapshot kept by an
 // earlier rule; a period already covered by a kept snapshot does not count. Everything not kept
 // is forgotten. A policy with no rule keeps everything.
 #pragma once
