@@ -43,6 +43,7 @@ void register_gc(CLI::App& app, GlobalOptions& g) {
       nlohmann::json j{{"dry_run", f->dry_run}, {"total_chunks", r.total_chunks},
                        {"referenced_chunks", r.referenced_chunks}, {"removed_chunks", r.removed_chunks},
                        {"removed_bytes", r.removed_bytes}, {"pending_chunks", r.pending_chunks},
+                       {"removed_temporary_files", r.removed_temporaries},
                        {"duration_seconds", r.duration_seconds}};
       ev.details_json = j.dump();
       if (!f->dry_run) record_event(g, ev);
@@ -52,7 +53,12 @@ void register_gc(CLI::App& app, GlobalOptions& g) {
         std::cout << r.total_chunks << " chunks, " << r.referenced_chunks << " referenced; "
                   << (f->dry_run ? "would remove " : "removed ") << r.removed_chunks << " ("
                   << human_bytes(r.removed_bytes) << "); " << r.pending_chunks
-                  << " unreferenced chunks kept for the grace period\n";
+                  << " unreferenced chunks kept for the grace period";
+        if (r.removed_temporaries > 0) {
+          std::cout << "; " << (f->dry_run ? "would remove " : "removed ") << r.removed_temporaries
+                    << " temporary files of interrupted writes";
+        }
+        std::cout << "\n";
       }
     } catch (const Error& e) {
       if (!f->dry_run) record_failure(g, ev, e);

@@ -82,6 +82,11 @@ GcResult collect_garbage(Repository& repo, const GcOptions& options) {
       repo.save(kPendingKey, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
     }
   }
+  // Leftovers of interrupted writes: at least a day old, so no backup still writes them.
+  r.removed_temporaries = repo.store().remove_abandoned(
+      std::max<std::chrono::seconds>(std::chrono::duration_cast<std::chrono::seconds>(options.grace),
+                                     std::chrono::hours(24)),
+      options.dry_run);
   r.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

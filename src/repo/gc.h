@@ -28,6 +28,7 @@ struct GcResult {
   uint64_t removed_chunks = 0;
   uint64_t removed_bytes = 0;
   uint64_t pending_chunks = 0;  // unreferenced, still within the grace period
+  uint64_t removed_temporaries = 0;  // leftovers of interrupted writes (local store)
   double duration_seconds = 0;
 };
 

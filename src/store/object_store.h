@@ -63,6 +63,13 @@ class ObjectStore {
   // ("data/00/" .. "data/ff/"), so a store can set them up front rather than during the first
   // backup (the local store creates the directories). Optional: the default does nothing.
   virtual void prepare_prefixes(const std::vector<std::string>& prefixes) { (void)prefixes; }
+  // Removes what writes that never completed left behind (the local store's temporary files of
+  // an interrupted put) once older than `older_than`, so a write still in progress is never
+  // touched; with dry_run only counts. Returns how many. Optional: the default finds none.
+  virtual uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) {
+    (void)older_than, (void)dry_run;
+    return 0;
+  }
   // How many requests a caller should keep in flight for good throughput.
   virtual int preferred_parallelism() const { return 4; }
 };

@@ -53,6 +53,9 @@ class RetryStore : public ObjectStore {
   void remove_many(const std::vector<std::string>& keys) override;
   std::string location() const override { return inner_->location(); }
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
+  uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) override {
+    return inner_->remove_abandoned(older_than, dry_run);
+  }
   void prepare_prefixes(const std::vector<std::string>& prefixes) override {
     inner_->prepare_prefixes(prefixes);
   }

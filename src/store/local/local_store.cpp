@@ -252,6 +252,34 @@ void LocalStore::prepare_prefixes(const std::vector<std::string>& prefixes) {
   }
 }
 
+namespace {
+void walk_temporaries(const std::string& dir, time_t cutoff, bool dry_run, uint64_t& count) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> subdirs;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string path = dir + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      subdirs.push_back(path);
+    } else if (S_ISREG(st.st_mode) && name.find(".tmp-") != std::string::npos && st.st_mtime < cutoff) {
+      if (dry_run || ::unlink(path.c_str()) == 0) ++count;
+    }
+  }
+  ::closedir(d);
+  for (const auto& s : subdirs) walk_temporaries(s, cutoff, dry_run, count);
+}
+}  // namespace
+
+uint64_t LocalStore::remove_abandoned(std::chrono::seconds older_than, bool dry_run) {
+  uint64_t count = 0;
+  walk_temporaries(root_, ::time(nullptr) - static_cast<time_t>(older_than.count()), dry_run, count);
+  return count;
+}
+
 std::unique_ptr<ObjectStore> make_local_store(const std::string& root) {
   return std::make_unique<LocalStore>(root);
 }

@@ -26,6 +26,8 @@ class LocalStore : public ObjectStore {
             const std::function<void(const ObjectInfo&)>& fn) override;
   void remove(const std::string& key) override;
   void prepare_prefixes(const std::vector<std::string>& prefixes) override;
+  // Temporary files ("<key>.tmp-...") of puts that were interrupted (kill -9, power loss).
+  uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) override;
   std::string location() const override { return root_; }
   int preferred_parallelism() const override { return 8; }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -57,6 +58,35 @@ TEST(LocalStore, PutGetListRemove) {
   s.remove("data/ab/ab01");  // missing: not an error
   EXPECT_FALSE(s.stat("data/ab/ab01"));
   EXPECT_ANY_THROW(s.put("../escape", bytes("x")));
+  std::filesystem::remove_all(root);
+}
+
+// Temporary files of interrupted puts go once they are old enough; young ones (a put in
+// progress) and objects stay.
+TEST(LocalStore, RemovesAbandonedTemporariesOnly) {
+  char tmpl[] = "/tmp/pvesafe-local-XXXXXX";
+  std::string root = mkdtemp(tmpl);
+  LocalStore s(root);
+  s.put("data/ab/ab01", bytes("kept"));
+  auto touch = [&](const std::string& rel, time_t age) {
+    std::string path = root + "/" + rel;
+    FILE* f = fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fclose(f);
+    struct timeval tv[2] = {{time(nullptr) - age, 0}, {time(nullptr) - age, 0}};
+    ASSERT_EQ(utimes(path.c_str(), tv), 0);
+  };
+  touch("data/ab/ab02.tmp-1-2-3", 3 * 86400);
+  touch("data/ab/ab03.tmp-4-5-6", 10);
+  touch("config.tmp-7-8-9", 2 * 86400);
+  EXPECT_EQ(s.remove_abandoned(std::chrono::hours(24), true), 2u);  // dry run: counts only
+  EXPECT_TRUE(std::filesystem::exists(root + "/data/ab/ab02.tmp-1-2-3"));
+  EXPECT_EQ(s.remove_abandoned(std::chrono::hours(24), false), 2u);
+  EXPECT_FALSE(std::filesystem::exists(root + "/data/ab/ab02.tmp-1-2-3"));
+  EXPECT_FALSE(std::filesystem::exists(root + "/config.tmp-7-8-9"));
+  EXPECT_TRUE(std::filesystem::exists(root + "/data/ab/ab03.tmp-4-5-6"));
+  EXPECT_TRUE(s.stat("data/ab/ab01"));
+  EXPECT_EQ(s.remove_abandoned(std::chrono::hours(24), false), 0u);
   std::filesystem::remove_all(root);
 }
 
