@@ -114,6 +114,39 @@ TEST_F(RgwTest, PutGetStatRangeRemove) {
   EXPECT_EQ(s->location(), "s3://" + bucket_ + "/repo");
 }
 
+// Virtual-hosted addressing (the AWS default): the gateway serves the DNS name "localhost"
+// (tests/servers/rgw.sh), and libcurl resolves BUCKET.localhost to the loopback address. An
+// object written through BUCKET.localhost must be the one a path-style client reads: had the
+// gateway not taken the bucket from the Host header, the put would have gone to a bucket named
+// after the key prefix and failed.
+TEST_F(RgwTest, VirtualHostedAddressing) {
+  std::string vhost = endpoint_;
+  const size_t at = vhost.find("127.0.0.1");
+  ASSERT_NE(at, std::string::npos) << endpoint_;
+  vhost.replace(at, 9, "localhost");
+  bucket_ = unique_bucket("vhost");
+  auto cfg = parse_s3_config("s3://" + bucket_ + "/repo", {{"s3.endpoint", vhost}, {"s3.path-style", "false"}});
+  EXPECT_EQ(cfg.host_header().rfind(bucket_ + ".localhost:", 0), 0u) << cfg.host_header();
+  EXPECT_EQ(cfg.url("repo/k", "").find("/" + bucket_ + "/"), std::string::npos) << cfg.url("repo/k", "");
+  auto v = store(bucket_, "repo", {{"s3.endpoint", vhost}, {"s3.path-style", "false"},
+                                   {"s3.multipart-threshold", "6291456"}, {"s3.part-size", "5242880"}});
+  v->ensure_bucket(false);
+  auto small = random_bytes(5000, 11), big = random_bytes(11 << 20, 12);
+  v->put("data/aa/small", small);
+  v->put("data/bb/big", big);  // multipart, three parts
+  auto path = store(bucket_, "repo");
+  EXPECT_EQ(path->get("data/aa/small"), small);
+  EXPECT_EQ(path->get("data/bb/big"), big);
+  EXPECT_EQ(v->get_range("data/bb/big", 7 << 20, 10),
+            std::vector<uint8_t>(big.begin() + (7 << 20), big.begin() + (7 << 20) + 10));
+  std::set<std::string> keys;
+  v->list("data/", [&](const ObjectInfo& o) { keys.insert(o.key); });
+  EXPECT_EQ(keys, (std::set<std::string>{"data/aa/small", "data/bb/big"}));
+  v->remove_many({"data/aa/small", "data/bb/big"});
+  EXPECT_FALSE(path->stat("data/aa/small").has_value());
+  EXPECT_FALSE(path->stat("data/bb/big").has_value());
+}
+
 TEST_F(RgwTest, ListPaginatesAndBatchDeleteRemovesAll) {
   auto s = fresh("list");
   const int n = 1100;  // more than one page of 1000

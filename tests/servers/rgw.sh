@@ -125,7 +125,7 @@ osd heartbeat grace = 60
 pid file = $dir/rgw.pid
 admin socket = $dir/run/client.rgw.asok
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
-rgw dns name = 127.0.0.1
+rgw dns name = localhost
 rgw gc obj min wait = 5
 rgw gc processor period = 10
 rgw enable usage log = false
