@@ -1,5 +1,8 @@
 #include "control.h"
 
+#include <chrono>
+#include <thread>
+
 #include <httplib.h>
 
 #include "router.h"
@@ -95,6 +98,13 @@ void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& re
     std::vector<std::string> seg = split(req.path.substr(std::string("/pvesim/").size()), '/');
     const std::string& what = seg[0];
     const bool post = req.method == "POST";
+    if (what == "reset" && post) {
+      // Tasks still running (a start nobody waited for) would change the state after it was
+      // restored: let them finish first (held ones are released), for at most 30 s.
+      sim.hold_tasks = false;
+      for (int i = 0; i < 3000 && sim.running_workers.load() > 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     std::lock_guard<std::mutex> lk(sim.mu);
     auto param = [&](const char* k) { return p.count(k) ? p.at(k) : std::string(); };
 
