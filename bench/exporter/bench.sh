@@ -12,9 +12,12 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT INT TERM
 wait_line() { for ((i = 0; i < 600; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; cat "$1" >&2; return 1; }
 
+# API_MS (variable): latency pvesim adds to each per-node call (/nodes/...), as a real cluster's
+# pveproxy has (5-30 ms); 0 = none (pvesim answers in well under a millisecond).
+API_MS=0
 run() {  # NODES GUESTS [extra exporter flags]
   local nodes=$1 guests=$2; shift 2
-  local d="$tmp/$nodes-$guests"; mkdir -p "$d"
+  local d; d=$(mktemp -d "$tmp/$nodes-$guests.XXXX")
   "$PVESIM_BIN" --nodes "$nodes" --guests "$guests" --listen 127.0.0.1:0 --data-dir "$d/data" \
     --tokens "$d/tokens" >"$d/sim.out" 2>"$d/sim.log" &
   local sim=$!; pids+=($sim)
@@ -29,8 +32,11 @@ run() {  # NODES GUESTS [extra exporter flags]
   local exp=$!; pids+=($exp)
   wait_line "$d/exp.out" "listening on"
   local url; url=$(grep -o 'http://[0-9.:]*' "$d/exp.out" | head -1)
+  if ((API_MS > 0)); then
+    curl -fsSk -d '' -o /dev/null "https://127.0.0.1:$port/pvesim/slow?ms=$API_MS&path=/nodes"
+  fi
   local times=() t samples cpu0 cpu1 api
-  # Baseline: what the simulated API itself takes for the biggest answer (/cluster/resources).
+  # Reference: what the simulated API itself takes for the biggest answer (/cluster/resources).
   api=$(curl -fsSk -o /dev/null -w '%{time_total}' -H "Authorization: PVEAPIToken=auditor@pve!monitor=$tok" \
     "https://127.0.0.1:$port/api2/json/cluster/resources")
   cpu0=$(awk '{print $14 + $15}' "/proc/$exp/stat")
@@ -46,7 +52,9 @@ run() {  # NODES GUESTS [extra exporter flags]
   local med; med=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   local min; min=$(printf '%s\n' "${times[@]}" | sort -n | head -1)
   local max; max=$(printf '%s\n' "${times[@]}" | sort -n | tail -1)
-  printf '%-46s %7s %9s %9s %9s %9s %9s %9s %8s %8s\n' "pvesafe $nodes nodes/$guests guests${*:+ ($*)}" \
+  local what="pvesafe $nodes nodes/$guests guests${*:+ ($*)}"
+  if ((API_MS > 0)); then what+=" (node calls +${API_MS} ms)"; fi
+  printf '%-46s %7s %9s %9s %9s %9s %9s %9s %8s %8s\n' "$what" \
     "$scrapes" "$min" "$med" "$max" "$cpu" "$api" "$rss" "$samples" "$down"
   kill "$exp" "$sim" 2>/dev/null || true
 }
@@ -56,6 +64,7 @@ printf '%-46s %7s %9s %9s %9s %9s %9s %9s %8s %8s\n' exporter scrapes min_s medi
 run 3 100
 run 100 10000
 run 100 10000 --no-node-details
+API_MS=15 run 100 10000
 if apt-cache policy prometheus-pve-exporter 2>/dev/null | grep -q 'Candidate: [0-9]'; then
   echo "prometheus-pve-exporter is packaged: install it with scripts/install-deps.sh and add it here"
 else

@@ -44,6 +44,87 @@ TEST(MetricSet, RendersHelpTypeAndEscapedLabels) {
   EXPECT_EQ(sanitize_name("a-b.c"), "a_b_c");
 }
 
+TEST(MetricSet, LabelSetsRoundTripThroughTheRenderedForm) {
+  LabelSet l{{"node", "pve-01"}, {"name", "we\"ird\\name\nx"}, {"empty", ""}};
+  EXPECT_EQ(l.text(), "{node=\"pve-01\",name=\"we\\\"ird\\\\name\\nx\",empty=\"\"}");
+  Labels back = parse_labels(l.text());
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[1].second, "we\"ird\\name\nx");
+  EXPECT_EQ(back[2].second, "");
+  EXPECT_TRUE(parse_labels("").empty());
+  EXPECT_EQ(LabelSet().text(), "");
+  EXPECT_EQ(LabelSet(Labels{{"a", "1"}}).text(), "{a=\"1\"}");
+}
+
+TEST(MetricSet, StreamedChunksEqualTheWholeText) {
+  MetricSet m;
+  for (int i = 0; i < 3000; ++i) {
+    LabelSet l{{"guest", std::to_string(100 + i)}};
+    m.gauge("pvesafe_a", "A", l, i);
+    m.add("pvesafe_b_total", MetricType::kCounter, "B", l, i * 0.5);
+  }
+  m.describe("pvesafe_empty", MetricType::kGauge, "no samples: no HELP/TYPE lines");
+  std::string whole = m.text();
+  std::string streamed, chunk;
+  size_t cursor = 0, pieces = 0;
+  while (m.render_chunk(cursor, chunk, 1000)) {
+    EXPECT_EQ(chunk.back(), '\n');  // whole lines only
+    streamed += chunk;
+    ++pieces;
+  }
+  EXPECT_EQ(streamed, whole);
+  EXPECT_GT(pieces, 50u);
+  EXPECT_EQ(whole.find("pvesafe_empty"), std::string::npos);
+  EXPECT_FALSE(m.has("pvesafe_empty"));
+  EXPECT_EQ(m.sample_count(), 6000u);
+  EXPECT_EQ(m.value("pvesafe_b_total", {{"guest", "2099"}}), 999.5);
+}
+
+TEST(MetricSet, DedupesAcrossMergesAndKeepsTheLastValue) {
+  MetricSet a, b, c;
+  a.gauge("pvesafe_x", "X", {{"n", "1"}}, 1);
+  a.gauge("pvesafe_x", "X", {{"n", "2"}}, 2);
+  b.gauge("pvesafe_x", "X", {{"n", "2"}}, 20);  // same series as in a
+  b.gauge("pvesafe_x", "X", {{"n", "3"}}, 3);
+  b.gauge("pvesafe_y", "Y", {}, 7);
+  a.merge(std::move(b));
+  EXPECT_EQ(a.sample_count(), 4u);
+  EXPECT_EQ(a.value("pvesafe_x", {{"n", "2"}}), 20);
+  EXPECT_EQ(a.value("pvesafe_y", {}), 7);
+  // Series moved in still dedupe against later adds (their hash slots moved with them).
+  a.gauge("pvesafe_x", "X", {{"n", "3"}}, 30);
+  EXPECT_EQ(a.value("pvesafe_x", {{"n", "3"}}), 30);
+  EXPECT_EQ(a.sample_count(), 4u);
+  // Copying merge with extra labels prepended.
+  c.merge(a, {{"cluster", "c1"}});
+  EXPECT_EQ(c.value("pvesafe_x", {{"cluster", "c1"}, {"n", "1"}}), 1);
+  EXPECT_EQ(c.value("pvesafe_y", {{"cluster", "c1"}}), 7);
+  EXPECT_EQ(c.text().find("pvesafe_x{n="), std::string::npos);
+  auto hit = c.find("pvesafe_x", "n", "3");
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->second, 30);
+  EXPECT_EQ(label(hit->first, "cluster"), "c1");
+  EXPECT_FALSE(c.find("pvesafe_x", "n", "9").has_value());
+  EXPECT_TRUE(c.find("pvesafe_y", "nodes", "").has_value());  // absent label reads as ""
+}
+
+TEST(MetricSet, SamplesOfOneEntityShareTheirRenderedLabels) {
+  // Ten figures per guest as the resources collector adds them: the label set is stored once
+  // per guest, so 20,000 samples cost far less than 20,000 label strings.
+  MetricSet m;
+  std::vector<size_t> fams;
+  for (int f = 0; f < 10; ++f)
+    fams.push_back(m.family("pvesafe_f" + std::to_string(f), MetricType::kGauge, "F"));
+  for (int g = 0; g < 2000; ++g) {
+    LabelSet l{{"node", "pve-" + std::to_string(g % 100)}, {"guest", std::to_string(100 + g)},
+               {"type", "qemu"}};
+    for (size_t f : fams) m.add(f, l, g);
+  }
+  EXPECT_EQ(m.sample_count(), 20000u);
+  EXPECT_LT(m.memory_bytes(), 20000u * 40);  // 16-byte samples, hash slots, one label copy each
+  EXPECT_EQ(m.value("pvesafe_f9", {{"node", "pve-5"}, {"guest", "205"}, {"type", "qemu"}}), 105);
+}
+
 TEST(PveCollector, ClusterStatusSample) {
   MetricSet m;
   collect_cluster_status(sample("cluster_status.json"), m);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 
 #include "core/error.h"
 #include "exporter/status_page.h"
@@ -33,6 +34,7 @@ struct HttpServer::Impl {
 
 HttpServer::HttpServer(Exporter& exporter) : impl_(std::make_unique<Impl>(exporter)) {
   auto& srv = impl_->server;
+  srv.set_tcp_nodelay(true);  // the last chunk must not wait for the scraper's delayed ACK
   Exporter& ex = impl_->exporter;
   auto metrics = [&ex](const httplib::Request& req, httplib::Response& res) {
     std::string target = req.get_param_value("target");
@@ -42,8 +44,23 @@ HttpServer::HttpServer(Exporter& exporter) : impl_(std::make_unique<Impl>(export
       return;
     }
     try {
-      res.set_content(ex.scrape(target, budget_from(req)), "text/plain; version=0.0.4; charset=utf-8");
-      malloc_trim(0);  // a large cluster's scrape parses megabytes of JSON: give them back
+      // The text is streamed from the collected samples in 64 KiB chunks instead of being built
+      // whole: for a large cluster it is several times the size of the samples themselves.
+      auto m = std::make_shared<MetricSet>(ex.collect(target, budget_from(req)));
+      auto cursor = std::make_shared<size_t>(0);
+      auto buf = std::make_shared<std::string>();
+      res.set_chunked_content_provider(
+          "text/plain; version=0.0.4; charset=utf-8",
+          [m, cursor, buf](size_t, httplib::DataSink& sink) {
+            if (m->render_chunk(*cursor, *buf)) return sink.write(buf->data(), buf->size());
+            sink.done();
+            return true;
+          },
+          [m, buf](bool) {
+            *m = MetricSet();
+            std::string().swap(*buf);
+            malloc_trim(0);  // a large cluster's scrape parses megabytes of JSON: give them back
+          });
     } catch (const std::exception& e) {
       res.status = 500;
       res.set_content(std::string("scrape failed: ") + e.what() + "\n", "text/plain");

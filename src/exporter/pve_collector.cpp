@@ -1,5 +1,6 @@
 #include "exporter/pve_collector.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
@@ -43,6 +44,13 @@ std::string str(const json& obj, const char* key) {
   return it->dump();
 }
 
+// A string member without copying it ("" when absent or not a string).
+std::string_view sv(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return {};
+  return it->get_ref<const std::string&>();
+}
+
 void need_array(const json& data, const char* what) {
   if (!data.is_array())
     throw pvesafe::Error(Errc::kRemote, std::string(what) + ": expected a JSON array");
@@ -52,16 +60,17 @@ void need_object(const json& data, const char* what) {
     throw pvesafe::Error(Errc::kRemote, std::string(what) + ": expected a JSON object");
 }
 
-void opt_gauge(MetricSet& out, const std::string& name, const std::string& help,
-               const json& obj, const char* key, const Labels& labels, double scale = 1) {
+void opt_gauge(MetricSet& out, std::string_view name, std::string_view help, const json& obj,
+               const char* key, const LabelSet& labels, double scale = 1) {
   double v;
   if (number(obj, key, v)) out.gauge(name, help, labels, v * scale);
 }
 
-void opt_counter(MetricSet& out, const std::string& name, const std::string& help,
-                 const json& obj, const char* key, const Labels& labels) {
+// The same for a family declared once per response (no name lookup per sample).
+void opt_add(MetricSet& out, size_t family, const json& obj, const char* key,
+             const LabelSet& labels) {
   double v;
-  if (number(obj, key, v)) out.add(name, MetricType::kCounter, help, labels, v);
+  if (number(obj, key, v)) out.add(family, labels, v);
 }
 
 }  // namespace
@@ -93,7 +102,7 @@ void collect_cluster_status(const json& data, MetricSet& out) {
       opt_gauge(out, "pvesafe_cluster_quorate", "1 if the cluster has quorum", e, "quorate", {});
       opt_gauge(out, "pvesafe_cluster_nodes", "Nodes configured in the cluster", e, "nodes", {});
     } else if (type == "node") {
-      Labels l{{"node", str(e, "name")}};
+      LabelSet l{{"node", str(e, "name")}};
       opt_gauge(out, "pvesafe_node_online", "1 if the node is online in the cluster", e, "online",
                 l);
       double id;
@@ -113,69 +122,110 @@ void collect_cluster_status(const json& data, MetricSet& out) {
 
 void collect_cluster_resources(const json& data, MetricSet& out) {
   need_array(data, "/cluster/resources");
+  // Tens of thousands of samples for a large cluster: the families are looked up once, and each
+  // entry's label set is rendered once for all its figures.
+  const auto g = MetricType::kGauge;
+  const auto c = MetricType::kCounter;
+  const size_t node_up = out.family(
+      "pvesafe_node_up", g, "1 if the API reports the node online (cluster resources)");
+  const size_t node_cpu = out.family("pvesafe_node_cpu_ratio", g, "Node CPU usage, 0 to 1");
+  const size_t node_cpus = out.family("pvesafe_node_cpus", g, "Logical CPUs of the node");
+  const size_t node_mem = out.family("pvesafe_node_memory_used_bytes", g, "Node memory in use");
+  const size_t node_maxmem =
+      out.family("pvesafe_node_memory_total_bytes", g, "Node memory size");
+  const size_t node_disk = out.family("pvesafe_node_rootfs_used_bytes", g,
+                                      "Used bytes of the node's root filesystem");
+  const size_t node_maxdisk =
+      out.family("pvesafe_node_rootfs_total_bytes", g, "Size of the node's root filesystem");
+  const size_t node_uptime = out.family("pvesafe_node_uptime_seconds", g, "Node uptime");
+  const size_t guest_info = out.family("pvesafe_guest_info", MetricType::kInfo,
+                                       "Guest name, node and flags");
+  const size_t guest_running =
+      out.family("pvesafe_guest_running", g, "1 if the guest is running");
+  const size_t guest_cpu = out.family("pvesafe_guest_cpu_ratio", g,
+                                      "Guest CPU usage relative to its vCPUs, 0 to 1");
+  const size_t guest_cpus = out.family("pvesafe_guest_cpus", g, "vCPUs of the guest");
+  const size_t guest_mem = out.family("pvesafe_guest_memory_used_bytes", g, "Guest memory in use");
+  const size_t guest_maxmem =
+      out.family("pvesafe_guest_memory_total_bytes", g, "Guest memory size");
+  const size_t guest_disk =
+      out.family("pvesafe_guest_disk_used_bytes", g, "Guest disk usage (containers)");
+  const size_t guest_maxdisk = out.family("pvesafe_guest_disk_total_bytes", g, "Guest disk size");
+  const size_t guest_uptime = out.family("pvesafe_guest_uptime_seconds", g, "Guest uptime");
+  const size_t guest_netin = out.family("pvesafe_guest_network_receive_bytes_total", c,
+                                        "Bytes received by the guest");
+  const size_t guest_netout = out.family("pvesafe_guest_network_transmit_bytes_total", c,
+                                         "Bytes sent by the guest");
+  const size_t guest_read =
+      out.family("pvesafe_guest_disk_read_bytes_total", c, "Bytes read by the guest");
+  const size_t guest_written =
+      out.family("pvesafe_guest_disk_written_bytes_total", c, "Bytes written by the guest");
+  const size_t storage_available = out.family("pvesafe_storage_available", g,
+                                              "1 if the storage is available on the node");
+  const size_t storage_info = out.family("pvesafe_storage_info", MetricType::kInfo,
+                                         "Storage type, content and sharing");
+  const size_t storage_used =
+      out.family("pvesafe_storage_used_bytes", g, "Used bytes of the storage");
+  const size_t storage_total = out.family("pvesafe_storage_total_bytes", g, "Size of the storage");
+
   for (const auto& e : data) {
     if (!e.is_object()) continue;
-    std::string type = str(e, "type");
+    std::string_view type = sv(e, "type");
     std::string node = str(e, "node");
     if (type == "node") {
-      Labels l{{"node", node}};
-      std::string status = str(e, "status");
-      out.gauge("pvesafe_node_up", "1 if the API reports the node online (cluster resources)", l,
-                status == "online" ? 1 : 0);
-      if (status != "online") continue;  // offline nodes carry no live figures
-      opt_gauge(out, "pvesafe_node_cpu_ratio", "Node CPU usage, 0 to 1", e, "cpu", l);
-      opt_gauge(out, "pvesafe_node_cpus", "Logical CPUs of the node", e, "maxcpu", l);
-      opt_gauge(out, "pvesafe_node_memory_used_bytes", "Node memory in use", e, "mem", l);
-      opt_gauge(out, "pvesafe_node_memory_total_bytes", "Node memory size", e, "maxmem", l);
-      opt_gauge(out, "pvesafe_node_rootfs_used_bytes", "Used bytes of the node's root filesystem",
-                e, "disk", l);
-      opt_gauge(out, "pvesafe_node_rootfs_total_bytes", "Size of the node's root filesystem", e,
-                "maxdisk", l);
-      opt_gauge(out, "pvesafe_node_uptime_seconds", "Node uptime", e, "uptime", l);
+      LabelSet l{{"node", node}};
+      bool online = sv(e, "status") == "online";
+      out.add(node_up, l, online ? 1 : 0);
+      if (!online) continue;  // offline nodes carry no live figures
+      opt_add(out, node_cpu, e, "cpu", l);
+      opt_add(out, node_cpus, e, "maxcpu", l);
+      opt_add(out, node_mem, e, "mem", l);
+      opt_add(out, node_maxmem, e, "maxmem", l);
+      opt_add(out, node_disk, e, "disk", l);
+      opt_add(out, node_maxdisk, e, "maxdisk", l);
+      opt_add(out, node_uptime, e, "uptime", l);
     } else if (type == "qemu" || type == "lxc") {
       std::string guest = str(e, "vmid");
-      Labels l{{"node", node}, {"guest", guest}, {"type", type}};
       double tmpl = 0;
       number(e, "template", tmpl);
-      std::string hastate = str(e, "hastate");
-      out.add("pvesafe_guest_info", MetricType::kInfo, "Guest name, node and flags",
-              {{"node", node}, {"guest", guest}, {"type", type}, {"name", str(e, "name")},
-               {"template", tmpl != 0 ? "1" : "0"}, {"hastate", hastate}},
+      out.add(guest_info,
+              LabelSet{{"node", node},
+                       {"guest", guest},
+                       {"type", type},
+                       {"name", str(e, "name")},
+                       {"template", tmpl != 0 ? "1" : "0"},
+                       {"hastate", str(e, "hastate")}},
               1);
-      std::string status = str(e, "status");
-      out.gauge("pvesafe_guest_running", "1 if the guest is running", l,
-                status == "running" ? 1 : 0);
-      opt_gauge(out, "pvesafe_guest_cpu_ratio", "Guest CPU usage relative to its vCPUs, 0 to 1",
-                e, "cpu", l);
-      opt_gauge(out, "pvesafe_guest_cpus", "vCPUs of the guest", e, "maxcpu", l);
-      opt_gauge(out, "pvesafe_guest_memory_used_bytes", "Guest memory in use", e, "mem", l);
-      opt_gauge(out, "pvesafe_guest_memory_total_bytes", "Guest memory size", e, "maxmem", l);
-      opt_gauge(out, "pvesafe_guest_disk_used_bytes", "Guest disk usage (containers)", e, "disk",
-                l);
-      opt_gauge(out, "pvesafe_guest_disk_total_bytes", "Guest disk size", e, "maxdisk", l);
-      opt_gauge(out, "pvesafe_guest_uptime_seconds", "Guest uptime", e, "uptime", l);
-      opt_counter(out, "pvesafe_guest_network_receive_bytes_total", "Bytes received by the guest",
-                  e, "netin", l);
-      opt_counter(out, "pvesafe_guest_network_transmit_bytes_total", "Bytes sent by the guest", e,
-                  "netout", l);
-      opt_counter(out, "pvesafe_guest_disk_read_bytes_total", "Bytes read by the guest", e,
-                  "diskread", l);
-      opt_counter(out, "pvesafe_guest_disk_written_bytes_total", "Bytes written by the guest", e,
-                  "diskwrite", l);
+      LabelSet l{{"node", node}, {"guest", guest}, {"type", type}};
+      out.add(guest_running, l, sv(e, "status") == "running" ? 1 : 0);
+      opt_add(out, guest_cpu, e, "cpu", l);
+      opt_add(out, guest_cpus, e, "maxcpu", l);
+      opt_add(out, guest_mem, e, "mem", l);
+      opt_add(out, guest_maxmem, e, "maxmem", l);
+      opt_add(out, guest_disk, e, "disk", l);
+      opt_add(out, guest_maxdisk, e, "maxdisk", l);
+      opt_add(out, guest_uptime, e, "uptime", l);
+      opt_add(out, guest_netin, e, "netin", l);
+      opt_add(out, guest_netout, e, "netout", l);
+      opt_add(out, guest_read, e, "diskread", l);
+      opt_add(out, guest_written, e, "diskwrite", l);
     } else if (type == "storage") {
-      Labels l{{"node", node}, {"storage", str(e, "storage")}};
-      std::string status = str(e, "status");
-      out.gauge("pvesafe_storage_available", "1 if the storage is available on the node", l,
-                status == "available" ? 1 : 0);
+      std::string storage = str(e, "storage");
+      LabelSet l{{"node", node}, {"storage", storage}};
+      bool available = sv(e, "status") == "available";
+      out.add(storage_available, l, available ? 1 : 0);
       double shared = 0;
       number(e, "shared", shared);
-      out.add("pvesafe_storage_info", MetricType::kInfo, "Storage type, content and sharing",
-              {{"node", node}, {"storage", str(e, "storage")}, {"plugintype", str(e, "plugintype")},
-               {"content", str(e, "content")}, {"shared", shared != 0 ? "1" : "0"}},
+      out.add(storage_info,
+              LabelSet{{"node", node},
+                       {"storage", storage},
+                       {"plugintype", str(e, "plugintype")},
+                       {"content", str(e, "content")},
+                       {"shared", shared != 0 ? "1" : "0"}},
               1);
-      if (status != "available") continue;
-      opt_gauge(out, "pvesafe_storage_used_bytes", "Used bytes of the storage", e, "disk", l);
-      opt_gauge(out, "pvesafe_storage_total_bytes", "Size of the storage", e, "maxdisk", l);
+      if (!available) continue;
+      opt_add(out, storage_used, e, "disk", l);
+      opt_add(out, storage_total, e, "maxdisk", l);
     }
   }
 }
@@ -263,7 +313,7 @@ void collect_ceph_status(const json& data, MetricSet& out) {
 
 void collect_node_status(const std::string& node, const json& data, MetricSet& out) {
   need_object(data, "/nodes/{node}/status");
-  Labels l{{"node", node}};
+  LabelSet l{{"node", node}};
   if (auto m = data.find("memory"); m != data.end() && m->is_object()) {
     opt_gauge(out, "pvesafe_node_memory_available_bytes", "Node memory available", *m,
               "available", l);
@@ -337,18 +387,40 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
   if (opts.ceph) paths.push_back("/cluster/ceph/status");
   auto r1 = fetch_all(get, paths, deadline, opts.parallel);
 
-  auto apply = [&](const FetchOutcome& r, const std::string& source, auto&& fn) -> bool {
+  // The online nodes for round 2 (from /cluster/status; /cluster/resources as fallback), taken
+  // before the answers are turned into metrics and released.
+  std::vector<std::string> nodes;
+  auto add_nodes = [&](const FetchOutcome& r, const char* type_key, const char* name_key,
+                       const char* online_key, const char* online_value) {
+    if (!r.ok || !r.data.is_array()) return;
+    for (const auto& e : r.data) {
+      if (!e.is_object() || str(e, "type") != type_key) continue;
+      if (str(e, online_key) != online_value) continue;
+      nodes.push_back(str(e, name_key));
+    }
+  };
+  if (opts.node_details) {
+    add_nodes(r1[0], "node", "name", "online", "1");
+    if (nodes.empty()) add_nodes(r1[1], "node", "node", "status", "online");
+  }
+
+  // Each answer becomes metrics and is released at once: a large cluster's /cluster/resources
+  // document is several times the size of the metrics made from it.
+  auto apply = [&](FetchOutcome& r, const std::string& source, auto&& fn) -> bool {
     if (!r.ok) {
       report.fail(source, r.path + ": " + r.error, r.seconds);
       return false;
     }
     MetricSet part;  // parse into a scratch set, so a malformed answer exposes nothing
+    bool ok = true;
     try {
       fn(r.data, part);
     } catch (const std::exception& e) {
       report.fail(source, r.path + ": unexpected answer: " + e.what(), r.seconds);
-      return false;
+      ok = false;
     }
+    nlohmann::json().swap(r.data);
+    if (!ok) return false;
     out.merge(std::move(part));
     report.ok(source, r.seconds);
     return true;
@@ -358,7 +430,7 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
   apply(r1[1], "cluster_resources", collect_cluster_resources);
   apply(r1[2], "ha", collect_ha_status);
   if (opts.ceph) {
-    const auto& c = r1[3];
+    auto& c = r1[3];
     // PVE answers 500 "binary not installed: /usr/bin/ceph-mon" (or "... not initialized")
     // on clusters without Ceph: that is "not configured", not a failing source.
     bool absent = !c.ok && (c.error_code == static_cast<int>(Errc::kNotFound) ||
@@ -370,21 +442,9 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
       apply(c, "ceph", collect_ceph_status);
     }
   }
+  r1.clear();
   if (!opts.node_details) return;
 
-  // Round 2: the online nodes (from /cluster/status; /cluster/resources as fallback).
-  std::vector<std::string> nodes;
-  auto add_nodes = [&](const FetchOutcome& r, const char* type_key, const char* name_key,
-                       const char* online_key, const char* online_value) {
-    if (!r.ok || !r.data.is_array()) return;
-    for (const auto& e : r.data) {
-      if (!e.is_object() || str(e, "type") != type_key) continue;
-      if (str(e, online_key) != online_value) continue;
-      nodes.push_back(str(e, name_key));
-    }
-  };
-  add_nodes(r1[0], "node", "name", "online", "1");
-  if (nodes.empty()) add_nodes(r1[1], "node", "node", "status", "online");
   if (!opts.only_node.empty()) {
     nodes.erase(std::remove_if(nodes.begin(), nodes.end(),
                                [&](const std::string& n) { return n != opts.only_node; }),
@@ -400,12 +460,13 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
   auto r2 = fetch_all(get, p2, deadline, opts.parallel);
   std::string status_err, versions_err;
   double status_s = 0, versions_s = 0;
+  MetricSet details;  // all nodes' figures, merged into out once
   for (size_t i = 0; i < nodes.size(); ++i) {
-    const auto& st = r2[2 * i];
-    const auto& ve = r2[2 * i + 1];
+    auto& st = r2[2 * i];
+    auto& ve = r2[2 * i + 1];
     status_s = std::max(status_s, st.seconds);
     versions_s = std::max(versions_s, ve.seconds);
-    auto one = [&](const FetchOutcome& r, std::string& err, auto&& fn) {
+    auto one = [&](FetchOutcome& r, std::string& err, auto&& fn) {
       if (!r.ok) {
         if (err.empty()) err = r.path + ": " + r.error;
         return;
@@ -413,14 +474,17 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
       MetricSet part;
       try {
         fn(nodes[i], r.data, part);
-        out.merge(std::move(part));
+        details.merge(std::move(part));
       } catch (const std::exception& e) {
         if (err.empty()) err = r.path + ": unexpected answer: " + e.what();
       }
+      nlohmann::json().swap(r.data);
     };
     one(st, status_err, collect_node_status);
     one(ve, versions_err, collect_node_versions);
   }
+  r2.clear();
+  out.merge(std::move(details));
   if (status_err.empty()) report.ok("node_status", status_s);
   else report.fail("node_status", status_err, status_s);
   if (versions_err.empty()) report.ok("node_versions", versions_s);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace pvesafe::exporter {
@@ -45,11 +46,9 @@ std::string iso(double t) {
   return b;
 }
 
-const std::pair<Labels, double>* find(const MetricSet& m, const std::string& name,
-                                      const std::string& key, const std::string& value) {
-  for (const auto& s : m.samples(name))
-    if (label(s.first, key) == value) return &s;
-  return nullptr;
+std::optional<std::pair<Labels, double>> find(const MetricSet& m, const std::string& name,
+                                              const std::string& key, const std::string& value) {
+  return m.find(name, key, value);
 }
 
 }  // namespace
@@ -119,19 +118,19 @@ std::string render_status_page(const std::string& title, const MetricSet& m, dou
   h += "<h2>Nodes</h2>\n<table id=\"nodes\"><tr><th>Node</th><th>State</th><th>CPU</th>"
        "<th>Memory</th><th>Root disk</th><th>Uptime</th><th>Cluster links</th></tr>\n";
   for (const auto& n : nodes) {
-    const auto* on = find(m, "pvesafe_node_online", "node", n);
+    auto on = find(m, "pvesafe_node_online", "node", n);
     if (!on) on = find(m, "pvesafe_node_up", "node", n);
     if (!on) on = find(m, "pvesafe_corosync_node_member", "node", n);
     bool online = on && on->second == 1;
     std::string cpu = "-", mem = "-", disk = "-", up = "-";
-    if (auto* c = find(m, "pvesafe_node_cpu_ratio", "node", n)) cpu = pct(c->second, 1);
-    auto* mu = find(m, "pvesafe_node_memory_used_bytes", "node", n);
-    auto* mt = find(m, "pvesafe_node_memory_total_bytes", "node", n);
+    if (auto c = find(m, "pvesafe_node_cpu_ratio", "node", n)) cpu = pct(c->second, 1);
+    auto mu = find(m, "pvesafe_node_memory_used_bytes", "node", n);
+    auto mt = find(m, "pvesafe_node_memory_total_bytes", "node", n);
     if (mu && mt) mem = pct(mu->second, mt->second);
-    auto* du = find(m, "pvesafe_node_rootfs_used_bytes", "node", n);
-    auto* dt = find(m, "pvesafe_node_rootfs_total_bytes", "node", n);
+    auto du = find(m, "pvesafe_node_rootfs_used_bytes", "node", n);
+    auto dt = find(m, "pvesafe_node_rootfs_total_bytes", "node", n);
     if (du && dt) disk = pct(du->second, dt->second);
-    if (auto* u = find(m, "pvesafe_node_uptime_seconds", "node", n)) up = format_age(u->second);
+    if (auto u = find(m, "pvesafe_node_uptime_seconds", "node", n)) up = format_age(u->second);
     int links = 0, links_up = 0;
     for (const auto& s : m.samples("pvesafe_corosync_link_connected"))
       if (label(s.first, "node") == n) {
@@ -152,9 +151,9 @@ std::string render_status_page(const std::string& title, const MetricSet& m, dou
   std::map<std::string, std::string> rows;
   for (const auto& s : m.samples("pvesafe_backup_last_attempt_timestamp_seconds")) {
     std::string g = label(s.first, "guest");
-    const auto* ok = find(m, "pvesafe_backup_last_attempt_success", "guest", g);
-    const auto* last = find(m, "pvesafe_backup_last_success_timestamp_seconds", "guest", g);
-    const auto* size = find(m, "pvesafe_backup_last_size_bytes", "guest", g);
+    const auto ok = find(m, "pvesafe_backup_last_attempt_success", "guest", g);
+    const auto last = find(m, "pvesafe_backup_last_success_timestamp_seconds", "guest", g);
+    const auto size = find(m, "pvesafe_backup_last_size_bytes", "guest", g);
     char sz[32] = "-";
     if (size) std::snprintf(sz, sizeof sz, "%.1f MiB", size->second / 1048576.0);
     rows[g] = "<tr class=\"backup\"><td>" + esc(g) + "</td><td>" + esc(label(s.first, "node")) +
@@ -173,9 +172,9 @@ std::string render_status_page(const std::string& title, const MetricSet& m, dou
   for (const auto& s : m.samples("pvesafe_drill_last_timestamp_seconds")) {
     ++drills;
     std::string g = label(s.first, "guest");
-    const auto* ok = find(m, "pvesafe_drill_last_success", "guest", g);
-    const auto* rto = find(m, "pvesafe_drill_last_rto_seconds", "guest", g);
-    const auto* sla = find(m, "pvesafe_drill_rto_sla_seconds", "guest", g);
+    const auto ok = find(m, "pvesafe_drill_last_success", "guest", g);
+    const auto rto = find(m, "pvesafe_drill_last_rto_seconds", "guest", g);
+    const auto sla = find(m, "pvesafe_drill_rto_sla_seconds", "guest", g);
     char r[32] = "-", sl[32] = "-";
     if (rto) std::snprintf(r, sizeof r, "%.0f s", rto->second);
     if (sla) std::snprintf(sl, sizeof sl, "%.0f s", sla->second);
@@ -192,7 +191,7 @@ std::string render_status_page(const std::string& title, const MetricSet& m, dou
        "<th>Errors</th></tr>\n";
   for (const auto& s : m.samples("pvesafe_source_up")) {
     std::string src = label(s.first, "source");
-    const auto* e = find(m, "pvesafe_source_errors_total", "source", src);
+    const auto e = find(m, "pvesafe_source_errors_total", "source", src);
     h += "<tr class=\"source\"><td>" + esc(src) + "</td><td>" + badge(s.second == 1, "up", "DOWN") +
          "</td><td>" + (e ? format_value(e->second) : "0") + "</td></tr>\n";
   }
