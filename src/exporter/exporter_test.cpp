@@ -296,6 +296,31 @@ TEST(PveCollector, MalformedAnswerIsAFailedSource) {
   EXPECT_TRUE(m.has("pvesafe_node_kernel_info"));
 }
 
+TEST(FetchAll, ConvertsEachAnswerAndReleasesIt) {
+  ApiGet get = [](const std::string& path) -> json {
+    if (path == "/b") return json("not an array");
+    if (path == "/c") throw pvesafe::Error(Errc::kNotFound, "404 /c");
+    return json::array({1, 2, 3});
+  };
+  Convert convert = [](size_t i, const json& data, MetricSet& m) {
+    if (!data.is_array()) throw std::runtime_error("expected an array");
+    m.gauge("pvesafe_items", "Items", {{"i", std::to_string(i)}}, static_cast<double>(data.size()));
+  };
+  auto r = fetch_all(get, {"/a", "/b", "/c"}, Clock::now() + std::chrono::seconds(5), 2, convert);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_TRUE(r[0].ok);
+  EXPECT_TRUE(r[0].data.is_null());  // released once converted
+  EXPECT_EQ(r[0].metrics.value("pvesafe_items", {{"i", "0"}}), 3);
+  EXPECT_TRUE(r[1].ok);  // the call worked, the answer was not usable
+  EXPECT_NE(r[1].convert_error.find("expected an array"), std::string::npos);
+  EXPECT_EQ(r[1].metrics.sample_count(), 0u);
+  EXPECT_FALSE(r[2].ok);
+  EXPECT_EQ(r[2].error_code, static_cast<int>(Errc::kNotFound));
+  // Without a Convert the answers come back as they are.
+  auto plain = fetch_all(get, {"/a"}, Clock::now() + std::chrono::seconds(5));
+  EXPECT_EQ(plain[0].data.size(), 3u);
+}
+
 TEST(PveCollector, CephNotInstalledIsNotAFailure) {
   FakeApi api = recorded_api();
   api.special["/cluster/ceph/status"] = []() -> json {

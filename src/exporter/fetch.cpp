@@ -28,7 +28,7 @@ std::string one_line(std::string s) {
   return s;
 }
 
-void worker(std::shared_ptr<SharedState> st, ApiGet get) {
+void worker(std::shared_ptr<SharedState> st, ApiGet get, Convert convert) {
   for (;;) {
     size_t i;
     std::string path;
@@ -44,6 +44,19 @@ void worker(std::shared_ptr<SharedState> st, ApiGet get) {
     try {
       r.data = get(path);
       r.ok = true;
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (convert) {
+        try {
+          convert(i, r.data, r.metrics);
+        } catch (const std::exception& e) {
+          r.metrics = MetricSet();
+          r.convert_error = one_line(e.what());
+        } catch (...) {
+          r.metrics = MetricSet();
+          r.convert_error = "unknown error";
+        }
+        nlohmann::json().swap(r.data);
+      }
     } catch (const pvesafe::Error& e) {
       r.error = one_line(e.message());
       r.error_code = static_cast<int>(e.code());
@@ -52,7 +65,8 @@ void worker(std::shared_ptr<SharedState> st, ApiGet get) {
     } catch (...) {
       r.error = "unknown error";
     }
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!r.ok)
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     {
       std::lock_guard lk(st->mu);
       if (!st->abandoned) {
@@ -67,7 +81,8 @@ void worker(std::shared_ptr<SharedState> st, ApiGet get) {
 }  // namespace
 
 std::vector<FetchOutcome> fetch_all(const ApiGet& get, const std::vector<std::string>& paths,
-                                    std::chrono::steady_clock::time_point deadline, int parallel) {
+                                    std::chrono::steady_clock::time_point deadline, int parallel,
+                                    Convert convert) {
   if (paths.empty()) return {};
   auto st = std::make_shared<SharedState>();
   st->paths = paths;
@@ -76,7 +91,7 @@ std::vector<FetchOutcome> fetch_all(const ApiGet& get, const std::vector<std::st
   size_t workers = std::min<size_t>(paths.size(), parallel < 1 ? 1 : parallel);
   auto start = std::chrono::steady_clock::now();
   for (size_t w = 0; w < workers; ++w) {
-    std::thread(worker, st, get).detach();
+    std::thread(worker, st, get, convert).detach();
   }
   std::vector<FetchOutcome> out;
   {

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "exporter/metric_set.h"
+
 namespace pvesafe::exporter {
 
 // Returns the "data" member of a PVE API answer for an API path such as "/cluster/status";
@@ -22,16 +24,24 @@ struct FetchOutcome {
   bool ok = false;
   bool timed_out = false;
   int error_code = 0;  // pvesafe::Errc value when the fetcher threw pvesafe::Error, else 0
-  nlohmann::json data;
-  std::string error;  // one line, no secrets
+  nlohmann::json data;  // the answer (null when a Convert turned it into `metrics`)
+  std::string error;    // one line, no secrets
   double seconds = 0;
+  MetricSet metrics;          // what the Convert made of the answer
+  std::string convert_error;  // ok, but the Convert rejected the answer (then `metrics` is empty)
 };
 
+// Turns the answer to paths[index] into metrics; throws when the answer is not what it expects.
+using Convert =
+    std::function<void(size_t index, const nlohmann::json& data, MetricSet& out)>;
+
 // Runs get(path) for every path, at most `parallel` at a time, and returns the outcomes in the
-// order of `paths` no later than `deadline`.
+// order of `paths` no later than `deadline`. With a `convert`, each answer is turned into metrics
+// on the worker thread that fetched it and released at once, so large answers neither pile up
+// nor wait for the slowest call.
 std::vector<FetchOutcome> fetch_all(const ApiGet& get, const std::vector<std::string>& paths,
                                     std::chrono::steady_clock::time_point deadline,
-                                    int parallel = 8);
+                                    int parallel = 8, Convert convert = {});
 
 }  // namespace pvesafe::exporter
 

@@ -379,56 +379,57 @@ void collect_node_versions(const std::string& node, const json& data, MetricSet&
   }
 }
 
+namespace {
+// Online nodes as the collected metrics show them (value 1 of a per-node family).
+std::vector<std::string> online_nodes(const MetricSet& m, const char* family) {
+  std::vector<std::string> out;
+  for (const auto& [labels, v] : m.samples(family))
+    if (v == 1) out.push_back(label(labels, "node"));
+  return out;
+}
+}  // namespace
+
 void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
                  std::chrono::steady_clock::time_point deadline, MetricSet& out,
                  ScrapeReport& report) {
   std::vector<std::string> paths = {"/cluster/status", "/cluster/resources",
                                     "/cluster/ha/status/current"};
   if (opts.ceph) paths.push_back("/cluster/ceph/status");
-  auto r1 = fetch_all(get, paths, deadline, opts.parallel);
+  // Each answer becomes metrics on the thread that fetched it, into a scratch set per answer (a
+  // malformed answer exposes nothing), and is released at once: a large cluster's
+  // /cluster/resources document is several times the size of the metrics made from it.
+  auto r1 = fetch_all(get, paths, deadline, opts.parallel,
+                      [](size_t i, const nlohmann::json& data, MetricSet& m) {
+                        switch (i) {
+                          case 0: return collect_cluster_status(data, m);
+                          case 1: return collect_cluster_resources(data, m);
+                          case 2: return collect_ha_status(data, m);
+                          default: return collect_ceph_status(data, m);
+                        }
+                      });
 
-  // The online nodes for round 2 (from /cluster/status; /cluster/resources as fallback), taken
-  // before the answers are turned into metrics and released.
+  // The online nodes for round 2: from /cluster/status, else from /cluster/resources.
   std::vector<std::string> nodes;
-  auto add_nodes = [&](const FetchOutcome& r, const char* type_key, const char* name_key,
-                       const char* online_key, const char* online_value) {
-    if (!r.ok || !r.data.is_array()) return;
-    for (const auto& e : r.data) {
-      if (!e.is_object() || str(e, "type") != type_key) continue;
-      if (str(e, online_key) != online_value) continue;
-      nodes.push_back(str(e, name_key));
-    }
-  };
   if (opts.node_details) {
-    add_nodes(r1[0], "node", "name", "online", "1");
-    if (nodes.empty()) add_nodes(r1[1], "node", "node", "status", "online");
+    if (r1[0].ok && r1[0].convert_error.empty())
+      nodes = online_nodes(r1[0].metrics, "pvesafe_node_online");
+    if (nodes.empty() && r1[1].ok && r1[1].convert_error.empty())
+      nodes = online_nodes(r1[1].metrics, "pvesafe_node_up");
   }
 
-  // Each answer becomes metrics and is released at once: a large cluster's /cluster/resources
-  // document is several times the size of the metrics made from it.
-  auto apply = [&](FetchOutcome& r, const std::string& source, auto&& fn) -> bool {
+  auto apply = [&](FetchOutcome& r, const std::string& source) {
     if (!r.ok) {
       report.fail(source, r.path + ": " + r.error, r.seconds);
-      return false;
+    } else if (!r.convert_error.empty()) {
+      report.fail(source, r.path + ": unexpected answer: " + r.convert_error, r.seconds);
+    } else {
+      out.merge(std::move(r.metrics));
+      report.ok(source, r.seconds);
     }
-    MetricSet part;  // parse into a scratch set, so a malformed answer exposes nothing
-    bool ok = true;
-    try {
-      fn(r.data, part);
-    } catch (const std::exception& e) {
-      report.fail(source, r.path + ": unexpected answer: " + e.what(), r.seconds);
-      ok = false;
-    }
-    nlohmann::json().swap(r.data);
-    if (!ok) return false;
-    out.merge(std::move(part));
-    report.ok(source, r.seconds);
-    return true;
   };
-
-  apply(r1[0], "cluster_status", collect_cluster_status);
-  apply(r1[1], "cluster_resources", collect_cluster_resources);
-  apply(r1[2], "ha", collect_ha_status);
+  apply(r1[0], "cluster_status");
+  apply(r1[1], "cluster_resources");
+  apply(r1[2], "ha");
   if (opts.ceph) {
     auto& c = r1[3];
     // PVE answers 500 "binary not installed: /usr/bin/ceph-mon" (or "... not initialized")
@@ -439,7 +440,7 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
     if (absent) {
       out.gauge("pvesafe_ceph_configured", "1 if Ceph is configured in the cluster", {}, 0);
     } else {
-      apply(c, "ceph", collect_ceph_status);
+      apply(c, "ceph");
     }
   }
   r1.clear();
@@ -457,31 +458,28 @@ void collect_pve(const ApiGet& get, const PveCollectOptions& opts,
     p2.push_back("/nodes/" + n + "/status");
     p2.push_back("/nodes/" + n + "/apt/versions");
   }
-  auto r2 = fetch_all(get, p2, deadline, opts.parallel);
+  auto names = std::make_shared<const std::vector<std::string>>(nodes);  // outlives late workers
+  auto r2 = fetch_all(get, p2, deadline, opts.parallel,
+                      [names](size_t i, const nlohmann::json& data, MetricSet& m) {
+                        if (i % 2 == 0) collect_node_status((*names)[i / 2], data, m);
+                        else collect_node_versions((*names)[i / 2], data, m);
+                      });
   std::string status_err, versions_err;
   double status_s = 0, versions_s = 0;
   MetricSet details;  // all nodes' figures, merged into out once
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    auto& st = r2[2 * i];
-    auto& ve = r2[2 * i + 1];
-    status_s = std::max(status_s, st.seconds);
-    versions_s = std::max(versions_s, ve.seconds);
-    auto one = [&](FetchOutcome& r, std::string& err, auto&& fn) {
-      if (!r.ok) {
-        if (err.empty()) err = r.path + ": " + r.error;
-        return;
-      }
-      MetricSet part;
-      try {
-        fn(nodes[i], r.data, part);
-        details.merge(std::move(part));
-      } catch (const std::exception& e) {
-        if (err.empty()) err = r.path + ": unexpected answer: " + e.what();
-      }
-      nlohmann::json().swap(r.data);
-    };
-    one(st, status_err, collect_node_status);
-    one(ve, versions_err, collect_node_versions);
+  for (size_t i = 0; i < r2.size(); ++i) {
+    auto& r = r2[i];
+    bool status = i % 2 == 0;
+    double& secs = status ? status_s : versions_s;
+    secs = std::max(secs, r.seconds);
+    std::string& err = status ? status_err : versions_err;
+    if (!r.ok) {
+      if (err.empty()) err = r.path + ": " + r.error;
+    } else if (!r.convert_error.empty()) {
+      if (err.empty()) err = r.path + ": unexpected answer: " + r.convert_error;
+    } else {
+      details.merge(std::move(r.metrics));
+    }
   }
   r2.clear();
   out.merge(std::move(details));
