@@ -2,6 +2,7 @@
 // /cluster/ha/status/current and /cluster/ha/status/manager_status.
 #include <algorithm>
 #include <ctime>
+#include <set>
 
 #include "router.h"
 #include "views.h"
@@ -226,12 +227,12 @@ void register_ha_routes(Router& r) {
                      {"armed-state", s.c.ha_resources.empty() ? "standby" : "armed"},
                      {"status", s.c.ha_resources.empty() ? "standby (no HA resources)"
                                                          : "armed (CRM watchdog active)"}});
+    // Nodes running HA resources (their LRM is active), in one pass over the resources.
+    std::set<std::string> ha_nodes;
+    for (auto& res : s.c.ha_resources)
+      if (Guest* g = sid_guest(s, res.sid)) ha_nodes.insert(g->node);
     for (auto& n : s.c.nodes) {
-      bool has = false;
-      for (auto& res : s.c.ha_resources) {
-        Guest* g = sid_guest(s, res.sid);
-        has = has || (g && g->node == n.name);
-      }
+      bool has = ha_nodes.count(n.name) != 0;
       int64_t ts = n.online ? now - 2 : now - 120;
       std::string st = !n.online ? "old timestamp - dead?"
                                  : (has ? "active, watchdog active" : "idle, watchdog standby");
@@ -271,12 +272,12 @@ void register_ha_routes(Router& r) {
     int64_t now = s.now();
     json lrm = json::object(), node_status = json::object(), node_request = json::object(),
          service_status = json::object();
+    // Nodes running HA resources (their LRM is active), in one pass over the resources.
+    std::set<std::string> ha_nodes;
+    for (auto& res : s.c.ha_resources)
+      if (Guest* g = sid_guest(s, res.sid)) ha_nodes.insert(g->node);
     for (auto& n : s.c.nodes) {
-      bool has = false;
-      for (auto& res : s.c.ha_resources) {
-        Guest* g = sid_guest(s, res.sid);
-        has = has || (g && g->node == n.name);
-      }
+      bool has = ha_nodes.count(n.name) != 0;
       lrm[n.name] = {{"mode", "active"},
                      {"results", json::object()},
                      {"state", has ? "active" : "wait_for_agent_lock"},
