@@ -32,8 +32,7 @@ struct FetchOutcome {
 };
 
 // Turns the answer to paths[index] into metrics; throws when the answer is not what it expects.
-using Convert =
-    std::function<void(size_t index, const nlohmann::json& data, MetricSet& out)>;
+using Convert = std::function<void(size_t index, const nlohmann::json& data, MetricSet& out)>;
 
 // Runs get(path) for every path, at most `parallel` at a time, and returns the outcomes in the
 // order of `paths` no later than `deadline`. With a `convert`, each answer is turned into metrics

@@ -21,18 +21,25 @@ const char* type_name(MetricType t) {
 
 void append_escaped_help(std::string& out, std::string_view h) {
   for (char c : h) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
 }
 
 void append_escaped_value(std::string& out, std::string_view v) {
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
 }
 
@@ -341,12 +348,10 @@ std::optional<std::pair<Labels, double>> MetricSet::find(std::string_view name,
   std::string want = escape_label_value(value);
   for (const auto& s : f->series) {
     std::string_view l = labels_of(s);
-    bool hit = for_each_label(l, [&](std::string_view k, std::string_view v) {
-      return k == key && v == want;
-    });
-    if (hit || (want.empty() && !for_each_label(l, [&](std::string_view k, std::string_view) {
-                  return k == key;
-                })))
+    bool hit = for_each_label(
+        l, [&](std::string_view k, std::string_view v) { return k == key && v == want; });
+    if (hit || (want.empty() &&
+                !for_each_label(l, [&](std::string_view k, std::string_view) { return k == key; })))
       return std::make_pair(parse_labels(l), s.value);
   }
   return std::nullopt;
