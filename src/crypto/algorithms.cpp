@@ -174,11 +174,15 @@ CfbDecryptor::~CfbDecryptor() {
 }
 
 void CfbDecryptor::encrypt_blocks(const uint8_t* in, size_t n, uint8_t* out) {
-  // n is a multiple of the block size; feed at most INT_MAX-sized pieces.
+  evp_encrypt_all(ctx_, in, n, out);  // n is a multiple of the block size
+}
+
+void evp_encrypt_all(EVP_CIPHER_CTX* ctx, const uint8_t* in, size_t n, uint8_t* out) {
+  // EVP takes int lengths: feed at most 1 GiB at a time.
   while (n > 0) {
     size_t take = n < (size_t{1} << 30) ? n : (size_t{1} << 30);
     int outl = 0;
-    if (EVP_EncryptUpdate(ctx_, out, &outl, in, static_cast<int>(take)) != 1 ||
+    if (EVP_EncryptUpdate(ctx, out, &outl, in, static_cast<int>(take)) != 1 ||
         static_cast<size_t>(outl) != take) {
       throw Error(Errc::kInternal, "OpenSSL block encryption failed");
     }

@@ -77,6 +77,9 @@ class CfbDecryptor {
   uint8_t cur_[kMaxBlockSize];     // ciphertext of the current block so far
 };
 
+// EVP_EncryptUpdate over any length (EVP takes int lengths); kInternal when OpenSSL fails.
+void evp_encrypt_all(EVP_CIPHER_CTX* ctx, const uint8_t* in, size_t n, uint8_t* out);
+
 // Resizes v to n bytes for output that is about to be written. Large buffers are advised to use
 // transparent huge pages first, which cuts the page faults of a fresh multi-megabyte buffer by
 // a factor of 512 (they otherwise cost as much as SHA-1 over the data).

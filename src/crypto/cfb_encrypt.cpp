@@ -10,33 +10,33 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "crypto/algorithms.h"
 
 namespace pvesafe::crypto::detail {
 
 #ifdef PVESAFE_AESNI
 namespace {
 
-// AES-256 key expansion (FIPS-197 section 5.2) with AESKEYGENASSIST.
+// AES-256 key expansion (FIPS-197 section 5.2) with AESKEYGENASSIST. Each round key is the one
+// two before it with its words chained (w0, w0^w1, w0^w1^w2, ...), XORed with a transformed
+// word of the previous round key.
+__attribute__((target("aes,sse2"))) __m128i chain_words(__m128i v) {
+  __m128i t = _mm_slli_si128(v, 4);
+  v = _mm_xor_si128(v, t);
+  t = _mm_slli_si128(t, 4);
+  v = _mm_xor_si128(v, t);
+  t = _mm_slli_si128(t, 4);
+  return _mm_xor_si128(v, t);
+}
+
 __attribute__((target("aes,sse2"))) __m128i expand_even(__m128i prev2, __m128i assist) {
-  assist = _mm_shuffle_epi32(assist, 0xff);  // RotWord(SubWord(w[i-1])) ^ Rcon
-  __m128i t = _mm_slli_si128(prev2, 4);
-  prev2 = _mm_xor_si128(prev2, t);
-  t = _mm_slli_si128(t, 4);
-  prev2 = _mm_xor_si128(prev2, t);
-  t = _mm_slli_si128(t, 4);
-  prev2 = _mm_xor_si128(prev2, t);
-  return _mm_xor_si128(prev2, assist);
+  // RotWord(SubWord(last word of the previous key)) ^ Rcon
+  return _mm_xor_si128(chain_words(prev2), _mm_shuffle_epi32(assist, 0xff));
 }
 
 __attribute__((target("aes,sse2"))) __m128i expand_odd(__m128i even, __m128i prev2) {
-  __m128i assist = _mm_shuffle_epi32(_mm_aeskeygenassist_si128(even, 0), 0xaa);  // SubWord only
-  __m128i t = _mm_slli_si128(prev2, 4);
-  prev2 = _mm_xor_si128(prev2, t);
-  t = _mm_slli_si128(t, 4);
-  prev2 = _mm_xor_si128(prev2, t);
-  t = _mm_slli_si128(t, 4);
-  prev2 = _mm_xor_si128(prev2, t);
-  return _mm_xor_si128(prev2, assist);
+  // SubWord(last word of the previous key), no rotation, no Rcon
+  return _mm_xor_si128(chain_words(prev2), _mm_shuffle_epi32(_mm_aeskeygenassist_si128(even, 0), 0xaa));
 }
 
 __attribute__((target("aes,sse2"))) void expand_key(const uint8_t* key, uint8_t* out) {
@@ -97,14 +97,16 @@ bool cpu_has_aesni() {
 #endif
 
 Aes256CfbEncryptor::Aes256CfbEncryptor(std::span<const uint8_t, 32> key,
-                                       std::span<const uint8_t, 16> iv) {
+                                       std::span<const uint8_t, 16> iv, bool hardware) {
   std::memcpy(ks_, iv.data(), 16);
 #ifdef PVESAFE_AESNI
-  if (cpu_has_aesni()) {
+  if (hardware && cpu_has_aesni()) {
     expand_key(key.data(), round_keys_);
     encrypt_one(round_keys_, ks_);  // keystream of the first block: E(IV)
     return;
   }
+#else
+  (void)hardware;
 #endif
   evp_ = EVP_CIPHER_CTX_new();
   if (!evp_ || EVP_EncryptInit_ex2(evp_, EVP_aes_256_cfb128(), key.data(), iv.data(), nullptr) != 1) {
@@ -121,17 +123,7 @@ Aes256CfbEncryptor::~Aes256CfbEncryptor() {
 
 void Aes256CfbEncryptor::encrypt(const uint8_t* in, uint8_t* out, size_t n) {
   if (evp_ != nullptr) {
-    while (n > 0) {
-      const size_t take = n < (size_t{1} << 30) ? n : (size_t{1} << 30);
-      int outl = 0;
-      if (EVP_EncryptUpdate(evp_, out, &outl, in, static_cast<int>(take)) != 1 ||
-          static_cast<size_t>(outl) != take) {
-        throw Error(Errc::kInternal, "OpenSSL encryption failed");
-      }
-      in += take;
-      out += take;
-      n -= take;
-    }
+    evp_encrypt_all(evp_, in, n, out);
     return;
   }
 #ifdef PVESAFE_AESNI

@@ -19,9 +19,10 @@ namespace pvesafe::crypto::detail {
 
 class Aes256CfbEncryptor {
  public:
-  // An all-zero IV unless one is given (OpenPGP uses zero).
+  // An all-zero IV unless one is given (OpenPGP uses zero). `hardware` false forces OpenSSL's
+  // path (for tests).
   explicit Aes256CfbEncryptor(std::span<const uint8_t, 32> key,
-                              std::span<const uint8_t, 16> iv = kZeroIv);
+                              std::span<const uint8_t, 16> iv = kZeroIv, bool hardware = true);
   ~Aes256CfbEncryptor();
   Aes256CfbEncryptor(const Aes256CfbEncryptor&) = delete;
   Aes256CfbEncryptor& operator=(const Aes256CfbEncryptor&) = delete;
