@@ -132,6 +132,9 @@ rgw enable usage log = false
 rgw thread pool size = 64
 rgw max chunk size = 4194304
 rgw lc debug interval = 10
+# STS (AssumeRole): temporary credentials for role_arn profiles, tested against the gateway.
+rgw sts key = pvesafestskey016
+rgw s3 auth use sts = true
 EOF
   # A keyring is not used for authentication (auth none) but the tools want the file.
   ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
