@@ -7,7 +7,7 @@
 # No secret of either appears in any output.
 source "$PVESAFE_SOURCE_DIR/tests/repo/lib.sh"
 source "$PVESAFE_SOURCE_DIR/tests/s3/lib.sh"
-s3_start_rgw
+RGW_STS=1 s3_start_rgw
 command -v aws > /dev/null || { echo "SKIP: awscli not installed"; exit 77; }
 EP=$PVESAFE_TEST_S3_ENDPOINT
 CONF=$T/rgw/ceph.conf

@@ -5,6 +5,7 @@
 #                                    radosgw (beast) under DIR; prints the S3 endpoint when S3 answers
 #   tests/servers/rgw.sh env DIR     prints shell exports: endpoint and the test users' keys
 #   tests/servers/rgw.sh stop DIR    stops the daemons by their pid files
+#   env RGW_STS=1                    start with STS (AssumeRole) enabled
 #
 # No systemd, no cephx, pool size 1, free ports picked at start. The data lives in memory (memstore),
 # so a stopped gateway keeps nothing. Two S3 users exist: "pvesafe" (owner of the test buckets) and
@@ -132,10 +133,12 @@ rgw enable usage log = false
 rgw thread pool size = 64
 rgw max chunk size = 4194304
 rgw lc debug interval = 10
-# STS (AssumeRole): temporary credentials for role_arn profiles, tested against the gateway.
-rgw sts key = pvesafestskey016
-rgw s3 auth use sts = true
 EOF
+  # STS (AssumeRole) only when asked: with it on, this gateway answers a wrong key or secret with
+  # AccessDenied instead of InvalidAccessKeyId / SignatureDoesNotMatch.
+  if [[ -n "${RGW_STS:-}" ]]; then
+    printf 'rgw sts key = pvesafestskey016\nrgw s3 auth use sts = true\n' >>"$conf"
+  fi
   # A keyring is not used for authentication (auth none) but the tools want the file.
   ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
   monmaptool --create --clobber --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$dir/monmap" >/dev/null
