@@ -65,6 +65,7 @@ run 3 100
 run 100 10000
 run 100 10000 --no-node-details
 API_MS=15 run 100 10000
+run 100 10000 --audit-interval 300   # the background audit runs while the scrapes do
 if apt-cache policy prometheus-pve-exporter 2>/dev/null | grep -q 'Candidate: [0-9]'; then
   echo "prometheus-pve-exporter is packaged: install it with scripts/install-deps.sh and add it here"
 else

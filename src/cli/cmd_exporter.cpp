@@ -85,6 +85,7 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
     double call_timeout = 4;
     double max_scrape = 9;
     int parallel = 8;
+    int audit_interval = 0;
     PveFlags pve;
   };
   auto f = std::make_shared<Flags>();
@@ -115,6 +116,12 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--parallel", f->parallel, "Concurrent API calls per scrape")
       ->capture_default_str();
+  cmd->add_option("--audit-interval", f->audit_interval,
+                  "Central mode: run the cluster audit (the checks of `pvesafe audit`) in the "
+                  "background every this many seconds (e.g. 300) and report its findings in each "
+                  "scrape; 0: off")
+      ->check(CLI::Range(0, 86400 * 7))
+      ->capture_default_str();
   add_pve_flags(cmd, f->pve);
 
   cmd->callback([f, &global] {
@@ -128,6 +135,7 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
     o.pve.ceph = !f->no_ceph;
     o.pve.node_details = !f->no_node_details;
     o.max_scrape_time = std::chrono::milliseconds(static_cast<long long>(f->max_scrape * 1000));
+    o.audit_interval = std::chrono::seconds(f->audit_interval);
     o.log = [](const std::string& line) { spdlog::warn("exporter: {}", line); };
     auto call_timeout =
         std::chrono::milliseconds(static_cast<long long>(f->call_timeout * 1000));

@@ -12,7 +12,13 @@ namespace pvesafe::exporter {
 
 using Clock = std::chrono::steady_clock;
 
-Exporter::Exporter(ExporterOptions opts) : opts_(std::move(opts)) {}
+Exporter::Exporter(ExporterOptions opts) : opts_(std::move(opts)) {
+  if (!opts_.node_mode && opts_.audit_interval.count() > 0 && !opts_.targets.empty()) {
+    audit_ = std::make_unique<AuditJob>(opts_.targets, opts_.audit, opts_.audit_interval, opts_.log);
+  }
+}
+
+Exporter::~Exporter() = default;
 
 bool Exporter::has_target(const std::string& target) const {
   return target.empty() || opts_.targets.count(target) != 0;
@@ -46,6 +52,7 @@ MetricSet Exporter::collect(const std::string& target, std::chrono::milliseconds
   if (!target.empty()) {
     PveCollectOptions po = opts_.pve;
     collect_pve(opts_.targets.at(target), po, deadline, out, report);
+    if (audit_) out.merge(audit_->metrics(target));
   } else {
     if (opts_.node_mode && opts_.corosync) {
       cluster::CorosyncRuntime rt;

@@ -16,7 +16,9 @@
 #include <mutex>
 #include <string>
 
+#include "cluster/audit.h"
 #include "cluster/corosync_runtime.h"
+#include "exporter/audit_job.h"
 #include "exporter/fetch.h"
 #include "exporter/metric_set.h"
 #include "exporter/pve_collector.h"
@@ -34,12 +36,17 @@ struct ExporterOptions {
   std::string catalog_path;         // "" = no catalog metrics
   PveCollectOptions pve;
   std::chrono::milliseconds max_scrape_time{9000};
+  // Central mode: run the cluster audit of every target this often in the background and add
+  // its latest results to the target's scrape (audit_job.h); 0 = never.
+  std::chrono::seconds audit_interval{0};
+  cluster::AuditOptions audit;
   LogFn log;
 };
 
 class Exporter {
  public:
   explicit Exporter(ExporterOptions opts);
+  ~Exporter();
 
   // Collects the target ("" = the default target: node mode's node, or central mode's catalog
   // and self metrics). Throws pvesafe::Error(kNotFound) for an unknown target.
@@ -54,6 +61,7 @@ class Exporter {
  private:
   SourceTracker& tracker(const std::string& target);
   ExporterOptions opts_;
+  std::unique_ptr<AuditJob> audit_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<SourceTracker>> trackers_;
   double scrapes_ = 0;

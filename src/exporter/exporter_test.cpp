@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "exporter/catalog_collector.h"
 #include "exporter/corosync_collector.h"
+#include "exporter/audit_job.h"
 #include "exporter/exporter.h"
 #include "exporter/metric_set.h"
 #include "exporter/pve_collector.h"
@@ -206,6 +207,11 @@ FakeApi recorded_api() {
   api.answers["/cluster/resources"] = sample("cluster_resources.json");
   api.answers["/cluster/ha/status/current"] = sample("cluster_ha_status_current.pve9.json");
   api.answers["/cluster/ceph/status"] = sample("cluster_ceph_status.trimmed.json");
+  // GET /nodes (no recording: the documented fields, the nodes of the recorded cluster status).
+  api.answers["/nodes"] = json::array();
+  for (const char* n : {"node1", "node2", "node3", "node4"}) {
+    api.answers["/nodes"].push_back({{"node", n}, {"status", "online"}, {"type", "node"}});
+  }
   for (const char* n : {"node1", "node2", "node3", "node4"}) {
     api.answers[std::string("/nodes/") + n + "/status"] = sample("nodes_node_status.pve7.json");
     api.answers[std::string("/nodes/") + n + "/apt/versions"] =
@@ -478,6 +484,69 @@ TEST(Exporter, CentralTargetAndStatusPage) {
   EXPECT_NE(html.find("<td>node4</td>"), std::string::npos);
   EXPECT_NE(html.find("quorate"), std::string::npos);
   EXPECT_EQ(format_age(3 * 86400 + 7200), "3d 2h");
+}
+
+// The background audit: a scrape of a target carries the findings of the latest audit, the
+// same figures `pvesafe audit` computes from the same API answers.
+TEST(AuditJob, ReportsTheLatestAuditOfEachTarget) {
+  FakeApi api = recorded_api();
+  cluster::AuditOptions opts;
+  const auto expect = cluster::run_audit(api.get(), opts);
+  AuditJob job({{"c1", api.get()}}, opts, std::chrono::hours(1));
+  ASSERT_TRUE(job.wait_for_rounds(1, std::chrono::seconds(30)));
+  MetricSet m = job.metrics("c1");
+  EXPECT_EQ(m.value("pvesafe_audit_up", {}), 1);
+  EXPECT_EQ(m.value("pvesafe_audit_worst_severity", {}), static_cast<double>(expect.worst()));
+  ASSERT_FALSE(expect.checks.empty());
+  for (const auto& run : expect.checks) {
+    EXPECT_EQ(m.value("pvesafe_audit_check_severity", {{"check", run.check}}),
+              static_cast<double>(run.worst))
+        << run.check;
+  }
+  EXPECT_GT(m.value("pvesafe_audit_last_run_timestamp_seconds", {}), 1.7e9);
+  EXPECT_TRUE(job.metrics("other").samples("pvesafe_audit_up").empty());
+}
+
+// An audit that cannot run at all (no node list) is reported as down, without findings.
+TEST(AuditJob, AFailedAuditIsDown) {
+  FakeApi api = recorded_api();
+  api.answers.erase("/nodes");
+  std::vector<std::string> logged;
+  std::mutex mu;
+  AuditJob job({{"c1", api.get()}}, cluster::AuditOptions{}, std::chrono::hours(1),
+               [&](const std::string& line) {
+                 std::lock_guard lk(mu);
+                 logged.push_back(line);
+               });
+  ASSERT_TRUE(job.wait_for_rounds(1, std::chrono::seconds(30)));
+  MetricSet m = job.metrics("c1");
+  EXPECT_EQ(m.value("pvesafe_audit_up", {}), 0);
+  EXPECT_FALSE(m.has("pvesafe_audit_findings"));
+  std::lock_guard lk(mu);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("audit of c1 failed"), std::string::npos);
+}
+
+TEST(Exporter, CentralScrapeAddsTheBackgroundAudit) {
+  ExporterOptions o;
+  o.targets["c1"] = recorded_api().get();
+  o.audit_interval = std::chrono::hours(1);
+  Exporter ex(o);
+  // The first audit runs at start; poll until a scrape carries it.
+  MetricSet m;
+  for (int i = 0; i < 300; ++i) {
+    m = ex.collect("c1", std::chrono::seconds(5));
+    if (m.has("pvesafe_audit_up")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(m.has("pvesafe_audit_up"));
+  EXPECT_TRUE(m.has("pvesafe_audit_findings"));
+  EXPECT_EQ(m.value("pvesafe_source_up", {{"source", "cluster_resources"}}), 1);
+  // Off by default.
+  ExporterOptions off;
+  off.targets["c1"] = recorded_api().get();
+  Exporter quiet(off);
+  EXPECT_FALSE(quiet.collect("c1", std::chrono::seconds(5)).has("pvesafe_audit_up"));
 }
 
 }  // namespace

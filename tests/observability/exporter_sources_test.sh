@@ -3,6 +3,7 @@
 # then each bad input (API slow beyond the timeout, malformed JSON, 401, unreachable API,
 # corosync not running) must leave the exporter serving, report the failure in
 # pvesafe_source_up / pvesafe_source_errors_total, expose no stale values, and log one line.
+# Also: with --audit-interval, the background cluster audit reports what `pvesafe audit` reports.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 obs_need promtool curl
@@ -27,6 +28,37 @@ done
 [[ $(grep -c '^pvesafe_guest_running{' "$OBS_TMP/ok.prom") -eq 12 ]]
 grep -q '^pvesafe_node_package_info{' "$OBS_TMP/ok.prom"
 [[ $(metric_value "$OBS_TMP/ok.prom" 'pvesafe_cluster_quorate') == 1 ]]
+
+# 1b. the background cluster audit (--audit-interval): its findings arrive with the scrapes,
+# promtool-clean, and agree check by check with `pvesafe audit --json` on the same cluster (the
+# simulator's default cluster has HA guests on local storage: a critical finding).
+obs_exporter audit "${common[@]}" --target "lab=127.0.0.1:$PVESIM_PORT" --audit-interval 60
+for _ in $(seq 150); do
+  curl -fsS --max-time 15 "$EXPORTER_URL/metrics?target=lab" -o "$OBS_TMP/audit.prom"
+  grep -q '^pvesafe_audit_up ' "$OBS_TMP/audit.prom" && break
+  sleep 0.2
+done
+promtool check metrics <"$OBS_TMP/audit.prom"
+[[ $(metric_value "$OBS_TMP/audit.prom" 'pvesafe_audit_up') == 1 ]] || { echo "audit not up" >&2; exit 1; }
+"$PVESAFE_BIN" audit --json --pve-host 127.0.0.1 --pve-port "$PVESIM_PORT" --pve-token-id 'auditor@pve!monitor' \
+  --pve-fingerprint "$PVESIM_FP" > "$OBS_TMP/audit.json" || true
+python3 - "$OBS_TMP/audit.json" "$OBS_TMP/audit.prom" <<'PY'
+import json, re, sys
+rank = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
+cli = json.load(open(sys.argv[1]))
+prom = {}
+for line in open(sys.argv[2]):
+    m = re.match(r'pvesafe_audit_check_severity\{check="([^"]+)"\} (\S+)', line)
+    if m:
+        prom[m.group(1)] = float(m.group(2))
+    m = re.match(r'pvesafe_audit_worst_severity (\S+)', line)
+    if m:
+        worst = float(m.group(1))
+want = {c["check"]: rank[c["worst"]] for c in cli["checks"]}
+assert want and prom == want, f"exporter {prom} != pvesafe audit {want}"
+assert worst == rank[cli["summary"]["worst"]], (worst, cli["summary"])
+print("audit metrics agree with pvesafe audit:", want)
+PY
 
 # 2. API slower than the scrape budget: the scrape still answers, sources report down.
 pvesim_ctl "slow?ms=8000"

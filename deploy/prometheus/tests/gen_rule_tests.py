@@ -173,6 +173,14 @@ case("5m", [series("pvesafe_node_package_info", {**pk, "node": "pve1", "version"
              series("pvesafe_node_package_info", {**pk, "node": "pve2", "version": "8.2.7"}, "_ _ 1x100")],
      [("7h", "PveVersionSkew", [])])
 
+# --- Audit: a critical finding that stays; a warning; a critical one fixed within the hold
+au = {**C, "instance": "central", "job": "pvesafe-central"}
+case("5m", [series("pvesafe_audit_worst_severity", au, "3x30")],
+     [("10m", "PveAuditCritical", []),
+      ("30m", "PveAuditCritical", [alert("PveAuditCritical", cluster="lab", node="*")])])
+case("5m", [series("pvesafe_audit_worst_severity", au, "2x30")], [("2h", "PveAuditCritical", [])])
+case("5m", [series("pvesafe_audit_worst_severity", au, "3 3 0x30")], [("2h", "PveAuditCritical", [])])
+
 # --- Source down (2 min hold)
 src = {**C, "instance": "central:9221", "job": "pvesafe-central", "source": "cluster_resources"}
 case("15s", [series("pvesafe_source_up", src, "0x20")],
