@@ -101,6 +101,16 @@ TEST(S3Config, VirtualHostedOnAwsByDefault) {
   EXPECT_EQ(e.url("p/x", ""), "https://bkt.minio.example:9000/p/x");
 }
 
+// The payload hash: left out over HTTPS unless asked for, always sent over plain HTTP.
+TEST(S3Config, UnsignedPayloadByDefaultOnlyOverHttps) {
+  EXPECT_TRUE(parse_s3_config("s3://bkt", {}, no_env(), "/x").unsigned_payload);  // AWS: https
+  EXPECT_TRUE(parse_s3_config("s3://bkt", {{"s3.endpoint", "https://h:9000"}}, no_env(), "/x").unsigned_payload);
+  EXPECT_FALSE(parse_s3_config("s3://bkt", {{"s3.endpoint", "http://h:9000"}}, no_env(), "/x").unsigned_payload);
+  EXPECT_FALSE(parse_s3_config("s3://bkt", {{"s3.endpoint", "https://h:9000"}, {"s3.unsigned-payload", "false"}},
+                               no_env(), "/x")
+                   .unsigned_payload);
+}
+
 TEST(S3Config, RejectsUnknownKeysAndBadValues) {
   auto code_of = [](std::function<void()> f) {
     try {

@@ -241,6 +241,9 @@ S3Config parse_s3_config(const std::string& url, const std::map<std::string, std
     throw Error(Errc::kUsage, "s3.part-size must be between 5 MiB and 5 GiB");
   }
   if (c.multipart_threshold < c.part_size) c.multipart_threshold = c.part_size;
+  // Over HTTPS the body is not hashed into the signature by default (as the AWS CLI does): TLS
+  // protects it in transit, and every object is an OpenPGP message with its own integrity check.
+  c.unsigned_payload = c.scheme == "https";
   if (auto v = opt("s3.unsigned-payload")) {
     c.unsigned_payload = parse_bool("s3.unsigned-payload", *v);
     if (c.unsigned_payload && c.scheme != "https") {

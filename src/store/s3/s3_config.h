@@ -14,7 +14,7 @@
 //   s3.profile         AWS profile (default AWS_PROFILE, else "default")
 //   s3.retention-days, s3.retain-until, s3.lock-mode   Object Lock retention for new objects
 //   s3.multipart-threshold, s3.part-size   bytes (defaults 64 MiB and 16 MiB)
-//   s3.unsigned-payload  true: send UNSIGNED-PAYLOAD (HTTPS only)
+//   s3.unsigned-payload  true: send UNSIGNED-PAYLOAD (HTTPS only; the default over HTTPS)
 //   s3.max-attempts    tries per request, first included (default 6)
 //   s3.timeout         seconds without progress before a request is aborted (default 60)
 //   s3.list-max-keys   page size of listings (default 1000)
