@@ -25,7 +25,6 @@ namespace {
 void raw_frame_pieces(std::span<const uint8_t> data, FramePieces& f) {
   if (data.size() > 0xffffffffu) throw Error(Errc::kInternal, "chunk too large for a raw frame");
   const size_t blocks = data.empty() ? 1 : (data.size() + kRawBlockMax - 1) / kRawBlockMax;
-  f.compressed = false;
   f.pieces.clear();
   f.headers.clear();
   f.headers.reserve(4 + 1 + 4 + 3 * blocks);  // no reallocation: pieces point into it
@@ -130,7 +129,6 @@ FramePieces Compressor::frame(std::span<const uint8_t> data) {
     raw_frame_pieces(data, f);
     return f;
   }
-  f.compressed = true;
   f.pieces.emplace_back(buf.data(), r);
   return f;
 }

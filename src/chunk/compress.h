@@ -20,7 +20,6 @@ std::vector<uint8_t> raw_zstd_frame(std::span<const uint8_t> data);
 struct FramePieces {
   std::vector<std::span<const uint8_t>> pieces;
   std::vector<uint8_t> headers;  // what the header pieces point into
-  bool compressed = false;
   size_t size() const;
   std::vector<uint8_t> join() const;
 };

@@ -38,9 +38,9 @@ void DirectWriter::leave_direct() {
   direct_ = false;
 }
 
-int DirectWriter::write_buffered(const uint8_t* p, size_t n) {
+int write_fully(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
-    ssize_t w = ::write(fd_, p, n);
+    ssize_t w = ::write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -66,7 +66,7 @@ int DirectWriter::write_aligned(const uint8_t* p, size_t n) {
     off += static_cast<size_t>(w);
     if (off % kAlign != 0) leave_direct();
   }
-  return off < n ? write_buffered(p + off, n - off) : 0;
+  return off < n ? write_fully(fd_, p + off, n - off) : 0;
 }
 
 // The staging buffer grows with use up to its capacity (a small tail costs a small buffer).
@@ -85,14 +85,14 @@ int DirectWriter::flush_direct() {
 }
 
 int DirectWriter::write(const uint8_t* p, size_t n) {
-  if (!direct_) return write_buffered(p, n);
+  if (!direct_) return write_fully(fd_, p, n);
   if (staged_ == 0 && reinterpret_cast<uintptr_t>(p) % kAlign == 0 && n >= kAlign) {
     // Aligned memory (an AlignedBuffer): straight from the caller's buffer.
     const size_t whole = n / kAlign * kAlign;
     if (int e = write_aligned(p, whole)) return e;
     p += whole;
     n -= whole;
-    if (!direct_) return write_buffered(p, n);
+    if (!direct_) return write_fully(fd_, p, n);
   }
   while (n > 0) {
     size_t take = std::min(n, capacity_ - staged_);
@@ -103,7 +103,7 @@ int DirectWriter::write(const uint8_t* p, size_t n) {
     n -= take;
     if (staged_ == capacity_) {
       if (int e = flush_direct()) return e;
-      if (!direct_) return write_buffered(p, n);
+      if (!direct_) return write_fully(fd_, p, n);
     }
   }
   return 0;
@@ -111,7 +111,7 @@ int DirectWriter::write(const uint8_t* p, size_t n) {
 
 int DirectWriter::finish() {
   if (!direct_) {
-    int e = staged_ > 0 ? write_buffered(buf_.data(), staged_) : 0;
+    int e = staged_ > 0 ? write_fully(fd_, buf_.data(), staged_) : 0;
     staged_ = 0;
     return e;
   }
@@ -119,7 +119,7 @@ int DirectWriter::finish() {
   staged_ = aligned;
   if (int e = flush_direct()) return e;
   leave_direct();
-  return write_buffered(buf_.data() + aligned, tail);
+  return write_fully(fd_, buf_.data() + aligned, tail);
 }
 
 }  // namespace pvesafe

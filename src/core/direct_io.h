@@ -24,6 +24,10 @@ namespace pvesafe {
 // block size in use).
 inline constexpr size_t kDirectAlign = 4096;
 
+// Writes all n bytes to fd (retrying short writes and EINTR). Returns 0, or the errno of the
+// write that failed.
+int write_fully(int fd, const uint8_t* p, size_t n);
+
 // A heap buffer aligned to kDirectAlign, so DirectWriter can hand it to the device without a copy.
 class AlignedBuffer {
  public:
@@ -64,7 +68,6 @@ class DirectWriter {
   int write_aligned(const uint8_t* p, size_t n);
   int flush_direct();
   void reserve(size_t n);
-  int write_buffered(const uint8_t* p, size_t n);
   void leave_direct();
 
   int fd_;

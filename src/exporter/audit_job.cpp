@@ -37,9 +37,7 @@ MetricSet AuditJob::audit_one(const std::string& name, const ApiGet& get) {
   MetricSet m;
   bool ok = true;
   try {
-    cluster::AuditOptions o = options_;
-    o.now = 0;  // the current time, each run
-    for (const auto& s : cluster::audit_metrics(cluster::run_audit(get, o))) {
+    for (const auto& s : cluster::audit_metrics(cluster::run_audit(get, options_))) {
       LabelSet labels;
       for (const auto& [k, v] : s.labels) labels.add(k, v);
       m.gauge(s.name, s.help, labels, s.value);

@@ -26,9 +26,8 @@ namespace {
 // chunk data is not copied on its way to the workers (only the unchunked rest of a block moves
 // into the next one). A block lives until its last chunk is sealed or found to be known.
 struct Block {
-  explicit Block(size_t n) : bytes(std::make_unique_for_overwrite<uint8_t[]>(n)), size(n) {}
+  explicit Block(size_t n) : bytes(std::make_unique_for_overwrite<uint8_t[]>(n)) {}
   std::unique_ptr<uint8_t[]> bytes;
-  size_t size;
 };
 
 struct Job {

@@ -33,15 +33,7 @@ size_t read_fd(int fd, uint8_t* buf, size_t n, const std::string& name) {
 }
 
 void write_fd(int fd, const uint8_t* p, size_t n, const std::string& name) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      io_error(errno, "cannot write", name);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
+  if (int e = write_fully(fd, p, n)) io_error(e, "cannot write", name);
 }
 }  // namespace
 

@@ -58,15 +58,7 @@ std::string tmp_suffix() {
 constexpr size_t kDirectMin = 64 * 1024;
 
 void write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw_errno(errno, "cannot write", path);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
+  if (int e = write_fully(fd, p, n)) throw_errno(e, "cannot write", path);
 }
 
 void fsync_dir(const std::string& dir) {
