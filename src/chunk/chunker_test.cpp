@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <random>
 #include <vector>
 
@@ -95,6 +97,60 @@ TEST(Chunker, NeedsMoreDataBeforeMax) {
   EXPECT_EQ(c.next_boundary(zeros.data(), zeros.size(), true), zeros.size());
   EXPECT_EQ(c.next_boundary(zeros.data(), 0, true), 0u);
   EXPECT_EQ(c.next_boundary(zeros.data(), 100, true), 100u);
+}
+
+// The boundary rule as docs/format.md states it, one byte at a time: the chunker's interleaved
+// scan must cut exactly here.
+size_t reference_boundary(const GearTable& t, const ChunkLimits& l, const uint8_t* data, size_t n,
+                          bool eof) {
+  if (n <= l.min_size) return eof ? n : 0;
+  const int bits = std::countr_zero(l.avg_size);
+  const uint64_t hard = ~uint64_t{0} << (64 - (bits + 2)), easy = ~uint64_t{0} << (64 - (bits - 2));
+  const size_t end = std::min(n, l.max_size);
+  uint64_t h = 0;
+  for (size_t i = l.min_size - 64; i < end; ++i) {
+    h = (h << 1) + t[data[i]];
+    if (i >= l.min_size && (h & (i < l.avg_size ? hard : easy)) == 0) return i + 1;
+  }
+  if (end == l.max_size) return end;
+  return eof ? n : 0;
+}
+
+TEST(Chunker, InterleavedScanCutsWhereTheRuleSays) {
+  const GearTable table = make_gear_table(kSeed);
+  // Limits from tiny (serial path only) to the defaults; small averages put boundaries in
+  // every stretch of the interleaved scan, at every offset.
+  const ChunkLimits limits[] = {{64, 128, 1024},          {256, 4096, 65536},
+                                {1000, 16384, 300000},    {4096, 65536, 1 << 20},
+                                {64 * 1024, 1 << 20, 4 << 20}, ChunkLimits{}};
+  std::mt19937_64 rng(11);
+  for (const auto& l : limits) {
+    Chunker c(table, l);
+    for (int round = 0; round < 6; ++round) {
+      auto data = random_data(3 * l.max_size + rng() % 5000, rng());
+      if (round % 2 == 1) {
+        // Runs of a repeated byte and of text-like bytes next to random ones.
+        for (size_t off = 0; off + 70000 < data.size(); off += 150000) {
+          std::fill(data.begin() + static_cast<long>(off), data.begin() + static_cast<long>(off + 40000),
+                    static_cast<uint8_t>(rng()));
+          for (size_t k = off + 40000; k < off + 70000; ++k) data[k] = static_cast<uint8_t>('a' + data[k] % 8);
+        }
+      }
+      size_t off = 0;
+      while (off < data.size()) {
+        const size_t n = data.size() - off;
+        // Also ask with less data than max and no eof (more data would follow).
+        const size_t part = std::min(n, static_cast<size_t>(rng() % l.max_size));
+        ASSERT_EQ(c.next_boundary(data.data() + off, part, false),
+                  reference_boundary(table, l, data.data() + off, part, false))
+            << "limits " << l.min_size << "/" << l.avg_size << "/" << l.max_size << " at " << off;
+        const size_t cut = c.next_boundary(data.data() + off, n, true);
+        ASSERT_EQ(cut, reference_boundary(table, l, data.data() + off, n, true))
+            << "limits " << l.min_size << "/" << l.avg_size << "/" << l.max_size << " at " << off;
+        off += cut;
+      }
+    }
+  }
 }
 
 TEST(Chunker, RejectsBadLimits) {
