@@ -3,7 +3,8 @@
 # deterministic 1 GiB disk-like image, side by side in one run, RUNS runs each (default 3),
 # medians of wall time, CPU time (user+sys) and peak RSS (/usr/bin/time -v), and ratios.
 #
-#   bench/backup/run.sh [BUILD_DIR]     (default: ./build; needs bin/pvesafe, bin/pvesafe-gen-image)
+#   bench/backup/run.sh [BUILD_DIR]     (default: ./build; needs bin/pvesafe, bin/pvesafe-gen-image,
+#                                        bin/pvesafe-stage-bench)
 #   env: RUNS=3 SIZE_MIB=1024 BENCH_DIR=/var/tmp (scratch space: about 4 x SIZE)
 #        IMAGE=compressed  the input is a vzdump archive as PVE writes it by default (.vma.zst:
 #                          already compressed, so incompressible); default IMAGE=raw, a disk-like
@@ -12,6 +13,7 @@ set -euo pipefail
 BUILD=${1:-${PVESAFE_BUILD_DIR:-build}}
 PVESAFE=${PVESAFE_BIN:-$BUILD/bin/pvesafe}
 GEN=$BUILD/bin/pvesafe-gen-image
+STAGES=$BUILD/bin/pvesafe-stage-bench
 RUNS=${RUNS:-3}
 SIZE=$(( ${SIZE_MIB:-1024} * 1024 * 1024 ))
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/pvesafe-bench.XXXXXX")
@@ -64,7 +66,10 @@ for i in $(seq 1 "$RUNS"); do
   cmp "$W/disk.img" "$W/r1"; cmp "$W/disk.img" "$W/r2"
   repo_bytes=$(du -sb "$W/repo/data" | cut -f1); gpg_bytes=$(stat -c %s "$W/out.gpg")
 done
-python3 - "$W/results" "$SIZE" "$repo_bytes" "$gpg_bytes" <<'PY'
+# The CPU each stage of pvesafe's backup needs on its own (one thread, the same image): the
+# least CPU any schedule of the stages can use, so wall time / cores is the best any can do.
+"$STAGES" "$W/disk.img" "$RUNS" > "$W/stages"
+python3 - "$W/results" "$SIZE" "$repo_bytes" "$gpg_bytes" "$W/stages" "$(nproc)" <<'PY'
 import sys, statistics, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
@@ -83,5 +88,12 @@ print(f"restore: pvesafe is {rg[0] / rb[0]:.2f}x the speed of gpg|zstd (wall), u
 rp, gp = med["pvesafe_restore_pipe"], med["gpg_restore_pipe"]
 print(f"restore to a pipe (no file, no sync): pvesafe is {gp[0] / rp[0]:.2f}x the speed of gpg|zstd (wall)")
 print(f"pvesafe restore vs its backup: {b[0] / rb[0]:.2f}x (above 1 = restore faster)")
+stages = [l.split() for l in open(sys.argv[5])]
+floor = next(float(l[1]) for l in stages if l[0] == "floor")
+cores = int(sys.argv[6])
+print("CPU per stage of pvesafe's backup, one stage at a time on one thread (pvesafe-stage-bench):")
+print("  " + ", ".join(f"{l[1]} {float(l[2]):.2f} s" for l in stages if l[0] == "stage") + f"; sum {floor:.2f} s")
+print(f"  on {cores} cores no schedule of these stages takes under {floor / cores:.2f} s: at best "
+      f"{g[0] / (floor / cores):.2f}x the speed of zstd|gpg; pvesafe's backup uses {b[1] / floor:.2f}x the floor's CPU")
 print(f"stored: pvesafe {int(sys.argv[3])} bytes ({100 * int(sys.argv[3]) / size:.1f}%), zstd|gpg {int(sys.argv[4])} bytes ({100 * int(sys.argv[4]) / size:.1f}%)")
 PY

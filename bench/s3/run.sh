@@ -10,17 +10,19 @@
 # cpu), and the ratios the targets are about. Wall times are only meaningful on an idle machine:
 # under CPU contention a pipeline with more runnable threads gets a larger share of the cores.
 #
-#   bench/s3/run.sh [BUILD_DIR]   (default ./build; needs bin/pvesafe and bin/pvesafe-gen-image)
+#   bench/s3/run.sh [BUILD_DIR]   (default ./build; needs bin/pvesafe, bin/pvesafe-gen-image and
+#                                  bin/pvesafe-stage-bench)
 #   env: RUNS=3 SIZE_MIB=1024 CHANGE_PERCENT=2 CHANGE_REGIONS=8 BENCH_DIR=/var/tmp
 set -euo pipefail
 BUILD=${1:-${PVESAFE_BUILD_DIR:-build}}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 PVESAFE=$(cd "$BUILD" && pwd)/bin/pvesafe
 GEN=$(cd "$BUILD" && pwd)/bin/pvesafe-gen-image
+STAGES=$(cd "$BUILD" && pwd)/bin/pvesafe-stage-bench
 AWS=/usr/bin/aws
 RUNS=${RUNS:-3}
 SIZE=$(( ${SIZE_MIB:-1024} * 1024 * 1024 ))
-for tool in "$PVESAFE" "$GEN" "$AWS" restic gpg zstd radosgw /usr/bin/time; do
+for tool in "$PVESAFE" "$GEN" "$STAGES" "$AWS" restic gpg zstd radosgw /usr/bin/time; do
   command -v "$tool" > /dev/null || { echo "missing $tool"; exit 1; }
 done
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/pvesafe-s3bench.XXXXXX")
@@ -114,7 +116,10 @@ for run in $(seq 1 "$RUNS"); do
   rm -f "$W/out.img"
 done
 
-python3 - "$W/results" "$SIZE" <<'PY'
+# The CPU pvesafe's backup stages need on their own (one thread, the day-1 image): with the
+# gateway on the same cores, its CPU adds to that floor.
+"$STAGES" "$W/day1.img" "$RUNS" > "$W/stages"
+python3 - "$W/results" "$SIZE" "$W/stages" "$(nproc)" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 size = int(sys.argv[2])
@@ -135,5 +140,12 @@ print(f"full backup CPU: gpg+awscli / pvesafe = {c(('gpg+awscli','day1'), ('pves
       f"restic / pvesafe = {c(('restic','day1'), ('pvesafe','day1')):.2f}x")
 print(f"day 2: pvesafe uploaded {100*med[('pvesafe','day2')][3]/size:.2f}% of the image (target < 5%), "
       f"restic {100*med[('restic','day2')][3]/size:.2f}%, gpg+awscli {100*med[('gpg+awscli','day2')][3]/size:.2f}%")
+floor = next(float(l.split()[1]) for l in open(sys.argv[3]) if l.startswith("floor "))
+cores = int(sys.argv[4])
+gateway = min(med[(t, 'day1')][4] for t in ('pvesafe', 'gpg+awscli'))
+best = (floor + gateway) / cores
+print(f"floor: pvesafe's backup stages need {floor:.2f} s of CPU (pvesafe-stage-bench), the gateway at least "
+      f"{gateway:.2f} s to take in the day-1 upload (the lower of the two runs above); sharing {cores} cores, "
+      f"no run finishes under {best:.2f} s: at best {med[('gpg+awscli','day1')][0] / best:.2f}x the speed of gpg+awscli")
 print(f"restore: pvesafe / plain aws download wall = {r(('pvesafe','restore'), ('aws-download','restore')):.2f}x (target <= 1.10)")
 PY

@@ -1,0 +1,151 @@
+// pvesafe-stage-bench: the CPU time each stage of a backup needs for one image, each stage on
+// its own on one thread, with pvesafe's own code and settings, and their sum.
+//
+//   pvesafe-stage-bench IMAGE [RUNS]     (default RUNS 3; the median of each stage is printed)
+//
+// The sum is a floor: however the stages are spread over threads, a backup of this image cannot
+// use less CPU than that, so on N cores it cannot take less wall time than sum / N. Writing the
+// stored objects is left out (it would only raise the floor). bench/backup/run.sh and
+// bench/s3/run.sh print the floor next to the measured pipelines.
+//
+// Output, one line per stage and a total, for scripts:
+//   stage NAME CPU_SECONDS MB_PER_S_OF_IMAGE
+//   floor CPU_SECONDS
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "chunk/chunker.h"
+#include "chunk/compress.h"
+#include "crypto/openpgp.h"
+
+namespace {
+
+using namespace pvesafe;
+
+double thread_cpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+double median_cpu(int runs, const std::function<void()>& stage) {
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    const double t0 = thread_cpu();
+    stage();
+    t.push_back(thread_cpu() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "pvesafe-stage-bench: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || argc > 3) die("usage: pvesafe-stage-bench IMAGE [RUNS]");
+  const int runs = argc == 3 ? std::max(1, std::atoi(argv[2])) : 3;
+  const int fd = ::open(argv[1], O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die(std::string("cannot open ") + argv[1]);
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size <= 0) die("the image is empty");
+  std::vector<uint8_t> image(static_cast<size_t>(size));
+
+  // Reading, as the backup does: read(2) from the page cache into 17 MiB blocks.
+  constexpr size_t kBlock = 17 << 20;
+  const double read_s = median_cpu(runs, [&] {
+    for (size_t off = 0; off < image.size();) {
+      const ssize_t n = ::pread(fd, image.data() + off, std::min(kBlock, image.size() - off),
+                                static_cast<off_t>(off));
+      if (n <= 0) die("read failed");
+      off += static_cast<size_t>(n);
+    }
+  });
+  ::close(fd);
+
+  // Fixed keys: the work does not depend on their values.
+  const std::vector<uint8_t> gear_seed(32, 0x5a), hmac_key(32, 0xa5);
+  const std::string data_passphrase(64, 'k');
+  const chunk::Chunker chunker(chunk::make_gear_table(gear_seed), chunk::ChunkLimits{});
+
+  std::vector<std::span<const uint8_t>> chunks;
+  const double chunk_s = median_cpu(runs, [&] {
+    chunks.clear();
+    for (size_t off = 0; off < image.size();) {
+      const size_t n = chunker.next_boundary(image.data() + off, image.size() - off, true);
+      chunks.emplace_back(image.data() + off, n);
+      off += n;
+    }
+  });
+
+  const double id_s = median_cpu(runs, [&] {
+    uint8_t mac[32];
+    unsigned len = 0;
+    for (auto c : chunks) {
+      if (!HMAC(EVP_sha256(), hmac_key.data(), static_cast<int>(hmac_key.size()), c.data(), c.size(),
+                mac, &len)) {
+        die("HMAC-SHA-256 failed");
+      }
+    }
+  });
+
+  chunk::Compressor compressor(1);
+  std::vector<std::vector<uint8_t>> frames(chunks.size());
+  double compress_s = 0;
+  {
+    std::vector<double> t;
+    for (int r = 0; r < runs; ++r) {
+      double sum = 0;
+      for (size_t i = 0; i < chunks.size(); ++i) {
+        const double t0 = thread_cpu();
+        auto pieces = compressor.frame(chunks[i]);
+        sum += thread_cpu() - t0;
+        if (r == 0) frames[i] = pieces.join();  // the plaintext of the next stage, not timed
+      }
+      t.push_back(sum);
+    }
+    std::sort(t.begin(), t.end());
+    compress_s = t[t.size() / 2];
+  }
+
+  uint64_t sealed_bytes = 0;
+  std::vector<uint8_t> out;
+  const double seal_s = median_cpu(runs, [&] {
+    sealed_bytes = 0;
+    for (const auto& f : frames) {
+      const std::span<const uint8_t> piece(f);
+      sealed_bytes += crypto::encrypt_message_into(
+          std::span<const std::span<const uint8_t>>(&piece, 1), data_passphrase,
+          crypto::S2kStrength::kFast, [&](size_t n) {
+            if (out.size() < n) out.resize(n);
+            return out.data();
+          });
+    }
+  });
+
+  const double mb = static_cast<double>(image.size()) / 1e6;
+  auto line = [&](const char* name, double s) { std::printf("stage %s %.3f %.0f\n", name, s, mb / s); };
+  line("read", read_s);
+  line("chunk", chunk_s);
+  line("chunk-id", id_s);
+  line("compress", compress_s);
+  line("seal", seal_s);
+  std::printf("chunks %zu sealed_bytes %llu\n", chunks.size(), static_cast<unsigned long long>(sealed_bytes));
+  std::printf("floor %.3f\n", read_s + chunk_s + id_s + compress_s + seal_s);
+  return 0;
+}
