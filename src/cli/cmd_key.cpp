@@ -28,20 +28,31 @@ void register_key(CLI::App& app, GlobalOptions& g) {
   key->require_subcommand(1);
   auto f = std::make_shared<KeyFlags>();
 
-  auto* list = key->add_subcommand("list", "List key files");
+  auto* list = key->add_subcommand(
+      "list", "List key files; the one the passphrase opens (*) with when and where it was made");
   add_passphrase_flags(list, f->repo);
   list->callback([&g, f] {
     auto repo = open_repository(g, f->repo);
     auto keys = repo.list_keys();
     if (g.json) {
       nlohmann::json j = nlohmann::json::array();
-      for (const auto& k : keys) j.push_back({{"id", k.id}, {"current", k.current}});
+      for (const auto& k : keys) {
+        nlohmann::json e{{"id", k.id}, {"current", k.current}, {"created", nullptr}, {"hostname", nullptr}};
+        if (!k.created_utc.empty()) e["created"] = k.created_utc;
+        if (!k.hostname.empty()) e["hostname"] = k.hostname;
+        j.push_back(std::move(e));
+      }
       std::cout << j.dump(2) << "\n";
       return;
     }
     std::vector<std::vector<std::string>> rows;
-    for (const auto& k : keys) rows.push_back({k.current ? "*" : "", k.id});
-    print_table({"", "id"}, rows);
+    // Another key file's own record opens only with its passphrase.
+    for (const auto& k : keys) {
+      rows.push_back({k.current ? "*" : "", k.id, k.current ? k.created_utc : "(its passphrase)",
+                      k.current ? k.hostname : ""});
+    }
+    print_table({"", "id", "created", "host"}, rows);
+    if (!g.quiet) std::cout << "* the key the given passphrase opened\n";
   });
 
   auto* add = key->add_subcommand("add", "Add a key file for another passphrase");

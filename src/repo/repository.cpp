@@ -201,6 +201,8 @@ struct Repository::Impl {
   Secret hmac_key;         // 32 bytes
   Secret gear_seed;        // 32 bytes
   std::string key_id;
+  // What the key file in use says of itself (other key files open only with their passphrase).
+  std::string key_created_utc, key_hostname;
 
   std::string key_file_plaintext(const std::string& created, const std::string& host) const {
     std::string t;
@@ -223,9 +225,13 @@ struct Repository::Impl {
     return t;
   }
 
-  std::string write_key(const Secret& passphrase) {
+  // Writes a new key file and returns its id; `created`/`host` receive what it records.
+  std::string write_key(const Secret& passphrase, std::string* created = nullptr, std::string* host = nullptr) {
     std::string id = random_hex(16);
-    std::string text = key_file_plaintext(format_utc(std::chrono::system_clock::now()), this_hostname());
+    const std::string when = format_utc(std::chrono::system_clock::now()), me = this_hostname();
+    if (created) *created = when;
+    if (host) *host = me;
+    std::string text = key_file_plaintext(when, me);
     auto msg = crypto::encrypt_message(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
         passphrase.view(), crypto::S2kStrength::kStrong, "key.json");
@@ -302,7 +308,7 @@ Repository Repository::init(std::unique_ptr<store::ObjectStore> store, const Sec
     prefixes.emplace_back(dir);
   }
   impl->store->prepare_prefixes(prefixes);
-  impl->key_id = impl->write_key(passphrase);
+  impl->key_id = impl->write_key(passphrase, &impl->key_created_utc, &impl->key_hostname);
 
   nlohmann::ordered_json j;
   j["format"] = kFormatVersion;
@@ -354,6 +360,8 @@ Repository Repository::open(std::unique_ptr<store::ObjectStore> store, const Sec
     impl->data_passphrase = Secret(dp);
     impl->hmac_key = hex_to_secret(hk);
     impl->gear_seed = hex_to_secret(gs);
+    impl->key_created_utc = std::string(extract_field(text, "created"));
+    impl->key_hostname = std::string(extract_field(text, "hostname"));
     wipe(plain.data(), plain.size());
     impl->key_id = k.substr(5);
     impl->store = std::move(store);
@@ -376,6 +384,10 @@ std::vector<KeyInfo> Repository::list_keys() {
     KeyInfo k;
     k.id = o.key.substr(5);
     k.current = k.id == impl_->key_id;
+    if (k.current) {
+      k.created_utc = impl_->key_created_utc;
+      k.hostname = impl_->key_hostname;
+    }
     out.push_back(std::move(k));
   });
   std::sort(out.begin(), out.end(), [](const KeyInfo& a, const KeyInfo& b) { return a.id < b.id; });
@@ -403,7 +415,7 @@ void Repository::remove_key(const std::string& prefix) {
 
 std::string Repository::change_passphrase(const Secret& new_passphrase) {
   std::string old = impl_->key_id;
-  std::string id = add_key(new_passphrase);
+  std::string id = impl_->write_key(new_passphrase, &impl_->key_created_utc, &impl_->key_hostname);
   impl_->key_id = id;
   impl_->store->remove("keys/" + old);
   return id;

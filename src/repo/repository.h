@@ -78,6 +78,8 @@ struct SnapshotFilter {
 
 struct KeyInfo {
   std::string id;
+  // When and on which host the key file was written: known for the current key only, since a
+  // key file opens only with its own passphrase (empty for the others).
   std::string created_utc;
   std::string hostname;
   bool current = false;  // the key that opened this Repository

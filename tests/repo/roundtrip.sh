@@ -55,6 +55,16 @@ NEWPASS="$T/newpass"; ( umask 077; echo "another passphrase" > "$NEWPASS" )
 psafe -r "$REPO" key add "${P[@]}" --new-passphrase-file "$NEWPASS" > /dev/null
 psafe -r "$REPO" key list --passphrase-file "$NEWPASS" --json > "$T/keys.json"
 [[ $(grep -c '"id"' "$T/keys.json") == 2 ]]
+# When and where a key file was made is known for the one the passphrase opens, null for others.
+python3 - "$T/keys.json" "$(hostname)" <<'PY'
+import json, re, sys
+keys = json.load(open(sys.argv[1]))
+cur = [k for k in keys if k["current"]]
+other = [k for k in keys if not k["current"]]
+assert len(cur) == 1 and len(other) == 1, keys
+assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", cur[0]["created"]) and cur[0]["hostname"] == sys.argv[2], cur
+assert other[0]["created"] is None and other[0]["hostname"] is None, other
+PY
 first=$(psafe -r "$REPO" key list "${P[@]}" --json | sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p' | head -1)
 current_new=$(psafe -r "$REPO" key list --passphrase-file "$NEWPASS" --json | tr -d '\n ' | sed 's/},{/}\n{/g' | grep '"current":true' | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
 old_key=$(psafe -r "$REPO" key list "${P[@]}" --json | tr -d '\n ' | sed 's/},{/}\n{/g' | grep '"current":true' | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
