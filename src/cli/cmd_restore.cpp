@@ -19,6 +19,7 @@ struct RestoreFlags {
   std::string to;
   std::string guest, node, type;
   int threads = 0;
+  bool no_sparse = false;
 };
 }  // namespace
 
@@ -36,6 +37,9 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
                   "the guest on");
   cmd->add_option("--type", f->type, "With latest: guest type qemu|lxc");
   cmd->add_option("--threads", f->threads, "Parallel fetches (default: CPUs or the store's preference)");
+  cmd->add_flag("--no-sparse", f->no_sparse,
+                "Write zeros in full: by default a file target gets holes where 32 KiB blocks are "
+                "all zero (unused disk space), like cp --sparse; devices are always written in full");
   add_guest_restore_flags(cmd, *gf);
   cmd->callback([&g, f, gf] {
     if (f->to.empty()) {
@@ -64,7 +68,7 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
       ev.snapshot_id = id;
       std::unique_ptr<repo::ByteSink> sink;
       if (f->to == "-") sink = std::make_unique<repo::FdSink>(1, "stdout");
-      else sink = std::make_unique<repo::FileSink>(f->to);
+      else sink = std::make_unique<repo::FileSink>(f->to, !f->no_sparse);
       if (f->to != "-") opt.progress = make_progress(g, "restore");
       auto r = repo::restore(repo, id, *sink, opt);
       end_progress(g);

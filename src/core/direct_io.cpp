@@ -38,6 +38,16 @@ void DirectWriter::leave_direct() {
   direct_ = false;
 }
 
+bool all_zero(std::span<const uint8_t> d) {
+  static const uint8_t zeros[65536] = {};
+  for (size_t off = 0; off < d.size();) {
+    const size_t n = std::min(sizeof zeros, d.size() - off);
+    if (std::memcmp(d.data() + off, zeros, n) != 0) return false;
+    off += n;
+  }
+  return true;
+}
+
 int write_fully(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
@@ -109,17 +119,35 @@ int DirectWriter::write(const uint8_t* p, size_t n) {
   return 0;
 }
 
-int DirectWriter::finish() {
-  if (!direct_) {
-    int e = staged_ > 0 ? write_fully(fd_, buf_.data(), staged_) : 0;
+int DirectWriter::skip(size_t n) {
+  // The staged bytes start at an aligned offset, so at an aligned skip they are whole blocks.
+  if (n % kAlign != 0 || staged_ % kAlign != 0) return EINVAL;
+  if (staged_ > 0) {
+    if (int e = direct_ ? flush_direct() : write_fully(fd_, buf_.data(), staged_)) return e;
     staged_ = 0;
-    return e;
   }
-  const size_t aligned = staged_ / kAlign * kAlign, tail = staged_ - aligned;
-  staged_ = aligned;
-  if (int e = flush_direct()) return e;
-  leave_direct();
-  return write_fully(fd_, buf_.data() + aligned, tail);
+  if (::lseek(fd_, static_cast<off_t>(n), SEEK_CUR) < 0) return errno;
+  skipped_ = skipped_ || n > 0;
+  return 0;
+}
+
+int DirectWriter::finish() {
+  int e = 0;
+  if (!direct_) {
+    e = staged_ > 0 ? write_fully(fd_, buf_.data(), staged_) : 0;
+    staged_ = 0;
+  } else {
+    const size_t aligned = staged_ / kAlign * kAlign, tail = staged_ - aligned;
+    staged_ = aligned;
+    e = flush_direct();
+    leave_direct();
+    if (e == 0) e = write_fully(fd_, buf_.data() + aligned, tail);
+  }
+  if (e != 0 || !skipped_) return e;
+  // A hole at the end is not part of the file until its size says so.
+  const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+  if (end < 0) return errno;
+  return ::ftruncate(fd_, end) == 0 ? 0 : errno;
 }
 
 }  // namespace pvesafe

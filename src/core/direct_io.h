@@ -24,6 +24,9 @@ namespace pvesafe {
 // block size in use).
 inline constexpr size_t kDirectAlign = 4096;
 
+// True when every byte of `d` is zero (unused disk space: cheap to recognise, worth skipping).
+bool all_zero(std::span<const uint8_t> d);
+
 // Writes all n bytes to fd (retrying short writes and EINTR). Returns 0, or the errno of the
 // write that failed.
 int write_fully(int fd, const uint8_t* p, size_t n);
@@ -58,7 +61,11 @@ class DirectWriter {
 
   // Appends `n` bytes. Returns 0, or the errno of a failed write (the file is then incomplete).
   [[nodiscard]] int write(const uint8_t* p, size_t n);
-  // Writes what is staged and leaves the fd in its original mode. Returns 0 or an errno.
+  // Leaves a hole of `n` bytes instead of writing zeros (a sparse file). Only at a file offset
+  // that is a multiple of kDirectAlign and with n a multiple of it. Returns 0 or an errno.
+  [[nodiscard]] int skip(size_t n);
+  // Writes what is staged, extends the file over a hole at its end, and leaves the fd in its
+  // original mode. Returns 0 or an errno.
   [[nodiscard]] int finish();
 
   // Whether writes currently bypass the page cache (false after a refusal).
@@ -75,6 +82,7 @@ class DirectWriter {
   bool direct_ = false;
   size_t capacity_;
   size_t staged_ = 0;
+  bool skipped_ = false;  // a hole was left: finish() makes sure the file reaches its end
   AlignedBuffer buf_;  // grows on use up to capacity_
 };
 

@@ -78,6 +78,36 @@ TEST(DirectWriter, AnySizeComesOutExact) {
   }
 }
 
+TEST(DirectWriter, SkipLeavesHolesThatReadAsZeros) {
+  for (std::string base : {"/var/tmp", "/dev/shm"}) {
+    std::string tmpl = base + "/pvesafe-direct-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!::mkdtemp(buf.data())) continue;
+    const std::string path = std::string(buf.data()) + "/f";
+    const auto data = pattern(3 * 4096 + 100);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    {
+      DirectWriter w(fd, 8192);
+      ASSERT_EQ(w.write(data.data(), 4096), 0);        // staged, flushed by the skip
+      ASSERT_EQ(w.skip(64 * 1024), 0);
+      ASSERT_EQ(w.write(data.data() + 4096, 100), 0);  // staged, not a whole block
+      EXPECT_EQ(w.skip(4096), EINVAL);                 // a skip must start block-aligned
+      ASSERT_EQ(w.write(data.data() + 4196, 4096 - 100), 0);
+      ASSERT_EQ(w.skip(1 << 20), 0);                   // a hole at the end
+      ASSERT_EQ(w.finish(), 0);
+    }
+    ::close(fd);
+    std::vector<uint8_t> want(data.begin(), data.begin() + 4096);
+    want.resize(4096 + 64 * 1024, 0);
+    want.insert(want.end(), data.begin() + 4096, data.begin() + 8192);
+    want.resize(want.size() + (1 << 20), 0);
+    EXPECT_EQ(slurp(path), want) << base;
+    std::filesystem::remove_all(buf.data());
+  }
+}
+
 TEST(DirectWriter, ReportsTheErrnoOfAFailedWrite) {
   int fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
   if (fd < 0) GTEST_SKIP() << "no /dev/full";

@@ -16,6 +16,7 @@
 #include "chunk/chunker.h"
 #include "chunk/compress.h"
 #include "core/bounded_queue.h"
+#include "core/direct_io.h"
 #include "core/error.h"
 
 namespace pvesafe::repo {
@@ -78,19 +79,6 @@ class ByteBudget {
   bool aborted_ = false;
 };
 
-// All-zero chunks (unused disk space) are common in disk images and all alike: their ids are
-// computed once per size.
-bool all_zero(std::span<const uint8_t> d) {
-  static const uint8_t zeros[65536] = {};
-  size_t off = 0;
-  while (off < d.size()) {
-    size_t n = std::min(sizeof zeros, d.size() - off);
-    if (std::memcmp(d.data() + off, zeros, n) != 0) return false;
-    off += n;
-  }
-  return true;
-}
-
 struct PutJob {
   std::string id;
   AlignedBuffer sealed;
@@ -101,12 +89,15 @@ constexpr uint64_t kPutBudgetBytes = 64ull << 20;
 }  // namespace
 
 // Chunk buffers are megabytes: by default glibc maps and unmaps each one, paying page faults and
-// zeroing for every chunk. Keeping them on the heap lets freed buffers be reused.
+// zeroing for every chunk. Keeping them on the heap lets freed buffers be reused. Two arenas
+// instead of one per thread: each arena keeps its own freed buffers, and with a dozen fetch
+// threads a restore's peak went from 130 to 250 MiB (these allocations are too few to contend).
 void tune_allocator() {
   static std::once_flag once;
   std::call_once(once, [] {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_ARENA_MAX, 2);
   });
 }
 
@@ -168,6 +159,8 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
     try {
       while (auto job = queue.pop()) {
         std::string id;
+        // All-zero chunks (unused disk space) are common in disk images and all alike: their
+        // ids are computed once per size.
         const bool zero = all_zero(job->data);
         if (zero) {
           std::lock_guard lock(zero_mu);

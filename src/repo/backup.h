@@ -55,7 +55,7 @@ BackupOptions complete_options(const BackupOptions& options, const std::string& 
 
 BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& options);
 
-// Makes glibc keep multi-megabyte buffers on the heap for reuse (called by backup).
+// Makes glibc keep multi-megabyte buffers on the heap for reuse (called by backup and restore).
 void tune_allocator();
 
 }  // namespace pvesafe::repo

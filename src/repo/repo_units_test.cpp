@@ -1,17 +1,22 @@
 // Unit tests of the small repository pieces: manifests, vzdump names, lock staleness, catalog,
 // and an in-memory round trip through backup/restore with a local store.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
+#include "core/direct_io.h"
 #include "core/error.h"
 #include "repo/backup.h"
 #include "repo/catalog.h"
 #include "repo/lock.h"
 #include "repo/restore.h"
+#include "repo/stream.h"
 #include "repo/verify.h"
 #include "store/local/local_store.h"
 
@@ -21,6 +26,60 @@ namespace {
 std::string temp_dir() {
   char tmpl[] = "/tmp/pvesafe-repo-test-XXXXXX";
   return mkdtemp(tmpl);
+}
+
+// A disk-like byte string: random bytes with zero runs of many lengths and alignments, one of
+// them at the end.
+std::vector<uint8_t> with_zero_runs() {
+  std::mt19937_64 rng(5);
+  std::vector<uint8_t> v;
+  for (size_t run : {70000, 5000, 32768, 200000, 1, 65536 + 4096, 100000, 40000}) {
+    const size_t random_bytes = 3000 + rng() % 50000;
+    for (size_t k = 0; k < random_bytes; ++k) v.push_back(static_cast<uint8_t>(rng() | 1));
+    v.resize(v.size() + run, 0);
+  }
+  return v;
+}
+
+// Writes `data` through a FileSink in pieces of random size; returns the bytes allocated.
+uint64_t sink_file(const std::string& path, const std::vector<uint8_t>& data, bool sparse) {
+  std::mt19937_64 rng(9);
+  FileSink sink(path, sparse);
+  for (size_t off = 0; off < data.size();) {
+    const size_t n = std::min<size_t>(data.size() - off, 1 + rng() % 90000);
+    sink.write(data.data() + off, n);
+    off += n;
+  }
+  sink.finish();
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), data.size());
+  std::ifstream f(path, std::ios::binary);
+  EXPECT_TRUE(std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {}) == data) << path;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+TEST(FileSink, SparseFilesReadBackTheSameBytesWithHoles) {
+  const auto data = with_zero_runs();
+  for (std::string base : {"/var/tmp", "/dev/shm"}) {  // a disk file system (direct) and tmpfs
+    std::string tmpl = base + "/pvesafe-sink-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!::mkdtemp(buf.data())) continue;
+    const std::string dir = buf.data();
+    const uint64_t sparse = sink_file(dir + "/sparse", data, true);
+    const uint64_t full = sink_file(dir + "/full", data, false);
+    // The aligned all-zero 32 KiB blocks are the holes; everything else is allocated.
+    uint64_t holes = 0;
+    for (size_t off = 0; off + FileSink::kSparseBlock <= data.size(); off += FileSink::kSparseBlock) {
+      if (all_zero({data.data() + off, FileSink::kSparseBlock})) holes += FileSink::kSparseBlock;
+    }
+    ASSERT_GE(holes, 10u * FileSink::kSparseBlock);
+    EXPECT_GE(full, data.size()) << base;
+    // (the file system allocates whole 4 KiB blocks: up to one more at each end of a data run)
+    EXPECT_LE(sparse, data.size() - holes + 16 * 4096) << base;
+    std::filesystem::remove_all(dir);
+  }
 }
 
 TEST(Manifest, RoundTripAndOneChunkPerLine) {

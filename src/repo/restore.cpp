@@ -10,6 +10,7 @@
 
 #include "chunk/compress.h"
 #include "core/error.h"
+#include "repo/backup.h"
 
 namespace pvesafe::repo {
 
@@ -50,6 +51,7 @@ std::vector<uint8_t> decode_chunk(const Repository& repo, const std::string& id,
 RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& sink,
                       const RestoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  tune_allocator();  // decoded chunks are megabytes each, as in backup
   std::string id = repo.resolve_snapshot(snapshot, options.filter);
   Manifest m = repo.load_manifest(id);
   const size_t n = m.chunks.size();

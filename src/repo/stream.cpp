@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -69,7 +70,7 @@ std::optional<uint64_t> FileSource::size_hint() const { return size_; }
 FdSource::FdSource(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
 size_t FdSource::read(uint8_t* buf, size_t n) { return read_fd(fd_, buf, n, name_); }
 
-FileSink::FileSink(const std::string& path) : path_(path) {
+FileSink::FileSink(const std::string& path, bool sparse) : path_(path) {
   if (path.empty() || path == "-") throw Error(Errc::kUsage, "FileSink needs a file path");
   struct stat st {};
   bool direct = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
@@ -84,6 +85,7 @@ FileSink::FileSink(const std::string& path) : path_(path) {
     partial_.clear();
   } else {
     writer_ = std::make_unique<DirectWriter>(fd_, 4 << 20);
+    sparse_ = sparse;
   }
 }
 
@@ -95,10 +97,54 @@ FileSink::~FileSink() {
 
 void FileSink::write(const uint8_t* buf, size_t n) {
   if (!writer_) return write_fd(fd_, buf, n, path_);
-  if (int e = writer_->write(buf, n)) io_error(e, "cannot write", partial_);
+  if (!sparse_) {
+    if (int e = writer_->write(buf, n)) io_error(e, "cannot write", partial_);
+    return;
+  }
+  // Whole zero blocks at block-aligned offsets become holes; the bytes between go out in one
+  // write per run. The zeros at the start of a block are held back (counted, not copied) until
+  // the block turns out all zero or not, across calls.
+  static const uint8_t zeros[kSparseBlock] = {};
+  const uint8_t* run = buf;
+  size_t run_len = 0;
+  auto put = [&](const uint8_t* p, size_t len) {
+    if (int e = writer_->write(p, len)) io_error(e, "cannot write", partial_);
+  };
+  auto flush_run = [&] {
+    if (run_len > 0) put(run, run_len);
+    run_len = 0;
+  };
+  while (n > 0) {
+    const size_t into = static_cast<size_t>(offset_ % kSparseBlock);
+    const size_t take = std::min(n, kSparseBlock - into);
+    if (held_zeros_ == into && all_zero({buf, take})) {
+      flush_run();
+      held_zeros_ += take;
+      if (held_zeros_ == kSparseBlock) {
+        if (int e = writer_->skip(kSparseBlock)) io_error(e, "cannot write", partial_);
+        held_zeros_ = 0;
+      }
+    } else {
+      if (held_zeros_ > 0) {
+        put(zeros, held_zeros_);
+        held_zeros_ = 0;
+      }
+      if (run_len == 0) run = buf;
+      run_len += take;
+    }
+    buf += take;
+    n -= take;
+    offset_ += take;
+  }
+  flush_run();
 }
 
 void FileSink::finish() {
+  if (writer_ && held_zeros_ > 0) {  // the file ends inside a block that is zero so far
+    static const uint8_t zeros[kSparseBlock] = {};
+    if (int e = writer_->write(zeros, held_zeros_)) io_error(e, "cannot write", partial_);
+    held_zeros_ = 0;
+  }
   if (writer_) {
     if (int e = writer_->finish()) io_error(e, "cannot write", partial_);
     writer_.reset();

@@ -23,6 +23,22 @@ for size in 0 1 $((MIN - 1)) $MIN $((MIN + 1)) $((MAX - 1)) $MAX $((MAX + 1)) $(
   note "size $size: round trip ok ($id)"
 done
 
+# A disk-like image (with zero runs) restores to a sparse file with the same bytes; --no-sparse
+# allocates every block.
+gen_image --size $((48 * 1024 * 1024)) --seed 3 > "$T/disk.img"
+psafe -r "$REPO" backup "${P[@]}" --json "$T/disk.img" > "$T/b.json"
+id=$(sed -n 's/.*"snapshot_id": "\([0-9a-f]*\)".*/\1/p' "$T/b.json")
+psafe -r "$REPO" restore "${P[@]}" "$id" --to "$T/disk.sparse" > /dev/null
+psafe -r "$REPO" restore "${P[@]}" "$id" --to "$T/disk.full" --no-sparse > /dev/null
+cmp "$T/disk.img" "$T/disk.sparse"; cmp "$T/disk.img" "$T/disk.full"
+size=$(stat -c %s "$T/disk.img")
+sparse_alloc=$(( $(stat -c %b "$T/disk.sparse") * $(stat -c %B "$T/disk.sparse") ))
+full_alloc=$(( $(stat -c %b "$T/disk.full") * $(stat -c %B "$T/disk.full") ))
+(( full_alloc >= size && sparse_alloc < size * 85 / 100 )) || {
+  echo "allocation: sparse $sparse_alloc, full $full_alloc of $size bytes" >&2; exit 1; }
+note "disk image restores sparse ($sparse_alloc of $size bytes allocated), --no-sparse in full"
+rm -f "$T/disk.img" "$T/disk.sparse" "$T/disk.full"
+
 # stdin of unknown length (a pipe), vzdump name gives guest and type; restore to stdout.
 NAME=vzdump-qemu-100-2026_11_24-01_00_00.vma.zst
 head -c 3000000 /dev/urandom > "$T/vm.img"
