@@ -123,8 +123,7 @@ int DirectWriter::skip(size_t n) {
   // The staged bytes start at an aligned offset, so at an aligned skip they are whole blocks.
   if (n % kAlign != 0 || staged_ % kAlign != 0) return EINVAL;
   if (staged_ > 0) {
-    if (int e = direct_ ? flush_direct() : write_fully(fd_, buf_.data(), staged_)) return e;
-    staged_ = 0;
+    if (int e = flush_direct()) return e;
   }
   if (::lseek(fd_, static_cast<off_t>(n), SEEK_CUR) < 0) return errno;
   skipped_ = skipped_ || n > 0;

@@ -29,6 +29,12 @@ std::vector<uint8_t> slurp(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), {}};
 }
 
+// A fresh directory under `base`, or "" when there is none to be made there.
+std::string temp_dir(const std::string& base) {
+  std::string tmpl = base + "/pvesafe-direct-XXXXXX";
+  return ::mkdtemp(tmpl.data()) ? tmpl : std::string();
+}
+
 // Writes `data` in pieces of `piece` bytes through a DirectWriter with `staging` bytes and checks
 // the file holds exactly the data, and that the descriptor is back in its original mode.
 // With `aligned`, the data comes from an AlignedBuffer (the path that writes without staging).
@@ -60,11 +66,8 @@ TEST(DirectWriter, AnySizeComesOutExact) {
   // /var/tmp is usually a disk file system (direct writes), /dev/shm a tmpfs (the page cache
   // fallback on kernels that refuse O_DIRECT there).
   for (std::string base : {"/var/tmp", "/dev/shm"}) {
-    std::string tmpl = base + "/pvesafe-direct-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!::mkdtemp(buf.data())) continue;
-    std::string dir = buf.data();
+    const std::string dir = temp_dir(base);
+    if (dir.empty()) continue;
     const size_t m = 1 << 20;
     for (size_t size : {size_t{0}, size_t{1}, size_t{4095}, size_t{4096}, size_t{4097}, m - 1, m,
                         m + 1, 3 * m + 5}) {
@@ -80,11 +83,9 @@ TEST(DirectWriter, AnySizeComesOutExact) {
 
 TEST(DirectWriter, SkipLeavesHolesThatReadAsZeros) {
   for (std::string base : {"/var/tmp", "/dev/shm"}) {
-    std::string tmpl = base + "/pvesafe-direct-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!::mkdtemp(buf.data())) continue;
-    const std::string path = std::string(buf.data()) + "/f";
+    const std::string dir = temp_dir(base);
+    if (dir.empty()) continue;
+    const std::string path = dir + "/f";
     const auto data = pattern(3 * 4096 + 100);
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     ASSERT_GE(fd, 0);
@@ -104,7 +105,7 @@ TEST(DirectWriter, SkipLeavesHolesThatReadAsZeros) {
     want.insert(want.end(), data.begin() + 4096, data.begin() + 8192);
     want.resize(want.size() + (1 << 20), 0);
     EXPECT_EQ(slurp(path), want) << base;
-    std::filesystem::remove_all(buf.data());
+    std::filesystem::remove_all(dir);
   }
 }
 

@@ -225,18 +225,21 @@ struct Repository::Impl {
     return t;
   }
 
-  // Writes a new key file and returns its id; `created`/`host` receive what it records.
-  std::string write_key(const Secret& passphrase, std::string* created = nullptr, std::string* host = nullptr) {
+  // Writes a new key file and returns its id. With `in_use`, it becomes the key in use.
+  std::string write_key(const Secret& passphrase, bool in_use) {
     std::string id = random_hex(16);
     const std::string when = format_utc(std::chrono::system_clock::now()), me = this_hostname();
-    if (created) *created = when;
-    if (host) *host = me;
     std::string text = key_file_plaintext(when, me);
     auto msg = crypto::encrypt_message(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
         passphrase.view(), crypto::S2kStrength::kStrong, "key.json");
     wipe(text);
     store->put("keys/" + id, msg);
+    if (in_use) {
+      key_id = id;
+      key_created_utc = when;
+      key_hostname = me;
+    }
     return id;
   }
 };
@@ -308,7 +311,7 @@ Repository Repository::init(std::unique_ptr<store::ObjectStore> store, const Sec
     prefixes.emplace_back(dir);
   }
   impl->store->prepare_prefixes(prefixes);
-  impl->key_id = impl->write_key(passphrase, &impl->key_created_utc, &impl->key_hostname);
+  impl->write_key(passphrase, true);
 
   nlohmann::ordered_json j;
   j["format"] = kFormatVersion;
@@ -394,7 +397,7 @@ std::vector<KeyInfo> Repository::list_keys() {
   return out;
 }
 
-std::string Repository::add_key(const Secret& passphrase) { return impl_->write_key(passphrase); }
+std::string Repository::add_key(const Secret& passphrase) { return impl_->write_key(passphrase, false); }
 
 void Repository::remove_key(const std::string& prefix) {
   std::vector<std::string> ids;
@@ -415,8 +418,7 @@ void Repository::remove_key(const std::string& prefix) {
 
 std::string Repository::change_passphrase(const Secret& new_passphrase) {
   std::string old = impl_->key_id;
-  std::string id = impl_->write_key(new_passphrase, &impl_->key_created_utc, &impl_->key_hostname);
-  impl_->key_id = id;
+  std::string id = impl_->write_key(new_passphrase, true);
   impl_->store->remove("keys/" + old);
   return id;
 }

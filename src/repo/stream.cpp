@@ -95,21 +95,24 @@ FileSink::~FileSink() {
   if (!finished_ && !partial_.empty()) ::unlink(partial_.c_str());
 }
 
+void FileSink::put(const uint8_t* buf, size_t n) {
+  if (int e = writer_->write(buf, n)) io_error(e, "cannot write", partial_);
+}
+
+void FileSink::put_held_zeros() {
+  static const uint8_t zeros[kSparseBlock] = {};
+  if (held_zeros_ > 0) put(zeros, held_zeros_);
+  held_zeros_ = 0;
+}
+
 void FileSink::write(const uint8_t* buf, size_t n) {
   if (!writer_) return write_fd(fd_, buf, n, path_);
-  if (!sparse_) {
-    if (int e = writer_->write(buf, n)) io_error(e, "cannot write", partial_);
-    return;
-  }
+  if (!sparse_) return put(buf, n);
   // Whole zero blocks at block-aligned offsets become holes; the bytes between go out in one
   // write per run. The zeros at the start of a block are held back (counted, not copied) until
   // the block turns out all zero or not, across calls.
-  static const uint8_t zeros[kSparseBlock] = {};
   const uint8_t* run = buf;
   size_t run_len = 0;
-  auto put = [&](const uint8_t* p, size_t len) {
-    if (int e = writer_->write(p, len)) io_error(e, "cannot write", partial_);
-  };
   auto flush_run = [&] {
     if (run_len > 0) put(run, run_len);
     run_len = 0;
@@ -125,10 +128,7 @@ void FileSink::write(const uint8_t* buf, size_t n) {
         held_zeros_ = 0;
       }
     } else {
-      if (held_zeros_ > 0) {
-        put(zeros, held_zeros_);
-        held_zeros_ = 0;
-      }
+      put_held_zeros();
       if (run_len == 0) run = buf;
       run_len += take;
     }
@@ -140,12 +140,8 @@ void FileSink::write(const uint8_t* buf, size_t n) {
 }
 
 void FileSink::finish() {
-  if (writer_ && held_zeros_ > 0) {  // the file ends inside a block that is zero so far
-    static const uint8_t zeros[kSparseBlock] = {};
-    if (int e = writer_->write(zeros, held_zeros_)) io_error(e, "cannot write", partial_);
-    held_zeros_ = 0;
-  }
   if (writer_) {
+    put_held_zeros();  // the file ends inside a block that is zero so far
     if (int e = writer_->finish()) io_error(e, "cannot write", partial_);
     writer_.reset();
   }

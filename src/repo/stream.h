@@ -82,6 +82,9 @@ class FileSink : public ByteSink {
   void finish() override;
 
  private:
+  void put(const uint8_t* buf, size_t n);  // through the writer
+  void put_held_zeros();
+
   std::string path_;
   std::string partial_;
   int fd_ = -1;
