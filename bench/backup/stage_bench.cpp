@@ -105,23 +105,12 @@ int main(int argc, char** argv) {
   });
 
   chunk::Compressor compressor(1);
-  std::vector<std::vector<uint8_t>> frames(chunks.size());
-  double compress_s = 0;
-  {
-    std::vector<double> t;
-    for (int r = 0; r < runs; ++r) {
-      double sum = 0;
-      for (size_t i = 0; i < chunks.size(); ++i) {
-        const double t0 = thread_cpu();
-        auto pieces = compressor.frame(chunks[i]);
-        sum += thread_cpu() - t0;
-        if (r == 0) frames[i] = pieces.join();  // the plaintext of the next stage, not timed
-      }
-      t.push_back(sum);
-    }
-    std::sort(t.begin(), t.end());
-    compress_s = t[t.size() / 2];
-  }
+  const double compress_s = median_cpu(runs, [&] {
+    for (auto c : chunks) compressor.frame(c);
+  });
+  // The plaintext of the next stage (not timed).
+  std::vector<std::vector<uint8_t>> frames;
+  for (auto c : chunks) frames.push_back(compressor.frame(c).join());
 
   uint64_t sealed_bytes = 0;
   std::vector<uint8_t> out;
