@@ -66,11 +66,20 @@ void opt_gauge(MetricSet& out, std::string_view name, std::string_view help, con
   if (number(obj, key, v)) out.gauge(name, help, labels, v * scale);
 }
 
-// The same for a family declared once per response (no name lookup per sample).
-void opt_add(MetricSet& out, size_t family, const json& obj, const char* key,
-             const LabelSet& labels) {
-  double v;
-  if (number(obj, key, v)) out.add(family, labels, v);
+// A numeric field of an API entry and the metric family it feeds (declared once per response,
+// so no name lookup per sample).
+struct Figure {
+  const char* key;
+  size_t family;
+};
+
+// Adds each figure the entry has, with the same labels.
+template <size_t N>
+void add_figures(MetricSet& out, const Figure (&figures)[N], const json& obj, const LabelSet& labels) {
+  for (const auto& f : figures) {
+    double v;
+    if (number(obj, f.key, v)) out.add(f.family, labels, v);
+  }
 }
 
 }  // namespace
@@ -128,46 +137,46 @@ void collect_cluster_resources(const json& data, MetricSet& out) {
   const auto c = MetricType::kCounter;
   const size_t node_up = out.family(
       "pvesafe_node_up", g, "1 if the API reports the node online (cluster resources)");
-  const size_t node_cpu = out.family("pvesafe_node_cpu_ratio", g, "Node CPU usage, 0 to 1");
-  const size_t node_cpus = out.family("pvesafe_node_cpus", g, "Logical CPUs of the node");
-  const size_t node_mem = out.family("pvesafe_node_memory_used_bytes", g, "Node memory in use");
-  const size_t node_maxmem =
-      out.family("pvesafe_node_memory_total_bytes", g, "Node memory size");
-  const size_t node_disk = out.family("pvesafe_node_rootfs_used_bytes", g,
-                                      "Used bytes of the node's root filesystem");
-  const size_t node_maxdisk =
-      out.family("pvesafe_node_rootfs_total_bytes", g, "Size of the node's root filesystem");
-  const size_t node_uptime = out.family("pvesafe_node_uptime_seconds", g, "Node uptime");
+  const Figure node_figures[] = {
+      {"cpu", out.family("pvesafe_node_cpu_ratio", g, "Node CPU usage, 0 to 1")},
+      {"maxcpu", out.family("pvesafe_node_cpus", g, "Logical CPUs of the node")},
+      {"mem", out.family("pvesafe_node_memory_used_bytes", g, "Node memory in use")},
+      {"maxmem", out.family("pvesafe_node_memory_total_bytes", g, "Node memory size")},
+      {"disk", out.family("pvesafe_node_rootfs_used_bytes", g,
+                          "Used bytes of the node's root filesystem")},
+      {"maxdisk",
+       out.family("pvesafe_node_rootfs_total_bytes", g, "Size of the node's root filesystem")},
+      {"uptime", out.family("pvesafe_node_uptime_seconds", g, "Node uptime")},
+  };
   const size_t guest_info = out.family("pvesafe_guest_info", MetricType::kInfo,
                                        "Guest name, node and flags");
   const size_t guest_running =
       out.family("pvesafe_guest_running", g, "1 if the guest is running");
-  const size_t guest_cpu = out.family("pvesafe_guest_cpu_ratio", g,
-                                      "Guest CPU usage relative to its vCPUs, 0 to 1");
-  const size_t guest_cpus = out.family("pvesafe_guest_cpus", g, "vCPUs of the guest");
-  const size_t guest_mem = out.family("pvesafe_guest_memory_used_bytes", g, "Guest memory in use");
-  const size_t guest_maxmem =
-      out.family("pvesafe_guest_memory_total_bytes", g, "Guest memory size");
-  const size_t guest_disk =
-      out.family("pvesafe_guest_disk_used_bytes", g, "Guest disk usage (containers)");
-  const size_t guest_maxdisk = out.family("pvesafe_guest_disk_total_bytes", g, "Guest disk size");
-  const size_t guest_uptime = out.family("pvesafe_guest_uptime_seconds", g, "Guest uptime");
-  const size_t guest_netin = out.family("pvesafe_guest_network_receive_bytes_total", c,
-                                        "Bytes received by the guest");
-  const size_t guest_netout = out.family("pvesafe_guest_network_transmit_bytes_total", c,
-                                         "Bytes sent by the guest");
-  const size_t guest_read =
-      out.family("pvesafe_guest_disk_read_bytes_total", c, "Bytes read by the guest");
-  const size_t guest_written =
-      out.family("pvesafe_guest_disk_written_bytes_total", c, "Bytes written by the guest");
+  const Figure guest_figures[] = {
+      {"cpu", out.family("pvesafe_guest_cpu_ratio", g,
+                         "Guest CPU usage relative to its vCPUs, 0 to 1")},
+      {"maxcpu", out.family("pvesafe_guest_cpus", g, "vCPUs of the guest")},
+      {"mem", out.family("pvesafe_guest_memory_used_bytes", g, "Guest memory in use")},
+      {"maxmem", out.family("pvesafe_guest_memory_total_bytes", g, "Guest memory size")},
+      {"disk", out.family("pvesafe_guest_disk_used_bytes", g, "Guest disk usage (containers)")},
+      {"maxdisk", out.family("pvesafe_guest_disk_total_bytes", g, "Guest disk size")},
+      {"uptime", out.family("pvesafe_guest_uptime_seconds", g, "Guest uptime")},
+      {"netin", out.family("pvesafe_guest_network_receive_bytes_total", c,
+                           "Bytes received by the guest")},
+      {"netout",
+       out.family("pvesafe_guest_network_transmit_bytes_total", c, "Bytes sent by the guest")},
+      {"diskread", out.family("pvesafe_guest_disk_read_bytes_total", c, "Bytes read by the guest")},
+      {"diskwrite",
+       out.family("pvesafe_guest_disk_written_bytes_total", c, "Bytes written by the guest")},
+  };
   const size_t storage_available = out.family("pvesafe_storage_available", g,
                                               "1 if the storage is available on the node");
   const size_t storage_info = out.family("pvesafe_storage_info", MetricType::kInfo,
                                          "Storage type, content and sharing");
-  const size_t storage_used =
-      out.family("pvesafe_storage_used_bytes", g, "Used bytes of the storage");
-  const size_t storage_total = out.family("pvesafe_storage_total_bytes", g, "Size of the storage");
-
+  const Figure storage_figures[] = {
+      {"disk", out.family("pvesafe_storage_used_bytes", g, "Used bytes of the storage")},
+      {"maxdisk", out.family("pvesafe_storage_total_bytes", g, "Size of the storage")},
+  };
   for (const auto& e : data) {
     if (!e.is_object()) continue;
     std::string_view type = sv(e, "type");
@@ -177,13 +186,7 @@ void collect_cluster_resources(const json& data, MetricSet& out) {
       bool online = sv(e, "status") == "online";
       out.add(node_up, l, online ? 1 : 0);
       if (!online) continue;  // offline nodes carry no live figures
-      opt_add(out, node_cpu, e, "cpu", l);
-      opt_add(out, node_cpus, e, "maxcpu", l);
-      opt_add(out, node_mem, e, "mem", l);
-      opt_add(out, node_maxmem, e, "maxmem", l);
-      opt_add(out, node_disk, e, "disk", l);
-      opt_add(out, node_maxdisk, e, "maxdisk", l);
-      opt_add(out, node_uptime, e, "uptime", l);
+      add_figures(out, node_figures, e, l);
     } else if (type == "qemu" || type == "lxc") {
       std::string guest = str(e, "vmid");
       double tmpl = 0;
@@ -198,17 +201,7 @@ void collect_cluster_resources(const json& data, MetricSet& out) {
               1);
       LabelSet l{{"node", node}, {"guest", guest}, {"type", type}};
       out.add(guest_running, l, sv(e, "status") == "running" ? 1 : 0);
-      opt_add(out, guest_cpu, e, "cpu", l);
-      opt_add(out, guest_cpus, e, "maxcpu", l);
-      opt_add(out, guest_mem, e, "mem", l);
-      opt_add(out, guest_maxmem, e, "maxmem", l);
-      opt_add(out, guest_disk, e, "disk", l);
-      opt_add(out, guest_maxdisk, e, "maxdisk", l);
-      opt_add(out, guest_uptime, e, "uptime", l);
-      opt_add(out, guest_netin, e, "netin", l);
-      opt_add(out, guest_netout, e, "netout", l);
-      opt_add(out, guest_read, e, "diskread", l);
-      opt_add(out, guest_written, e, "diskwrite", l);
+      add_figures(out, guest_figures, e, l);
     } else if (type == "storage") {
       std::string storage = str(e, "storage");
       LabelSet l{{"node", node}, {"storage", storage}};
@@ -224,8 +217,7 @@ void collect_cluster_resources(const json& data, MetricSet& out) {
                        {"shared", shared != 0 ? "1" : "0"}},
               1);
       if (!available) continue;
-      opt_add(out, storage_used, e, "disk", l);
-      opt_add(out, storage_total, e, "maxdisk", l);
+      add_figures(out, storage_figures, e, l);
     }
   }
 }
