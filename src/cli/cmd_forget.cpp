@@ -64,11 +64,6 @@ void run(GlobalOptions& g, ForgetFlags& f) {
     auto decisions = repo::apply_retention_grouped(selected, f.keep);
     std::vector<std::string> forget_ids, keep_ids;
     for (const auto& d : decisions) (d.keep ? keep_ids : forget_ids).push_back(d.snapshot.id);
-    // Chunks only the forgotten snapshots name (unless --prune, this is just for the summary).
-    std::unordered_set<std::string> freed;
-    if (f.prune && !forget_ids.empty()) {
-      freed = repo::referenced_chunks(repo, forget_ids);
-    }
     if (!f.dry_run) {
       for (const auto& id : forget_ids) repo.remove_snapshot(id);
     }
@@ -77,20 +72,8 @@ void run(GlobalOptions& g, ForgetFlags& f) {
       repo::GcOptions go;
       go.grace = grace;
       go.dry_run = f.dry_run;
-      go.freed = std::move(freed);
-      if (f.dry_run) {
-        // Pretend the forgotten snapshots are gone: gc reads what is in the store, so in a dry
-        // run report only what forgetting frees.
-        std::unordered_set<std::string> forgotten_set(forget_ids.begin(), forget_ids.end());
-        std::vector<std::string> remaining;
-        for (const auto& s : all)
-          if (!forgotten_set.count(s.id)) remaining.push_back(s.id);
-        auto still = repo::referenced_chunks(repo, remaining);
-        for (const auto& id : go.freed)
-          if (!still.count(id)) ++gr.removed_chunks;
-      } else {
-        gr = repo::collect_garbage(repo, go);
-      }
+      if (f.dry_run) go.assume_forgotten = forget_ids;  // report what forgetting them would free
+      gr = repo::collect_garbage(repo, go);
     }
     lock->release();
     ev.stored_bytes = -static_cast<int64_t>(gr.removed_bytes);

@@ -1,10 +1,15 @@
-// backup(): stream -> content-defined chunks -> (HMAC id, zstd, OpenPGP, put) -> manifest.
+// backup(): a source -> a snapshot.
 //
-// Pipeline: the calling thread reads and chunks; a bounded queue feeds `threads` workers that
-// hash, skip chunks already in the repository, compress, encrypt and put; results are committed
-// in order. Memory is bounded by (queue depth + threads) * max chunk size whatever the input.
-// The manifest is written last, after every chunk it names is stored. The caller holds a shared
-// lock (repo/lock.h) for the duration.
+// The source is first looked at (archive/input.h): a compressed vzdump archive is decompressed
+// on the way in. Then it is split:
+//   a VMA archive -> each disk in fixed-size chunks at their disk offsets (zero chunks are not
+//                    stored), the config files as chunks, and the archive's structure (header
+//                    and extent headers) as a small stream; restore rebuilds the archive bit for
+//                    bit (snapshot kind "vma");
+//   anything else -> content-defined chunks of the byte stream (kind "stream").
+// Chunks go through one ChunkWriter (id, dedup, compress, seal, pack, put, index), then the
+// chunk lists, then the manifest, last: an interrupted backup leaves nothing that looks
+// complete. The caller holds a shared lock (repo/lock.h) for the duration.
 #pragma once
 
 #include <cstdint>
@@ -32,23 +37,35 @@ struct BackupOptions {
   std::string node, guest_id, guest_type /*qemu|lxc|""*/, file_name;  // empty: from the source name
   std::map<std::string, std::string> tags;
   int threads = 0;  // 0: number of CPUs (at least 2)
+  // false: store the source as a byte stream whatever it holds (no decompression, no VMA split).
+  bool archive_aware = true;
+  // Memory for VMA disk chunks waiting for clusters that arrive out of order.
+  uint64_t vma_pending_budget_bytes = 128ull << 20;
   std::function<void(const Progress&)> progress;  // called from the reading thread
   std::string hostname;  // empty: this machine's
   // Snapshot time; default now.
   std::optional<std::chrono::system_clock::time_point> time;
 };
 
+struct DiskResult {
+  std::string name;
+  uint64_t size_bytes = 0;
+  uint64_t data_bytes = 0;  // in non-zero chunks
+};
+
 struct BackupResult {
   std::string snapshot_id;
   SnapshotInfo snapshot;
-  uint64_t size_bytes = 0;
-  uint64_t stored_bytes = 0;  // new bytes in the store (after compression + encryption)
+  uint64_t size_bytes = 0;    // what restore gives back (the uncompressed archive)
+  uint64_t stored_bytes = 0;  // new bytes in the store (packs and index objects)
   uint64_t new_chunks = 0;
   uint64_t reused_chunks = 0;
+  uint64_t packs = 0;
   double duration_seconds = 0;
-  double dedup_ratio = 0;  // size_bytes / stored_bytes (0 when nothing was stored? see below)
+  double dedup_ratio = 0;  // size_bytes / max(stored_bytes, 1): input bytes per stored byte
+  std::vector<DiskResult> disks;
+  bool format_upgraded = false;  // this backup upgraded a format 1 repository
 };
-// dedup_ratio is size_bytes / max(stored_bytes, 1): how many input bytes per stored byte.
 
 // Fills node/guest_id/guest_type from a vzdump name when the options leave them empty.
 BackupOptions complete_options(const BackupOptions& options, const std::string& source_name);

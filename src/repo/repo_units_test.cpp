@@ -82,46 +82,83 @@ TEST(FileSink, SparseFilesReadBackTheSameBytesWithHoles) {
   }
 }
 
-TEST(Manifest, RoundTripAndOneChunkPerLine) {
-  Manifest m;
-  m.info.id = "0123456789abcdef0123456789abcdef";
-  m.info.time = *parse_utc("2026-11-26T01:00:00Z");
-  m.info.time_utc = "2026-11-26T01:00:00Z";
-  m.info.hostname = "pve-01";
-  m.info.node = "pve-01";
-  m.info.guest_id = "100";
-  m.info.guest_type = "qemu";
-  m.info.file_name = "vzdump-qemu-100-2026_11_26-01_00_00.vma.zst";
-  m.info.tags = {{"env", "prod"}, {"quote", "a\"b"}};
-  for (int i = 0; i < 3; ++i) {
-    m.chunks.push_back({std::string(64, static_cast<char>('a' + i)), 1000u + i});
-    m.info.size_bytes += 1000u + i;
-  }
-  std::string text = manifest_to_json(m);
-  size_t lines_with_chunk = 0;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.find("\"id\": \"" + std::string(64, 'a')) != std::string::npos ||
-        line.find("\"id\": \"" + std::string(64, 'b')) != std::string::npos ||
-        line.find("\"id\": \"" + std::string(64, 'c')) != std::string::npos)
-      ++lines_with_chunk;
-  }
-  EXPECT_EQ(lines_with_chunk, 3u);
-  Manifest back = manifest_from_json(text, "snapshots/x");
-  EXPECT_EQ(back.info.id, m.info.id);
-  EXPECT_EQ(back.info.tags, m.info.tags);
-  EXPECT_EQ(back.info.size_bytes, m.info.size_bytes);
-  ASSERT_EQ(back.chunks.size(), 3u);
-  EXPECT_EQ(back.chunks[2].id, m.chunks[2].id);
-  EXPECT_EQ(back.chunks[2].size_bytes, 1002u);
+TEST(Manifest, Format1StillParses) {
+  std::string text = "{\n  \"format\": 1,\n  \"id\": \"0123456789abcdef0123456789abcdef\",\n"
+                     "  \"time\": \"2026-11-26T01:00:00Z\",\n  \"hostname\": \"pve-01\",\n  \"node\": \"pve-01\",\n"
+                     "  \"guest_id\": \"100\",\n  \"guest_type\": \"qemu\",\n  \"file_name\": \"x.vma.zst\",\n"
+                     "  \"size_bytes\": 2001,\n  \"tags\": {},\n  \"chunk_count\": 2,\n  \"chunks\": [\n"
+                     "    {\"id\": \"" + std::string(64, 'a') + "\", \"size\": 1000},\n"
+                     "    {\"id\": \"" + std::string(64, 'b') + "\", \"size\": 1001}\n  ]\n}\n";
+  Manifest m = manifest_from_json(text, "snapshots/x");
+  EXPECT_EQ(m.format, 1);
+  EXPECT_EQ(m.info.kind, "stream");
+  EXPECT_EQ(m.info.commit_ns, 0);
+  ASSERT_EQ(m.stream.inline_chunks.size(), 2u);
+  EXPECT_EQ(m.stream.inline_chunks[1].size_bytes, 1001u);
   // Sizes that do not add up are an integrity error.
-  m.info.size_bytes += 1;
+  auto bad = text;
+  bad.replace(bad.find("2001"), 4, "2002");
   try {
-    manifest_from_json(manifest_to_json(m), "snapshots/x");
+    manifest_from_json(bad, "snapshots/x");
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), Errc::kIntegrity);
   }
+}
+
+TEST(Manifest, Format2RoundTripWithOneListPerLine) {
+  Manifest m;
+  m.info.id = "0123456789abcdef0123456789abcdef";
+  m.info.time = *parse_utc("2026-11-26T01:00:00.000042Z");
+  m.info.time_utc = format_utc_micros(m.info.time);
+  EXPECT_EQ(m.info.time_utc, "2026-11-26T01:00:00.000042Z");
+  m.info.commit_ns = 17;
+  m.info.kind = "vma";
+  m.info.file_name = "vzdump-qemu-100-2026_11_26-01_00_00.vma";
+  m.info.tags = {{"env", "prod"}, {"quote", "a\"b"}};
+  m.info.received = ReceivedArchive{"vzdump-qemu-100-2026_11_26-01_00_00.vma.zst", "zstd", 123, std::string(64, 'f')};
+  m.vma_uuid = std::string(32, 'e');
+  m.stream = {3000, 2, {{std::string(64, '1'), 150, 2}}, {}};
+  m.configs.push_back({"qemu-server.conf", std::string(64, '2'), 321});
+  DiskPart d;
+  d.name = "drive-scsi0";
+  d.dev_id = 1;
+  d.size_bytes = 1 << 30;
+  d.chunk_bytes = 256 * 1024;
+  d.chunk_count = 5;
+  d.data_bytes = 5 * 256 * 1024;
+  d.lists = {{std::string(64, '3'), 400, 3}, {std::string(64, '4'), 300, 2}};
+  m.disks.push_back(d);
+  m.info.size_bytes = 1 << 20;
+  std::string text = manifest_to_json(m);
+  EXPECT_NE(text.find("\n    {\"list\": \"" + std::string(64, '3') + "\", \"of\": \"drive-scsi0\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\n    {\"config\": \"qemu-server.conf\", \"id\": \"" + std::string(64, '2')), std::string::npos);
+  Manifest back = manifest_from_json(text, "snapshots/x");
+  EXPECT_EQ(back.info.time, m.info.time);
+  EXPECT_EQ(back.info.commit_ns, 17);
+  EXPECT_EQ(back.info.tags, m.info.tags);
+  ASSERT_TRUE(back.info.received);
+  EXPECT_EQ(back.info.received->compression, "zstd");
+  ASSERT_EQ(back.disks.size(), 1u);
+  EXPECT_EQ(back.disks[0].lists.size(), 2u);
+  EXPECT_EQ(back.disks[0].lists[1].entries, 2u);
+  EXPECT_EQ(back.stream.lists.size(), 1u);
+  EXPECT_EQ(manifest_to_json(back), text);
+}
+
+TEST(Manifest, SameSecondSnapshotsKeepTheirOrder) {
+  SnapshotInfo a, b, c;
+  a.time = b.time = c.time = *parse_utc("2026-11-26T01:00:00Z");
+  a.commit_ns = 3, b.commit_ns = 1, c.commit_ns = 2;
+  a.id = "a", b.id = "b", c.id = "c";
+  std::vector<SnapshotInfo> v{a, b, c};
+  std::sort(v.begin(), v.end(), snapshot_before);
+  EXPECT_EQ(v[0].id, "b");
+  EXPECT_EQ(v[2].id, "a");
+  SnapshotInfo later = b;
+  later.time += std::chrono::microseconds(1);
+  later.commit_ns = 0;
+  EXPECT_TRUE(snapshot_before(a, later));
 }
 
 TEST(VzdumpName, Parses) {
@@ -266,22 +303,24 @@ TEST(Repository, BackupRestoreVerifyRoundTrip) {
   EXPECT_EQ(r2.new_chunks, 0u);
   EXPECT_EQ(repo.resolve_snapshot("latest"), r2.snapshot_id);
   EXPECT_TRUE(verify(repo, VerifyOptions{true}).ok());
-  // Damage one chunk: verify --read-data names it, restore fails with kIntegrity.
-  auto chunks = repo.list_chunks();
-  ASSERT_FALSE(chunks.empty());
-  auto obj = repo.store().get(chunks[0].key);
-  obj[obj.size() / 2] ^= 1;
-  repo.store().put(chunks[0].key, obj);
+  // Damage one pack: verify --read-data names it, restore fails with kIntegrity.
+  std::vector<std::string> packs;
+  repo.store().list("packs/", [&](const store::ObjectInfo& o) { packs.push_back(o.key); });
+  ASSERT_FALSE(packs.empty());
+  std::sort(packs.begin(), packs.end());
+  auto obj = repo.store().get(packs[0]);
+  obj[obj.size() / 3] ^= 1;
+  repo.store().put(packs[0], obj);
   auto v = verify(repo, VerifyOptions{true});
   ASSERT_FALSE(v.ok());
-  EXPECT_EQ(v.problems[0].key, chunks[0].key);
+  EXPECT_EQ(v.problems[0].key, packs[0]);
   VectorSink sink2;
   try {
     restore(repo, r.snapshot_id, sink2);
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), Errc::kIntegrity);
-    EXPECT_NE(std::string(e.what()).find(chunks[0].key), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("chunk"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(sink2.finished);
   std::filesystem::remove_all(dir);

@@ -10,36 +10,17 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "chunk/compress.h"
 #include "core/error.h"
+#include "core/hex.h"
 #include "crypto/openpgp.h"
+#include "repo/layout.h"
 
 namespace pvesafe::repo {
 
 namespace {
 
 constexpr size_t kSecretBytes = 32;
-
-std::string to_hex(std::span<const uint8_t> b) {
-  static const char* d = "0123456789abcdef";
-  std::string s(b.size() * 2, '\0');
-  for (size_t i = 0; i < b.size(); ++i) {
-    s[2 * i] = d[b[i] >> 4];
-    s[2 * i + 1] = d[b[i] & 15];
-  }
-  return s;
-}
-
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool is_hex(std::string_view s, size_t len) {
-  if (s.size() != len) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return hexval(c) >= 0; });
-}
 
 // Finds "field": "VALUE" in a key file without copying the secret into a JSON library's
 // unwiped buffers.
@@ -57,7 +38,7 @@ std::string_view extract_field(std::string_view text, std::string_view field) {
 Secret hex_to_secret(std::string_view hex) {
   std::string raw(hex.size() / 2, '\0');
   for (size_t i = 0; i < raw.size(); ++i) {
-    raw[i] = static_cast<char>(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
+    raw[i] = static_cast<char>(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
   }
   Secret s(raw);
   wipe(raw);
@@ -72,39 +53,70 @@ std::string this_hostname() {
 
 std::string quote(const std::string& s) { return nlohmann::json(s).dump(); }
 
+std::span<const uint8_t> bytes_of(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// The settings a MAC authenticates, in a fixed text form (docs/format.md, "config").
+std::string config_mac_text(const RepositoryConfig& c) {
+  return "pvesafe-config\nformat=" + std::to_string(c.version) + "\nid=" + c.id +
+         "\nchunker=" + std::to_string(c.chunker.min_size_bytes) + "," + std::to_string(c.chunker.avg_size_bytes) +
+         "," + std::to_string(c.chunker.max_size_bytes) + "\ndisk_chunk=" + std::to_string(c.disk_chunk_bytes) +
+         "\npack=" + std::to_string(c.pack_bytes) + "\n";
+}
+
+std::string hmac_hex(const Secret& key, std::string_view text) {
+  uint8_t mac[32];
+  unsigned len = 0;
+  if (!HMAC(EVP_sha256(), key.bytes().data(), static_cast<int>(key.size()),
+            reinterpret_cast<const uint8_t*>(text.data()), text.size(), mac, &len)) {
+    throw Error(Errc::kInternal, "HMAC-SHA-256 failed");
+  }
+  return to_hex(std::span<const uint8_t>(mac, 32));
+}
+
+bool power_of_two(uint64_t v) { return v && !(v & (v - 1)); }
+
+// Settings outside these ranges are refused whatever their source: a store writer must not be
+// able to make chunks tiny (to learn content from sizes) or huge (to exhaust memory).
+void check_settings(const RepositoryConfig& c, Errc code, const std::string& where) {
+  const auto& ch = c.chunker;
+  auto fail = [&](const std::string& what) { throw Error(code, where + ": " + what); };
+  if (ch.min_size_bytes < 4096 || ch.max_size_bytes > 16u * 1024 * 1024 || !power_of_two(ch.avg_size_bytes) ||
+      !(ch.min_size_bytes < ch.avg_size_bytes && ch.avg_size_bytes < ch.max_size_bytes)) {
+    fail("chunk sizes must satisfy 4 KiB <= min < avg < max <= 16 MiB with avg a power of two");
+  }
+  if (c.disk_chunk_bytes < 64 * 1024 || c.disk_chunk_bytes > 16u * 1024 * 1024 || c.disk_chunk_bytes % (64 * 1024)) {
+    fail("the disk chunk size must be a multiple of 64 KiB between 64 KiB and 16 MiB");
+  }
+  if (c.pack_bytes < 1024 * 1024 || c.pack_bytes > 1024u * 1024 * 1024) {
+    fail("the pack size must be between 1 MiB and 1 GiB");
+  }
+}
+
+std::string config_json(const RepositoryConfig& c, const std::string& mac) {
+  nlohmann::ordered_json j;
+  j["format"] = c.version;
+  j["id"] = c.id;
+  j["created"] = c.created_utc;
+  j["chunker"] = {{"algorithm", "gear-fastcdc-hmac-sha256-v1"},
+                  {"min_size_bytes", c.chunker.min_size_bytes},
+                  {"avg_size_bytes", c.chunker.avg_size_bytes},
+                  {"max_size_bytes", c.chunker.max_size_bytes}};
+  j["disk_chunk_bytes"] = c.disk_chunk_bytes;
+  j["pack_bytes"] = c.pack_bytes;
+  j["object_encryption"] = "openpgp-skesk4-seipd1-aes256";
+  j["chunk_payload"] = "zstd-frame";
+  j["mac"] = mac;
+  return j.dump(2) + "\n";
+}
+
 }  // namespace
 
 std::string random_hex(size_t bytes) {
   std::vector<uint8_t> b(bytes);
   crypto::random_bytes(b);
   return to_hex(b);
-}
-
-std::string format_utc(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::optional<std::chrono::system_clock::time_point> parse_utc(const std::string& s) {
-  std::tm tm{};
-  int y, mo, d, h = 0, mi = 0, sec = 0;
-  char z = 0;
-  int n = std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &z);
-  if (n < 3 || (n >= 4 && n < 6)) return std::nullopt;
-  if (n == 7 && z != 'Z') return std::nullopt;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  std::time_t tt = timegm(&tm);
-  if (tt == static_cast<std::time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(tt);
 }
 
 bool SnapshotFilter::matches(const SnapshotInfo& s) const {
@@ -120,79 +132,6 @@ bool SnapshotFilter::matches(const SnapshotInfo& s) const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Manifest JSON: header fields one per line, then one chunk per line, so a POSIX shell can pull
-// the chunk list out with grep/sed (docs/recovery.md).
-
-std::string manifest_to_json(const Manifest& m) {
-  const SnapshotInfo& s = m.info;
-  std::string out;
-  out.reserve(512 + m.chunks.size() * 96);
-  out += "{\n";
-  out += "  \"format\": " + std::to_string(kFormatVersion) + ",\n";
-  out += "  \"id\": " + quote(s.id) + ",\n";
-  out += "  \"time\": " + quote(s.time_utc) + ",\n";
-  out += "  \"hostname\": " + quote(s.hostname) + ",\n";
-  out += "  \"node\": " + quote(s.node) + ",\n";
-  out += "  \"guest_id\": " + quote(s.guest_id) + ",\n";
-  out += "  \"guest_type\": " + quote(s.guest_type) + ",\n";
-  out += "  \"file_name\": " + quote(s.file_name) + ",\n";
-  out += "  \"size_bytes\": " + std::to_string(s.size_bytes) + ",\n";
-  out += "  \"tags\": " + nlohmann::json(s.tags).dump() + ",\n";
-  out += "  \"chunk_count\": " + std::to_string(m.chunks.size()) + ",\n";
-  out += "  \"chunks\": [\n";
-  for (size_t i = 0; i < m.chunks.size(); ++i) {
-    out += "    {\"id\": \"" + m.chunks[i].id + "\", \"size\": " +
-           std::to_string(m.chunks[i].size_bytes) + "}";
-    out += i + 1 < m.chunks.size() ? ",\n" : "\n";
-  }
-  out += "  ]\n}\n";
-  return out;
-}
-
-Manifest manifest_from_json(const std::string& text, const std::string& key) {
-  Manifest m;
-  try {
-    auto j = nlohmann::json::parse(text);
-    int format = j.at("format").get<int>();
-    if (format > kFormatVersion) {
-      throw Error(Errc::kUnsupported,
-                  "snapshot " + key + " has format " + std::to_string(format) +
-                      ", newer than this pvesafe supports (" + std::to_string(kFormatVersion) + ")",
-                  "upgrade pvesafe");
-    }
-    SnapshotInfo& s = m.info;
-    s.id = j.at("id").get<std::string>();
-    s.time_utc = j.at("time").get<std::string>();
-    auto t = parse_utc(s.time_utc);
-    if (!t) throw Error(Errc::kIntegrity, "snapshot " + key + " has an invalid time");
-    s.time = *t;
-    s.hostname = j.value("hostname", "");
-    s.node = j.value("node", "");
-    s.guest_id = j.value("guest_id", "");
-    s.guest_type = j.value("guest_type", "");
-    s.file_name = j.value("file_name", "");
-    s.size_bytes = j.at("size_bytes").get<uint64_t>();
-    if (j.contains("tags")) s.tags = j["tags"].get<std::map<std::string, std::string>>();
-    uint64_t total = 0;
-    for (const auto& c : j.at("chunks")) {
-      ChunkRef r{c.at("id").get<std::string>(), c.at("size").get<uint64_t>()};
-      if (!is_hex(r.id, 64)) throw Error(Errc::kIntegrity, "snapshot " + key + " names an invalid chunk id");
-      total += r.size_bytes;
-      m.chunks.push_back(std::move(r));
-    }
-    s.chunk_count = m.chunks.size();
-    if (total != s.size_bytes) {
-      throw Error(Errc::kIntegrity, "snapshot " + key + ": chunk sizes add up to " +
-                                        std::to_string(total) + ", not " + std::to_string(s.size_bytes));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(Errc::kIntegrity, "snapshot " + key + " is not a valid manifest: " + e.what(),
-                "run pvesafe verify");
-  }
-  return m;
-}
-
-// ---------------------------------------------------------------------------------------------
 
 struct Repository::Impl {
   std::unique_ptr<store::ObjectStore> store;
@@ -201,6 +140,7 @@ struct Repository::Impl {
   Secret hmac_key;         // 32 bytes
   Secret gear_seed;        // 32 bytes
   std::string key_id;
+  std::string config_mac;  // as read from the config (format 2)
   // What the key file in use says of itself (other key files open only with their passphrase).
   std::string key_created_utc, key_hostname;
 
@@ -234,7 +174,7 @@ struct Repository::Impl {
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
         passphrase.view(), crypto::S2kStrength::kStrong, "key.json");
     wipe(text);
-    store->put("keys/" + id, msg);
+    store->put(layout::key_file(id), msg);
     if (in_use) {
       key_id = id;
       key_created_utc = when;
@@ -249,10 +189,16 @@ Repository::Repository(Repository&&) noexcept = default;
 Repository& Repository::operator=(Repository&&) noexcept = default;
 Repository::~Repository() = default;
 
+uint64_t RepositoryConfig::max_chunk_bytes() const {
+  // Data chunks are at most the chunker's max or the disk chunk size; list chunks (text) stay
+  // below 1 MiB per 4096 entries.
+  return std::max<uint64_t>({chunker.max_size_bytes, disk_chunk_bytes, 4u * 1024 * 1024});
+}
+
 RepositoryConfig Repository::read_config(store::ObjectStore& store) {
   std::vector<uint8_t> raw;
   try {
-    raw = store.get("config");
+    raw = store.get(std::string(layout::kConfig));
   } catch (const Error& e) {
     if (e.code() == Errc::kNotFound) {
       throw Error(Errc::kConfig, "no pvesafe repository at " + store.location(),
@@ -272,29 +218,38 @@ RepositoryConfig Repository::read_config(store::ObjectStore& store) {
     }
     if (c.version < 1) throw Error(Errc::kIntegrity, "repository config has invalid format " + std::to_string(c.version));
     c.id = j.at("id").get<std::string>();
+    if (!is_hex(c.id, 32)) throw Error(Errc::kIntegrity, "repository config at " + store.location() + " has an invalid id");
     c.created_utc = j.value("created", "");
     const auto& ch = j.at("chunker");
     c.chunker.min_size_bytes = ch.at("min_size_bytes").get<uint32_t>();
     c.chunker.avg_size_bytes = ch.at("avg_size_bytes").get<uint32_t>();
     c.chunker.max_size_bytes = ch.at("max_size_bytes").get<uint32_t>();
+    if (c.version >= 2) {
+      c.disk_chunk_bytes = j.at("disk_chunk_bytes").get<uint32_t>();
+      c.pack_bytes = j.at("pack_bytes").get<uint32_t>();
+    }
   } catch (const nlohmann::json::exception& e) {
     throw Error(Errc::kIntegrity, "repository config at " + store.location() + " is damaged: " + e.what(),
-                "restore the config object from docs/format.md");
+                "restore the config object from a copy (docs/format.md)");
   }
+  check_settings(c, Errc::kIntegrity, "repository config at " + store.location());
   return c;
 }
 
 Repository Repository::init(std::unique_ptr<store::ObjectStore> store, const Secret& passphrase,
                             const InitOptions& options) {
-  if (store->stat("config")) {
-    throw Error(Errc::kConfig, "a pvesafe repository already exists at " + store->location(),
-                "use it, or choose another location");
-  }
   auto impl = std::make_unique<Impl>();
   impl->config.version = kFormatVersion;
   impl->config.id = random_hex(16);
   impl->config.created_utc = format_utc(std::chrono::system_clock::now());
   impl->config.chunker = options.chunker;
+  impl->config.disk_chunk_bytes = options.disk_chunk_bytes;
+  impl->config.pack_bytes = options.pack_bytes;
+  check_settings(impl->config, Errc::kUsage, "repository settings");
+  if (store->stat(std::string(layout::kConfig))) {
+    throw Error(Errc::kConfig, "a pvesafe repository already exists at " + store->location(),
+                "use it, or choose another location");
+  }
   std::vector<uint8_t> b(kSecretBytes);
   crypto::random_bytes(b);
   impl->data_passphrase = hex_encode_secret(b);
@@ -304,27 +259,11 @@ Repository Repository::init(std::unique_ptr<store::ObjectStore> store, const Sec
   impl->gear_seed = Secret(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
   wipe(b.data(), b.size());
   impl->store = std::move(store);
-  std::vector<std::string> prefixes;
-  for (int i = 0; i < 256; ++i) {
-    char dir[16];
-    std::snprintf(dir, sizeof dir, "data/%02x/", i);  // as chunk_key() names them
-    prefixes.emplace_back(dir);
-  }
-  impl->store->prepare_prefixes(prefixes);
+  impl->store->prepare_prefixes(layout::fanout(layout::kPacks));
   impl->write_key(passphrase, true);
-
-  nlohmann::ordered_json j;
-  j["format"] = kFormatVersion;
-  j["id"] = impl->config.id;
-  j["created"] = impl->config.created_utc;
-  j["chunker"] = {{"algorithm", "gear-fastcdc-hmac-sha256-v1"},
-                  {"min_size_bytes", options.chunker.min_size_bytes},
-                  {"avg_size_bytes", options.chunker.avg_size_bytes},
-                  {"max_size_bytes", options.chunker.max_size_bytes}};
-  j["object_encryption"] = "openpgp-skesk4-seipd1-aes256";
-  j["chunk_payload"] = "zstd-frame";
-  std::string text = j.dump(2) + "\n";
-  impl->store->put("config", std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  impl->config_mac = hmac_hex(impl->hmac_key, config_mac_text(impl->config));
+  std::string text = config_json(impl->config, impl->config_mac);
+  impl->store->put(std::string(layout::kConfig), bytes_of(text));
   return Repository(std::move(impl));
 }
 
@@ -332,7 +271,7 @@ Repository Repository::open(std::unique_ptr<store::ObjectStore> store, const Sec
   auto impl = std::make_unique<Impl>();
   impl->config = read_config(*store);
   std::vector<std::string> keys;
-  store->list("keys/", [&](const store::ObjectInfo& o) { keys.push_back(o.key); });
+  store->list(std::string(layout::kKeys), [&](const store::ObjectInfo& o) { keys.push_back(o.key); });
   std::sort(keys.begin(), keys.end());
   if (keys.empty()) {
     throw Error(Errc::kConfig, "repository at " + store->location() + " has no key files",
@@ -366,7 +305,22 @@ Repository Repository::open(std::unique_ptr<store::ObjectStore> store, const Sec
     impl->key_created_utc = std::string(extract_field(text, "created"));
     impl->key_hostname = std::string(extract_field(text, "hostname"));
     wipe(plain.data(), plain.size());
-    impl->key_id = k.substr(5);
+    impl->key_id = k.substr(layout::kKeys.size());
+    if (impl->config.version >= 2) {
+      auto raw = store->get(std::string(layout::kConfig));
+      std::string mac;
+      try {
+        mac = nlohmann::json::parse(raw.begin(), raw.end()).value("mac", "");
+      } catch (const nlohmann::json::exception&) {
+      }
+      if (mac != hmac_hex(impl->hmac_key, config_mac_text(impl->config))) {
+        throw Error(Errc::kIntegrity,
+                    "the settings in the repository config at " + store->location() +
+                        " fail their authentication: someone with write access to the store changed them",
+                    "restore the config object from a copy; do not back up into this repository until then");
+      }
+      impl->config_mac = mac;
+    }
     impl->store = std::move(store);
     return Repository(std::move(impl));
   }
@@ -376,6 +330,16 @@ Repository Repository::open(std::unique_ptr<store::ObjectStore> store, const Sec
               "check the passphrase source");
 }
 
+bool Repository::upgrade_format() {
+  if (impl_->config.version >= kFormatVersion) return false;
+  impl_->config.version = kFormatVersion;
+  impl_->store->prepare_prefixes(layout::fanout(layout::kPacks));
+  impl_->config_mac = hmac_hex(impl_->hmac_key, config_mac_text(impl_->config));
+  std::string text = config_json(impl_->config, impl_->config_mac);
+  impl_->store->put(std::string(layout::kConfig), bytes_of(text));
+  return true;
+}
+
 const RepositoryConfig& Repository::config() const { return impl_->config; }
 store::ObjectStore& Repository::store() const { return *impl_->store; }
 std::string Repository::location() const { return impl_->store->location(); }
@@ -383,9 +347,11 @@ std::string Repository::current_key_id() const { return impl_->key_id; }
 
 std::vector<KeyInfo> Repository::list_keys() {
   std::vector<KeyInfo> out;
-  impl_->store->list("keys/", [&](const store::ObjectInfo& o) {
+  impl_->store->list(std::string(layout::kKeys), [&](const store::ObjectInfo& o) {
+    auto id = layout::id_in(o.key, layout::kKeys, 32);
+    if (!id) return;
     KeyInfo k;
-    k.id = o.key.substr(5);
+    k.id = *id;
     k.current = k.id == impl_->key_id;
     if (k.current) {
       k.created_utc = impl_->key_created_utc;
@@ -401,7 +367,7 @@ std::string Repository::add_key(const Secret& passphrase) { return impl_->write_
 
 void Repository::remove_key(const std::string& prefix) {
   std::vector<std::string> ids;
-  impl_->store->list("keys/", [&](const store::ObjectInfo& o) { ids.push_back(o.key.substr(5)); });
+  for (const auto& k : list_keys()) ids.push_back(k.id);
   std::vector<std::string> match;
   for (auto& id : ids) {
     if (id.rfind(prefix, 0) == 0) match.push_back(id);
@@ -413,27 +379,25 @@ void Repository::remove_key(const std::string& prefix) {
                 "open the repository with another key's passphrase to remove this one");
   }
   if (ids.size() <= 1) throw Error(Errc::kUsage, "refusing to remove the last key");
-  impl_->store->remove("keys/" + match[0]);
+  impl_->store->remove(layout::key_file(match[0]));
 }
 
 std::string Repository::change_passphrase(const Secret& new_passphrase) {
   std::string old = impl_->key_id;
   std::string id = impl_->write_key(new_passphrase, true);
-  impl_->store->remove("keys/" + old);
+  impl_->store->remove(layout::key_file(old));
   return id;
 }
 
-std::string Repository::chunk_id(std::span<const uint8_t> plaintext) const {
-  uint8_t mac[32];
+ChunkId Repository::chunk_id(std::span<const uint8_t> plaintext) const {
+  ChunkId id;
   unsigned len = 0;
   if (!HMAC(EVP_sha256(), impl_->hmac_key.bytes().data(), static_cast<int>(impl_->hmac_key.size()),
-            plaintext.data(), plaintext.size(), mac, &len)) {
+            plaintext.data(), plaintext.size(), id.bytes.data(), &len)) {
     throw Error(Errc::kInternal, "HMAC-SHA-256 failed");
   }
-  return to_hex(std::span<const uint8_t>(mac, 32));
+  return id;
 }
-
-std::string Repository::chunk_key(const std::string& id) { return "data/" + id.substr(0, 2) + "/" + id; }
 
 std::span<const uint8_t> Repository::gear_seed() const { return impl_->gear_seed.bytes(); }
 
@@ -452,9 +416,10 @@ AlignedBuffer Repository::seal(std::span<const std::span<const uint8_t>> plainte
   return out;
 }
 
-std::vector<uint8_t> Repository::unseal(std::span<const uint8_t> object, const std::string& key) const {
+std::vector<uint8_t> Repository::unseal(std::span<const uint8_t> object, const std::string& key,
+                                        uint64_t max_bytes) const {
   try {
-    return crypto::decrypt_message(object, impl_->data_passphrase.view());
+    return crypto::decrypt_message(object, impl_->data_passphrase.view(), max_bytes);
   } catch (const Error& e) {
     if (e.code() == Errc::kAuth) {
       throw Error(Errc::kIntegrity,
@@ -477,20 +442,36 @@ void Repository::save(const std::string& key, std::span<const uint8_t> plaintext
   impl_->store->put(key, seal(plaintext));
 }
 
+AlignedBuffer Repository::seal_text(const std::string& text) const {
+  chunk::Compressor compressor(3);
+  auto frame = compressor.frame(bytes_of(text));
+  return seal(frame.pieces);
+}
+
+std::string Repository::unseal_text(std::span<const uint8_t> object, const std::string& key) const {
+  auto frame = unseal(object, key);
+  std::vector<uint8_t> plain;
+  try {
+    plain = chunk::decompress_frame(frame, 1ull << 31);
+  } catch (const Error& e) {
+    throw Error(Errc::kIntegrity, "object " + key + " is damaged: " + e.message(), "run pvesafe verify --read-data");
+  }
+  return std::string(plain.begin(), plain.end());
+}
+
 std::vector<SnapshotInfo> Repository::list_snapshots() { return list_snapshots(SnapshotFilter{}); }
 
 std::vector<SnapshotInfo> Repository::list_snapshots(const SnapshotFilter& filter) {
-  std::vector<std::string> keys;
-  impl_->store->list("snapshots/", [&](const store::ObjectInfo& o) { keys.push_back(o.key); });
+  std::vector<std::string> ids;
+  impl_->store->list(std::string(layout::kSnapshots), [&](const store::ObjectInfo& o) {
+    if (auto id = layout::id_in(o.key, layout::kSnapshots, 32)) ids.push_back(*id);
+  });
   std::vector<SnapshotInfo> out;
-  for (const auto& k : keys) {
-    auto plain = load(k);
-    Manifest m = manifest_from_json(std::string(plain.begin(), plain.end()), k);
+  for (const auto& id : ids) {
+    Manifest m = load_manifest(id);
     if (filter.matches(m.info)) out.push_back(std::move(m.info));
   }
-  std::sort(out.begin(), out.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
-    return a.time != b.time ? a.time < b.time : a.id < b.id;
-  });
+  std::sort(out.begin(), out.end(), snapshot_before);
   return out;
 }
 
@@ -502,18 +483,20 @@ std::string Repository::resolve_snapshot(const std::string& s, const SnapshotFil
     }
     return all.back().id;
   }
-  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return hexval(c) >= 0; })) {
+  if (!is_hex(s) || s.size() > 32) {
     throw Error(Errc::kUsage, "'" + s + "' is not a snapshot id", "give an id, a unique prefix or latest");
   }
   std::vector<std::string> match;
-  impl_->store->list("snapshots/" + s, [&](const store::ObjectInfo& o) { match.push_back(o.key.substr(10)); });
+  impl_->store->list(layout::snapshot(s), [&](const store::ObjectInfo& o) {
+    if (auto id = layout::id_in(o.key, layout::kSnapshots, 32)) match.push_back(*id);
+  });
   if (match.empty()) throw Error(Errc::kNotFound, "snapshot " + s + " not found in " + location(), "see pvesafe snapshots");
   if (match.size() > 1) throw Error(Errc::kUsage, "snapshot prefix " + s + " is ambiguous", "give more digits");
   return match[0];
 }
 
 Manifest Repository::load_manifest(const std::string& id) {
-  std::string key = "snapshots/" + id;
+  std::string key = layout::snapshot(id);
   std::vector<uint8_t> plain;
   try {
     plain = load(key);
@@ -523,24 +506,19 @@ Manifest Repository::load_manifest(const std::string& id) {
     }
     throw;
   }
-  return manifest_from_json(std::string(plain.begin(), plain.end()), key);
+  Manifest m = manifest_from_json(std::string(plain.begin(), plain.end()), key);
+  if (m.info.id != id) {
+    throw Error(Errc::kIntegrity, "snapshot " + key + " holds the manifest of snapshot " + m.info.id,
+                "someone with write access to the store renamed it; run pvesafe verify");
+  }
+  return m;
 }
 
 void Repository::save_manifest(const Manifest& m) {
   std::string text = manifest_to_json(m);
-  save("snapshots/" + m.info.id, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  save(layout::snapshot(m.info.id), bytes_of(text));
 }
 
-void Repository::remove_snapshot(const std::string& id) { impl_->store->remove("snapshots/" + id); }
-
-std::vector<store::ObjectInfo> Repository::list_chunks() {
-  std::vector<store::ObjectInfo> out;
-  impl_->store->list("data/", [&](const store::ObjectInfo& o) {
-    std::string_view name(o.key);
-    size_t slash = name.find_last_of('/');
-    if (is_hex(name.substr(slash + 1), 64)) out.push_back(o);
-  });
-  return out;
-}
+void Repository::remove_snapshot(const std::string& id) { impl_->store->remove(layout::snapshot(id)); }
 
 }  // namespace pvesafe::repo

@@ -1,13 +1,11 @@
-// Repository: a set of objects in an ObjectStore, laid out as docs/format.md (version 1) says:
-//   config              plaintext JSON: format version, repository id, chunker parameters
-//   keys/<id>           OpenPGP message under a user passphrase (strong S2K) holding the
-//                       repository secrets (data passphrase, chunk-id HMAC key, gear seed)
-//   data/<2 hex>/<id>   chunks: OpenPGP(zstd frame(plaintext)), id = HMAC-SHA-256(plaintext)
-//   snapshots/<id>      manifests: OpenPGP(JSON), written last
-//   locks/<id>          lock objects: OpenPGP(JSON)
-// Every object except config is encrypted under the data passphrase (fast S2K).
+// Repository: a set of objects in an ObjectStore, laid out as docs/format.md (version 2) says
+// (repo/layout.h names them): a plaintext config whose settings a MAC authenticates, key files
+// holding the repository secrets under user passphrases, chunks in packs with index objects,
+// snapshot manifests written last. Every object except config is an OpenPGP message under the
+// data passphrase (fast S2K). Format 1 repositories (one object per chunk under data/) open and
+// restore; the first backup into one upgrades its config to format 2.
 //
-// A Repository is safe to use from several threads for the object calls (seal/open/load/save,
+// A Repository is safe to use from several threads for the object calls (seal/unseal/load/save,
 // chunk_id); key management and snapshot listing are meant for one thread.
 #pragma once
 
@@ -23,16 +21,19 @@
 
 #include "core/direct_io.h"
 #include "core/secret.h"
+#include "repo/chunk_id.h"
+#include "repo/manifest.h"
 #include "store/object_store.h"
 
 namespace pvesafe::repo {
 
-inline constexpr int kFormatVersion = 1;
+inline constexpr int kFormatVersion = 2;
 
+// Content-defined chunking of byte streams.
 struct ChunkerParams {
-  uint32_t min_size_bytes = 512 * 1024;
-  uint32_t avg_size_bytes = 2 * 1024 * 1024;
-  uint32_t max_size_bytes = 8 * 1024 * 1024;
+  uint32_t min_size_bytes = 128 * 1024;
+  uint32_t avg_size_bytes = 512 * 1024;
+  uint32_t max_size_bytes = 2 * 1024 * 1024;
 };
 
 struct RepositoryConfig {
@@ -40,30 +41,10 @@ struct RepositoryConfig {
   std::string id;            // 32 hex digits
   std::string created_utc;   // ISO 8601
   ChunkerParams chunker;
-};
-
-struct ChunkRef {
-  std::string id;           // 64 hex digits
-  uint64_t size_bytes = 0;  // plaintext size
-};
-
-struct SnapshotInfo {
-  std::string id;           // 32 hex digits
-  std::string time_utc;     // ISO 8601 UTC, "2026-11-26T01:00:00Z"
-  std::chrono::system_clock::time_point time;
-  std::string hostname;     // machine that ran the backup
-  std::string node;         // PVE node
-  std::string guest_id;     // "100"
-  std::string guest_type;   // qemu | lxc | ""
-  std::string file_name;
-  uint64_t size_bytes = 0;
-  std::map<std::string, std::string> tags;
-  uint64_t chunk_count = 0;
-};
-
-struct Manifest {
-  SnapshotInfo info;
-  std::vector<ChunkRef> chunks;
+  uint32_t disk_chunk_bytes = 256 * 1024;  // fixed chunks of disks stored by offset
+  uint32_t pack_bytes = 32 * 1024 * 1024;  // packs are closed once they reach this size
+  // The largest plaintext a chunk of this repository may hold (decoding refuses more).
+  uint64_t max_chunk_bytes() const;
 };
 
 // Selects snapshots; empty fields match everything.
@@ -87,18 +68,22 @@ struct KeyInfo {
 
 struct InitOptions {
   ChunkerParams chunker;
+  uint32_t disk_chunk_bytes = RepositoryConfig{}.disk_chunk_bytes;
+  uint32_t pack_bytes = RepositoryConfig{}.pack_bytes;
 };
 
 class Repository {
  public:
-  // Creates config and the first key file. kConfig if the location already holds a repository.
-  // Returns the opened repository.
+  // Creates config and the first key file. kConfig if the location already holds a repository;
+  // kUsage for settings out of range. Returns the opened repository.
   static Repository init(std::unique_ptr<store::ObjectStore> store, const Secret& passphrase,
                          const InitOptions& options = {});
   // Opens an existing repository: kConfig if there is none at the location, kUnsupported for a
-  // format newer than kFormatVersion, kAuth if the passphrase opens none of the key files.
+  // format newer than kFormatVersion, kAuth if the passphrase opens none of the key files,
+  // kIntegrity when the config's settings fail their MAC (someone with write access to the store
+  // changed them).
   static Repository open(std::unique_ptr<store::ObjectStore> store, const Secret& passphrase);
-  // Reads and checks the plaintext config only (no passphrase needed).
+  // Reads and checks the plaintext config only (no passphrase needed; not authenticated).
   static RepositoryConfig read_config(store::ObjectStore& store);
 
   Repository(Repository&&) noexcept;
@@ -108,6 +93,9 @@ class Repository {
   const RepositoryConfig& config() const;
   store::ObjectStore& store() const;
   std::string location() const;
+  // Upgrades a format 1 repository to format 2 (writes the authenticated config). Returns true
+  // when it did; pvesafe versions before format 2 can no longer open the repository afterwards.
+  bool upgrade_format();
 
   // --- keys ---------------------------------------------------------------------------------
   std::string current_key_id() const;
@@ -120,9 +108,8 @@ class Repository {
   std::string change_passphrase(const Secret& new_passphrase);
 
   // --- objects ------------------------------------------------------------------------------
-  // Chunk id: lowercase hex of HMAC-SHA-256(hmac key, plaintext).
-  std::string chunk_id(std::span<const uint8_t> plaintext) const;
-  static std::string chunk_key(const std::string& chunk_id);  // "data/ab/ab12..."
+  // Chunk id: HMAC-SHA-256(chunk-id key, plaintext).
+  ChunkId chunk_id(std::span<const uint8_t> plaintext) const;
   // Random gear table seed (32 bytes) for the chunker.
   std::span<const uint8_t> gear_seed() const;
   // OpenPGP-encrypts under the data passphrase (fast S2K).
@@ -130,26 +117,30 @@ class Repository {
   // The same for a plaintext in pieces, sealed into page-aligned memory (which the local store
   // writes to disk without another copy).
   AlignedBuffer seal(std::span<const std::span<const uint8_t>> plaintext) const;
-  // Decrypts an object read from `key`; errors name the key (kIntegrity for corruption).
-  std::vector<uint8_t> unseal(std::span<const uint8_t> object, const std::string& key) const;
+  // Decrypts an object read from `key`; errors name the key (kIntegrity for corruption). At most
+  // max_bytes of plaintext are accepted.
+  std::vector<uint8_t> unseal(std::span<const uint8_t> object, const std::string& key,
+                              uint64_t max_bytes = uint64_t{16} << 30) const;
   std::vector<uint8_t> load(const std::string& key);  // get + unseal
   void save(const std::string& key, std::span<const uint8_t> plaintext);  // seal + put
+  // Structure objects (index objects, pack headers): one zstd frame of text, sealed.
+  AlignedBuffer seal_text(const std::string& text) const;
+  std::string unseal_text(std::span<const uint8_t> object, const std::string& key) const;
 
   // --- snapshots ----------------------------------------------------------------------------
-  // All snapshots, oldest first. Unreadable manifests throw kIntegrity naming the key.
+  // All snapshots, oldest first (repo/manifest.h: snapshot_before). Unreadable manifests throw
+  // kIntegrity naming the key.
   std::vector<SnapshotInfo> list_snapshots();
   std::vector<SnapshotInfo> list_snapshots(const SnapshotFilter& filter);
   // Full id from an id, a unique prefix, or "latest" (newest matching filter).
   // kNotFound if none, kUsage if a prefix is ambiguous.
   std::string resolve_snapshot(const std::string& id_prefix_or_latest,
                                const SnapshotFilter& filter = {});
+  // kIntegrity when the manifest's id is not the one its name says.
   Manifest load_manifest(const std::string& snapshot_id);
   // Writes snapshots/<id> (the commit point of a backup).
   void save_manifest(const Manifest& manifest);
   void remove_snapshot(const std::string& snapshot_id);
-
-  // Set of chunk ids present in data/ (one list call).
-  std::vector<store::ObjectInfo> list_chunks();
 
  private:
   struct Impl;
@@ -159,12 +150,5 @@ class Repository {
 
 // Random lowercase hex string of `bytes` random bytes.
 std::string random_hex(size_t bytes);
-// "2026-11-26T01:00:00Z" <-> time_point (second precision).
-std::string format_utc(std::chrono::system_clock::time_point t);
-std::optional<std::chrono::system_clock::time_point> parse_utc(const std::string& s);
-
-// Manifest <-> JSON text (the exact layout of docs/format.md: one chunk per line).
-std::string manifest_to_json(const Manifest& m);
-Manifest manifest_from_json(const std::string& text, const std::string& key_for_errors);
 
 }  // namespace pvesafe::repo

@@ -1,196 +1,293 @@
 #include "repo/restore.h"
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <exception>
-#include <map>
-#include <mutex>
-#include <thread>
+#include <cstring>
 
-#include "chunk/compress.h"
+#include "archive/vma.h"
 #include "core/error.h"
-#include "repo/backup.h"
+#include "core/hex.h"
 
 namespace pvesafe::repo {
 
 namespace {
-// Decompresses a decrypted chunk payload and checks size and id.
-std::vector<uint8_t> decode_frame(const Repository& repo, const std::string& id,
-                                  std::span<const uint8_t> frame,
-                                  std::optional<uint64_t> expected_size) {
-  const std::string key = Repository::chunk_key(id);
-  std::vector<uint8_t> plain;
-  try {
-    plain = chunk::decompress_frame(frame, repo.config().chunker.max_size_bytes);
-  } catch (const Error& e) {
-    throw Error(Errc::kIntegrity, "chunk " + key + " is damaged: " + e.message(),
-                "run pvesafe verify --read-data");
-  }
-  if (expected_size && plain.size() != *expected_size) {
-    throw Error(Errc::kIntegrity,
-                "chunk " + key + " holds " + std::to_string(plain.size()) + " bytes, the snapshot expects " +
-                    std::to_string(*expected_size),
-                "run pvesafe verify --read-data");
-  }
-  if (repo.chunk_id(plain) != id) {
-    throw Error(Errc::kIntegrity, "chunk " + key + " content does not match its id",
-                "run pvesafe verify --read-data");
-  }
-  return plain;
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
+
+ChunkId parse_id(const std::string& hex) {
+  auto id = ChunkId::parse(hex);
+  if (!id) throw Error(Errc::kIntegrity, "invalid chunk id " + hex.substr(0, 80));
+  return *id;
+}
+
+class ProgressReporter {
+ public:
+  ProgressReporter(const RestoreOptions& o, uint64_t total, std::chrono::steady_clock::time_point start)
+      : fn_(o.progress), start_(start) {
+    p_.bytes_total = total;
+  }
+  void add(uint64_t n) {
+    p_.bytes_done += n;
+    if (!fn_ || p_.bytes_done - last_ < (4u << 20)) return;
+    last_ = p_.bytes_done;
+    p_.elapsed_seconds = since(start_);
+    fn_(p_);
+  }
+  uint64_t done() const { return p_.bytes_done; }
+
+ private:
+  std::function<void(const Progress&)> fn_;
+  std::chrono::steady_clock::time_point start_;
+  Progress p_;
+  uint64_t last_ = 0;
+};
+
+// Finds the stored chunk of `chunks` (sorted by offset) that holds byte `offset`, or -1.
+ptrdiff_t find_chunk(const std::vector<DiskChunk>& chunks, uint64_t offset) {
+  auto it = std::upper_bound(chunks.begin(), chunks.end(), offset,
+                             [](uint64_t o, const DiskChunk& c) { return o < c.offset; });
+  if (it == chunks.begin()) return -1;
+  --it;
+  if (offset >= it->offset + it->size_bytes) return -1;
+  return it - chunks.begin();
+}
+
+RestoreResult finish_result(SnapshotReader& snap, const std::string& name, uint64_t written, uint64_t chunks,
+                            std::chrono::steady_clock::time_point start) {
+  RestoreResult r;
+  r.snapshot_id = snap.manifest().info.id;
+  r.snapshot = snap.manifest().info;
+  r.file_name = name;
+  r.size_bytes = written;
+  r.chunks = chunks;
+  r.requests = snap.source().stats().requests;
+  r.fetched_bytes = snap.source().stats().bytes;
+  r.duration_seconds = since(start);
+  return r;
+}
+
 }  // namespace
 
-std::vector<uint8_t> decode_chunk(const Repository& repo, const std::string& id,
-                                  std::span<const uint8_t> object,
-                                  std::optional<uint64_t> expected_size) {
-  auto frame = repo.unseal(object, Repository::chunk_key(id));
-  return decode_frame(repo, id, frame, expected_size);
+SnapshotReader::SnapshotReader(Repository& repo, const std::string& id)
+    : repo_(repo), manifest_(repo.load_manifest(id)) {
+  index_.load(repo, std::max(4, repo.store().preferred_parallelism()));
+  source_ = std::make_unique<ChunkSource>(repo, index_, "snapshot " + id);
 }
 
-RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& sink,
-                      const RestoreOptions& options) {
+std::vector<std::string> SnapshotReader::fetch_lists(const std::vector<ListRef>& lists) {
+  std::vector<PlanItem> plan;
+  for (const auto& l : lists) plan.push_back({parse_id(l.id), l.size_bytes});
+  OrderedFetch fetch(*source_, std::move(plan));
+  std::vector<std::string> out;
+  while (auto d = fetch.next()) out.emplace_back(d->begin(), d->end());
+  return out;
+}
+
+std::vector<ChunkRef> SnapshotReader::stream_chunks() {
+  const StreamPart& s = manifest_.stream;
+  if (manifest_.format < 2) return s.inline_chunks;
+  std::vector<ChunkRef> out;
+  out.reserve(s.chunk_count);
+  auto texts = fetch_lists(s.lists);
+  uint64_t total = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const size_t before = out.size();
+    parse_stream_list(texts[i], "list chunk " + s.lists[i].id, out);
+    if (out.size() - before != s.lists[i].entries) {
+      throw Error(Errc::kIntegrity, "list chunk " + s.lists[i].id + " holds " + std::to_string(out.size() - before) +
+                                        " entries, the manifest says " + std::to_string(s.lists[i].entries));
+    }
+  }
+  for (const auto& c : out) total += c.size_bytes;
+  if (out.size() != s.chunk_count || total != s.size_bytes) {
+    throw Error(Errc::kIntegrity, "snapshot " + manifest_.info.id + ": its stream lists do not add up to its manifest",
+                "run pvesafe verify");
+  }
+  return out;
+}
+
+const DiskPart& SnapshotReader::disk(const std::string& name) const {
+  for (const auto& d : manifest_.disks) {
+    if (d.name == name) return d;
+  }
+  std::string names;
+  for (const auto& d : manifest_.disks) names += (names.empty() ? "" : ", ") + d.name;
+  if (manifest_.disks.empty()) {
+    throw Error(Errc::kNotFound, "snapshot " + manifest_.info.id + " (" + manifest_.info.file_name + ") holds no disks",
+                "restore it whole with --to FILE");
+  }
+  throw Error(Errc::kNotFound, "snapshot " + manifest_.info.id + " has no disk " + name, "its disks: " + names);
+}
+
+std::vector<DiskChunk> SnapshotReader::disk_chunks(const DiskPart& d) {
+  std::vector<DiskChunk> out;
+  out.reserve(d.chunk_count);
+  auto texts = fetch_lists(d.lists);
+  for (size_t i = 0; i < texts.size(); ++i) parse_disk_list(texts[i], "list chunk " + d.lists[i].id, out);
+  uint64_t end = 0, data = 0;
+  for (const auto& c : out) {
+    if (c.offset < end || c.size_bytes == 0 || c.offset + c.size_bytes > d.size_bytes) {
+      throw Error(Errc::kIntegrity, "snapshot " + manifest_.info.id + ": the chunk list of disk " + d.name + " is inconsistent",
+                  "run pvesafe verify");
+    }
+    end = c.offset + c.size_bytes;
+    data += c.size_bytes;
+  }
+  if (out.size() != d.chunk_count || data != d.data_bytes) {
+    throw Error(Errc::kIntegrity, "snapshot " + manifest_.info.id + ": the lists of disk " + d.name + " do not add up to its manifest",
+                "run pvesafe verify");
+  }
+  return out;
+}
+
+std::vector<uint8_t> SnapshotReader::config(const ConfigPart& c) { return source_->fetch(parse_id(c.id), c.size_bytes); }
+
+// ---------------------------------------------------------------------------------------------
+
+RestoreResult restore(Repository& repo, const std::string& snapshot, ByteSink& sink, const RestoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   tune_allocator();  // decoded chunks are megabytes each, as in backup
-  std::string id = repo.resolve_snapshot(snapshot, options.filter);
-  Manifest m = repo.load_manifest(id);
-  const size_t n = m.chunks.size();
+  SnapshotReader snap(repo, repo.resolve_snapshot(snapshot, options.filter));
+  const Manifest& m = snap.manifest();
+  ProgressReporter progress(options, m.info.size_bytes, start);
 
-  int threads = options.threads;
-  if (threads <= 0) {
-    threads = std::max<int>(static_cast<int>(std::thread::hardware_concurrency()),
-                            repo.store().preferred_parallelism());
-    threads = std::clamp(threads, 2, 12);
+  auto chunks = snap.stream_chunks();
+  std::vector<PlanItem> plan;
+  plan.reserve(chunks.size());
+  for (const auto& c : chunks) plan.push_back({parse_id(c.id), c.size_bytes});
+
+  if (m.info.kind != "vma") {
+    OrderedFetch fetch(snap.source(), std::move(plan), options.threads);
+    uint64_t written = 0;
+    while (auto d = fetch.next()) {
+      sink.write(d->data(), d->size());
+      written += d->size();
+      progress.add(d->size());
+    }
+    if (written != m.info.size_bytes) {
+      throw Error(Errc::kIntegrity, "snapshot " + m.info.id + " restored " + std::to_string(written) +
+                                        " bytes, expected " + std::to_string(m.info.size_bytes));
+    }
+    sink.finish();
+    return finish_result(snap, m.info.file_name, written, chunks.size(), start);
   }
-  const size_t window = static_cast<size_t>(threads) * 2;
-  // Decoded chunks claimed but not yet written are capped in bytes too, so memory stays bounded
-  // with many fetches in flight (a single chunk above the cap is let through alone).
-  constexpr uint64_t kWindowBytes = 64ull << 20;
-  uint64_t inflight_bytes = 0;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<size_t, std::shared_ptr<const std::vector<uint8_t>>> ready;
-  size_t next_claim = 0;    // next chunk index a worker may take
-  size_t next_write = 0;    // next chunk index the writer needs
-  std::exception_ptr failure;
-  bool stop = false;
-  // Runs of identical chunks (zeroed disk regions) are fetched once.
-  std::string last_id;
-  std::shared_ptr<const std::vector<uint8_t>> last_data;
-
-  auto worker = [&] {
-    for (;;) {
-      size_t i;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] {
-          return stop || next_claim >= n ||
-                 (next_claim < next_write + window &&
-                  (inflight_bytes == 0 || inflight_bytes + m.chunks[next_claim].size_bytes <= kWindowBytes));
-        });
-        if (stop || next_claim >= n) return;
-        i = next_claim++;
-        inflight_bytes += m.chunks[i].size_bytes;
-      }
-      const ChunkRef& ref = m.chunks[i];
-      try {
-        std::shared_ptr<const std::vector<uint8_t>> data;
-        {
-          std::lock_guard lock(mu);
-          if (last_data && last_id == ref.id) data = last_data;
-        }
-        if (!data) {
-          const std::string key = Repository::chunk_key(ref.id);
-          std::vector<uint8_t> object;
-          try {
-            object = repo.store().get(key);
-          } catch (const Error& e) {
-            if (e.code() == Errc::kNotFound) {
-              throw Error(Errc::kIntegrity,
-                          "snapshot " + id + " needs chunk " + key + ", which is missing",
-                          "run pvesafe verify; restore an older snapshot");
-            }
-            throw;
-          }
-          auto frame = repo.unseal(object, key);
-          object = std::vector<uint8_t>();  // free before decompressing: bounded memory per worker
-          data = std::make_shared<const std::vector<uint8_t>>(decode_frame(repo, ref.id, frame, ref.size_bytes));
-        }
-        std::lock_guard lock(mu);
-        last_id = ref.id;
-        last_data = data;
-        ready[i] = std::move(data);
-        cv.notify_all();
-      } catch (...) {
-        std::lock_guard lock(mu);
-        if (!failure) failure = std::current_exception();
-        stop = true;
-        cv.notify_all();
-        return;
-      }
-    }
-  };
-
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  auto finish_pool = [&] {
-    {
-      std::lock_guard lock(mu);
-      stop = true;
-      cv.notify_all();
-    }
-    for (auto& t : pool) t.join();
-  };
-
-  uint64_t written = 0;
-  Progress progress;
-  progress.bytes_total = m.info.size_bytes;
-  try {
-    while (next_write < n) {
-      std::shared_ptr<const std::vector<uint8_t>> data;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return failure || ready.count(next_write); });
-        if (failure) break;
-        auto it = ready.find(next_write);
-        data = std::move(it->second);
-        ready.erase(it);
-      }
-      sink.write(data->data(), data->size());
-      written += data->size();
-      {
-        std::lock_guard lock(mu);
-        inflight_bytes -= m.chunks[next_write].size_bytes;
-        ++next_write;
-        cv.notify_all();
-      }
-      if (options.progress) {
-        progress.bytes_done = written;
-        progress.elapsed_seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        options.progress(progress);
-      }
-    }
-  } catch (...) {
-    finish_pool();
-    throw;
+  // VMA: the structure first (small), then the clusters in archive order.
+  std::vector<uint8_t> structure;
+  structure.reserve(m.stream.size_bytes);
+  {
+    OrderedFetch fetch(snap.source(), std::move(plan), options.threads);
+    while (auto d = fetch.next()) structure.insert(structure.end(), d->begin(), d->end());
   }
-  finish_pool();
-  if (failure) std::rethrow_exception(failure);
-  if (written != m.info.size_bytes) {
-    throw Error(Errc::kIntegrity, "snapshot " + id + " restored " + std::to_string(written) +
-                                      " bytes, expected " + std::to_string(m.info.size_bytes));
+  archive::VmaUuid uuid{};
+  from_hex(m.vma_uuid, uuid);
+  archive::VmaRebuilder rebuilder(std::move(structure), uuid);
+
+  std::map<uint8_t, std::vector<DiskChunk>> disks;
+  uint64_t chunk_total = chunks.size();
+  for (const auto& d : m.disks) {
+    disks[static_cast<uint8_t>(d.dev_id)] = snap.disk_chunks(d);
+    chunk_total += d.chunk_count;
+  }
+  auto chunk_of = [&](uint8_t dev, uint32_t cluster) -> std::pair<const std::vector<DiskChunk>*, ptrdiff_t> {
+    auto it = disks.find(dev);
+    if (it == disks.end()) {
+      throw Error(Errc::kIntegrity, "snapshot " + m.info.id + ": the archive structure names device " +
+                                        std::to_string(dev) + ", which the snapshot does not hold");
+    }
+    ptrdiff_t i = find_chunk(it->second, uint64_t{cluster} * archive::kVmaClusterBytes);
+    if (i < 0) {
+      throw Error(Errc::kIntegrity, "snapshot " + m.info.id + ": cluster " + std::to_string(cluster) + " of device " +
+                                        std::to_string(dev) + " holds data but no chunk covers it",
+                  "run pvesafe verify");
+    }
+    return {&it->second, i};
+  };
+  // Fetch plan: the chunk of every cluster with data, in archive order; a chunk is fetched again
+  // when it is needed again later (copy-before-write clusters), which keeps memory bounded.
+  std::vector<PlanItem> cluster_plan;
+  {
+    const DiskChunk* last = nullptr;
+    rebuilder.for_each_cluster([&](const archive::VmaRebuilder::Cluster& c) {
+      auto [list, i] = chunk_of(c.dev_id, c.cluster);
+      const DiskChunk* dc = &(*list)[static_cast<size_t>(i)];
+      if (dc == last) return;
+      last = dc;
+      cluster_plan.push_back({parse_id(dc->id), dc->size_bytes});
+    });
+  }
+  OrderedFetch fetch(snap.source(), std::move(cluster_plan), options.threads);
+  const DiskChunk* current = nullptr;
+  ChunkData data;
+  std::vector<uint8_t> tail(archive::kVmaClusterBytes);
+
+  class CountingSink : public ByteSink {
+   public:
+    CountingSink(ByteSink& s, ProgressReporter& p) : s_(s), p_(p) {}
+    void write(const uint8_t* b, size_t n) override {
+      s_.write(b, n);
+      p_.add(n);
+    }
+    void finish() override {}
+
+   private:
+    ByteSink& s_;
+    ProgressReporter& p_;
+  } counted(sink, progress);
+
+  rebuilder.write(counted, [&](uint8_t dev, uint32_t cluster) -> const uint8_t* {
+    auto [list, i] = chunk_of(dev, cluster);
+    const DiskChunk* dc = &(*list)[static_cast<size_t>(i)];
+    if (dc != current) {
+      data = fetch.next();
+      if (!data) throw Error(Errc::kInternal, "VMA rebuild ran out of chunks");
+      current = dc;
+    }
+    const uint64_t at = uint64_t{cluster} * archive::kVmaClusterBytes - dc->offset;
+    if (at + archive::kVmaClusterBytes <= data->size()) return data->data() + at;
+    // The disk's last cluster extends past its end: pad with zeros.
+    std::memset(tail.data(), 0, tail.size());
+    std::memcpy(tail.data(), data->data() + at, static_cast<size_t>(data->size() - at));
+    return tail.data();
+  });
+  if (progress.done() != m.info.size_bytes || rebuilder.archive_bytes() != m.info.size_bytes) {
+    throw Error(Errc::kIntegrity, "snapshot " + m.info.id + " rebuilt " + std::to_string(progress.done()) +
+                                      " bytes of VMA archive, expected " + std::to_string(m.info.size_bytes));
   }
   sink.finish();
+  return finish_result(snap, m.info.file_name, progress.done(), chunk_total, start);
+}
 
-  RestoreResult r;
-  r.snapshot_id = id;
-  r.snapshot = m.info;
-  r.size_bytes = written;
-  r.chunks = n;
-  r.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return r;
+RestoreResult restore_disk(Repository& repo, const std::string& snapshot, const std::string& disk, ByteSink& sink,
+                           const RestoreOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  tune_allocator();
+  SnapshotReader snap(repo, repo.resolve_snapshot(snapshot, options.filter));
+  const DiskPart& d = snap.disk(disk);
+  ProgressReporter progress(options, d.size_bytes, start);
+  auto chunks = snap.disk_chunks(d);
+  std::vector<PlanItem> plan;
+  plan.reserve(chunks.size());
+  for (const auto& c : chunks) plan.push_back({parse_id(c.id), c.size_bytes});
+  OrderedFetch fetch(snap.source(), std::move(plan), options.threads);
+  uint64_t pos = 0;
+  for (const auto& c : chunks) {
+    auto data = fetch.next();
+    if (c.offset > pos) {
+      sink.write_zeros(c.offset - pos);
+      progress.add(c.offset - pos);
+    }
+    sink.write(data->data(), data->size());
+    progress.add(data->size());
+    pos = c.offset + data->size();
+  }
+  if (pos < d.size_bytes) {
+    sink.write_zeros(d.size_bytes - pos);
+    progress.add(d.size_bytes - pos);
+  }
+  sink.finish();
+  return finish_result(snap, d.name, d.size_bytes, chunks.size(), start);
 }
 
 }  // namespace pvesafe::repo

@@ -139,6 +139,25 @@ void FileSink::write(const uint8_t* buf, size_t n) {
   flush_run();
 }
 
+void FileSink::write_zeros(uint64_t n) {
+  if (!writer_ || !sparse_) return ByteSink::write_zeros(n);
+  static const uint8_t zeros[kSparseBlock] = {};
+  // Up to a block boundary through write(), which holds zeros back; whole blocks become holes
+  // without touching memory, so a mostly empty disk restores in time proportional to its data.
+  if (const size_t into = static_cast<size_t>(offset_ % kSparseBlock); into != 0) {
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(n, kSparseBlock - into));
+    write(zeros, k);
+    n -= k;
+  }
+  if (n >= kSparseBlock) {
+    const uint64_t whole = n / kSparseBlock * kSparseBlock;
+    if (int e = writer_->skip(static_cast<size_t>(whole))) io_error(e, "cannot write", partial_);
+    offset_ += whole;
+    n -= whole;
+  }
+  if (n > 0) write(zeros, static_cast<size_t>(n));
+}
+
 void FileSink::finish() {
   if (writer_) {
     put_held_zeros();  // the file ends inside a block that is zero so far

@@ -1,6 +1,4 @@
-// Byte streams: what a backup reads from and what a restore writes to. Files and file
-// descriptors (stdin/stdout) are here; other areas add their own (an archive on a PVE node over
-// SFTP, `qmrestore -` over SSH) by implementing the same two interfaces.
+// Files and file descriptors (stdin/stdout) as byte streams (core/byte_stream.h).
 #pragma once
 
 #include <cstddef>
@@ -9,30 +7,13 @@
 #include <optional>
 #include <string>
 
+#include "core/byte_stream.h"
 #include "core/direct_io.h"
 
 namespace pvesafe::repo {
 
-class ByteSource {
- public:
-  virtual ~ByteSource() = default;
-  // Reads up to n bytes; returns 0 only at end of stream; throws pvesafe::Error on failure.
-  virtual size_t read(uint8_t* buf, size_t n) = 0;
-  // File name for the snapshot and the catalog (a base name such as
-  // "vzdump-qemu-100-2026_11_24-01_00_00.vma.zst").
-  virtual std::string name() const = 0;
-  // Total size when known in advance (progress display); nullopt for pipes.
-  virtual std::optional<uint64_t> size_hint() const { return std::nullopt; }
-};
-
-class ByteSink {
- public:
-  virtual ~ByteSink() = default;
-  virtual void write(const uint8_t* buf, size_t n) = 0;
-  // Flush/close; called once after success. A sink destroyed without finish() must leave
-  // nothing that looks like a complete result.
-  virtual void finish() = 0;
-};
+using ByteSource = pvesafe::ByteSource;
+using ByteSink = pvesafe::ByteSink;
 
 // Reads a regular file or block device (or a FIFO). Opening failures: kNotFound (missing) or
 // kIo (permissions, a directory) naming the path. Read errors: kIo naming the path.
@@ -79,6 +60,7 @@ class FileSink : public ByteSink {
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
   void write(const uint8_t* buf, size_t n) override;
+  void write_zeros(uint64_t n) override;  // holes in a sparse file target
   void finish() override;
 
  private:

@@ -1,10 +1,11 @@
-// verify(): checks a repository.
-//  structure (always): config and the opening key; every snapshot manifest decrypts and parses;
-//                      every chunk a snapshot names exists.
-//  read_data:          additionally every chunk object in data/ is fetched, decrypted,
-//                      decompressed and its HMAC id re-computed (in parallel workers); sizes are
-//                      checked against the snapshots that name it.
-// Every problem is reported with the object key; nothing is modified.
+// verify(): checks a repository; nothing is modified, every problem is reported with its object.
+//  structure (always): config (its MAC) and the opening key; every manifest decrypts, parses and
+//                      names itself; every list a snapshot names is readable; every chunk a
+//                      snapshot needs is in the index (or a format 1 object), in a pack that
+//                      exists and is long enough.
+//  read_data:          additionally every pack is read whole: its SHA-256 must be its name, its
+//                      header must describe it, and every chunk in it is decrypted, decompressed
+//                      and its HMAC id recomputed (in parallel); the same for format 1 objects.
 #pragma once
 
 #include <functional>
@@ -19,7 +20,7 @@ namespace pvesafe::repo {
 struct VerifyOptions {
   bool read_data = false;
   int threads = 0;
-  std::function<void(const Progress&)> progress;  // bytes_done = chunk objects read
+  std::function<void(const Progress&)> progress;  // bytes_done = packs and objects read
 };
 
 struct VerifyProblem {
@@ -32,6 +33,8 @@ struct VerifyResult {
   uint64_t snapshots = 0;
   uint64_t chunks_referenced = 0;
   uint64_t chunks_in_store = 0;
+  uint64_t packs = 0;
+  uint64_t orphan_packs = 0;  // packs no index names (interrupted backups; gc removes them)
   uint64_t chunks_read = 0;
   uint64_t bytes_read = 0;
   std::vector<VerifyProblem> problems;
