@@ -64,7 +64,7 @@ for i in $(seq 1 "$RUNS"); do
   measure pvesafe_restore_pipe sh -c "'$PVESAFE' -q -r '$W/repo' restore --passphrase-file '$W/pass' latest --to - > /dev/null"
   measure gpg_restore_pipe sh -c "$GPG --decrypt '$W/out.gpg' | zstd -d -q > /dev/null"
   cmp "$W/disk.img" "$W/r1"; cmp "$W/disk.img" "$W/r2"
-  repo_bytes=$(du -sb "$W/repo/data" | cut -f1); gpg_bytes=$(stat -c %s "$W/out.gpg")
+  repo_bytes=$(du -sb "$W/repo/packs" | cut -f1); gpg_bytes=$(stat -c %s "$W/out.gpg")
 done
 # The CPU each stage of pvesafe's backup needs on its own (one thread, the same image): the
 # least CPU any schedule of the stages can use, so wall time / cores is the best any can do.

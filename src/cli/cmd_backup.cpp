@@ -13,6 +13,35 @@
 
 namespace pvesafe::cli {
 
+nlohmann::json backup_json(const repo::BackupResult& r, const store::RequestCounts& req) {
+  nlohmann::json disks = nlohmann::json::array();
+  for (const auto& d : r.disks) disks.push_back({{"name", d.name}, {"size_bytes", d.size_bytes}, {"data_bytes", d.data_bytes}});
+  nlohmann::json j{{"snapshot_id", r.snapshot_id},
+                   {"time", r.snapshot.time_utc},
+                   {"node", r.snapshot.node},
+                   {"guest_id", r.snapshot.guest_id},
+                   {"guest_type", r.snapshot.guest_type},
+                   {"kind", r.snapshot.kind},
+                   {"file_name", r.snapshot.file_name},
+                   {"size_bytes", r.size_bytes},
+                   {"stored_bytes", r.stored_bytes},
+                   {"new_chunks", r.new_chunks},
+                   {"reused_chunks", r.reused_chunks},
+                   {"packs", r.packs},
+                   {"disks", disks},
+                   {"duration_seconds", r.duration_seconds},
+                   {"throughput_bytes_per_second", r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0},
+                   {"dedup_ratio", r.dedup_ratio}};
+  j["requests"] = requests_json(req, r.size_bytes);
+  if (r.snapshot.received) {
+    j["received"] = {{"name", r.snapshot.received->name},
+                     {"compression", r.snapshot.received->compression},
+                     {"size_bytes", r.snapshot.received->size_bytes},
+                     {"sha256", r.snapshot.received->sha256}};
+  }
+  return j;
+}
+
 namespace {
 struct BackupFlags {
   RepoFlags repo;
@@ -22,6 +51,7 @@ struct BackupFlags {
   std::string node, guest, type;
   std::vector<std::string> tags;
   int threads = 0;
+  bool no_archive = false;
 };
 }  // namespace
 
@@ -41,6 +71,10 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::IsMember({"qemu", "lxc", ""}));
   cmd->add_option("--tag", f->tags, "Tag KEY=VALUE, repeatable");
   cmd->add_option("--threads", f->threads, "Worker threads (default: CPUs)");
+  cmd->add_flag("--no-archive", f->no_archive,
+                "Store the input as a plain byte stream even when it is a (compressed) vzdump archive; "
+                "by default a VMA is stored disk by disk and a compressed archive uncompressed, so "
+                "tomorrow's backup stores only what changed");
   add_guest_backup_flags(cmd, *gf);
   cmd->callback([&g, f, gf] {
     if (f->file.empty() && !f->stdin_input && (!f->guest.empty() || gf->all)) {
@@ -63,6 +97,7 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
     opt.guest_type = f->type;
     opt.tags = parse_tags(f->tags);
     opt.threads = f->threads;
+    opt.archive_aware = !f->no_archive;
     repo::CatalogEvent ev;
     ev.kind = "backup";
     ev.repository = g.repo;
@@ -79,38 +114,42 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
       ev.file_name = done.file_name;
       auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "backup");
       opt.progress = make_progress(g, "backup");
+      const auto before = repo.store().requests();
       auto r = repo::backup(repo, *src, opt);
       end_progress(g);
       lock->release();
+      const auto req = repo.store().requests() - before;
+      if (r.format_upgraded && !g.quiet) {
+        std::cerr << "pvesafe: upgraded the repository to format " << repo::kFormatVersion
+                  << " (pvesafe versions before it can no longer open it)\n";
+      }
       ev.snapshot_id = r.snapshot_id;
+      ev.file_name = r.snapshot.file_name;
       ev.size_bytes = static_cast<int64_t>(r.size_bytes);
       ev.stored_bytes = static_cast<int64_t>(r.stored_bytes);
       ev.duration_seconds = r.duration_seconds;
       ev.throughput_bytes_per_second = r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0;
       ev.dedup_ratio = r.dedup_ratio;
-      nlohmann::json details{{"new_chunks", r.new_chunks}, {"reused_chunks", r.reused_chunks}};
-      ev.details_json = details.dump();
+      nlohmann::json j = backup_json(r, req);
+      ev.details_json = j.dump();
       record_event(g, ev);
       if (g.json) {
-        nlohmann::json j{{"snapshot_id", r.snapshot_id},
-                         {"time", r.snapshot.time_utc},
-                         {"node", r.snapshot.node},
-                         {"guest_id", r.snapshot.guest_id},
-                         {"guest_type", r.snapshot.guest_type},
-                         {"file_name", r.snapshot.file_name},
-                         {"size_bytes", r.size_bytes},
-                         {"stored_bytes", r.stored_bytes},
-                         {"new_chunks", r.new_chunks},
-                         {"reused_chunks", r.reused_chunks},
-                         {"duration_seconds", r.duration_seconds},
-                         {"throughput_bytes_per_second", ev.throughput_bytes_per_second},
-                         {"dedup_ratio", r.dedup_ratio}};
         std::cout << j.dump(2) << "\n";
       } else {
-        print_table({"snapshot", "file", "size", "stored", "new", "reused", "seconds", "MB/s", "dedup"},
+        print_table({"snapshot", "file", "size", "stored", "new", "reused", "requests", "seconds", "MB/s", "dedup"},
                     {{r.snapshot_id, r.snapshot.file_name, human_bytes(r.size_bytes), human_bytes(r.stored_bytes),
-                      std::to_string(r.new_chunks), std::to_string(r.reused_chunks), fixed(r.duration_seconds),
-                      fixed(ev.throughput_bytes_per_second / 1e6, 1), fixed(r.dedup_ratio, 1) + "x"}});
+                      std::to_string(r.new_chunks), std::to_string(r.reused_chunks), std::to_string(req.total()),
+                      fixed(r.duration_seconds), fixed(ev.throughput_bytes_per_second / 1e6, 1),
+                      fixed(r.dedup_ratio, 1) + "x"}});
+        for (const auto& d : r.disks) {
+          std::cout << "  disk " << d.name << ": " << human_bytes(d.size_bytes) << ", " << human_bytes(d.data_bytes)
+                    << " in use\n";
+        }
+        if (r.snapshot.received) {
+          std::cout << "  received " << r.snapshot.received->name << " (" << r.snapshot.received->compression
+                    << ", " << human_bytes(r.snapshot.received->size_bytes)
+                    << "), stored uncompressed: restore gives " << r.snapshot.file_name << "\n";
+        }
       }
     } catch (const Error& e) {
       end_progress(g);

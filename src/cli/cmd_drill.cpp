@@ -62,6 +62,7 @@ class TimedStore : public store::ObjectStore {
   void remove_many(const std::vector<std::string>& keys) override { inner_->remove_many(keys); }
   std::string location() const override { return inner_->location(); }
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
+  store::RequestCounts requests() const override { return inner_->requests(); }
 
   void reset() {
     std::lock_guard<std::mutex> lk(mu_);

@@ -17,6 +17,7 @@ struct RestoreFlags {
   RepoFlags repo;
   std::string snapshot;
   std::string to;
+  std::string disk;
   std::string guest, node, type;
   int threads = 0;
   bool no_sparse = false;
@@ -30,6 +31,9 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
   add_passphrase_flags(cmd, f->repo);
   cmd->add_option("snapshot", f->snapshot, "Snapshot id, unique prefix, or latest")->required();
   cmd->add_option("--to", f->to, "Target file, device, or - for stdout (without --to: to a guest)");
+  cmd->add_option("--disk", f->disk,
+                  "Write only this disk of a VMA snapshot (e.g. drive-scsi0) as a raw image: for qm importdisk, "
+                  "a zvol or an RBD image; `pvesafe snapshots` lists the disks");
   cmd->add_option("--guest", f->guest,
                   "With latest: newest snapshot of this guest; without --to: restore to this guest");
   cmd->add_option("--node", f->node,
@@ -42,6 +46,9 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
                 "all zero (unused disk space), like cp --sparse; devices are always written in full");
   add_guest_restore_flags(cmd, *gf);
   cmd->callback([&g, f, gf] {
+    if (!f->disk.empty() && f->to.empty()) {
+      throw Error(Errc::kUsage, "--disk needs --to FILE|DEVICE|-", "e.g. pvesafe restore latest --guest 100 --disk drive-scsi0 --to disk.raw");
+    }
     if (f->to.empty()) {
       if (f->guest.empty()) {
         throw Error(Errc::kUsage, "give --to FILE|- or --guest ID --node NODE",
@@ -70,7 +77,9 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
       if (f->to == "-") sink = std::make_unique<repo::FdSink>(1, "stdout");
       else sink = std::make_unique<repo::FileSink>(f->to, !f->no_sparse);
       if (f->to != "-") opt.progress = make_progress(g, "restore");
-      auto r = repo::restore(repo, id, *sink, opt);
+      const auto before = repo.store().requests();
+      auto r = f->disk.empty() ? repo::restore(repo, id, *sink, opt) : repo::restore_disk(repo, id, f->disk, *sink, opt);
+      const auto req = repo.store().requests() - before;
       end_progress(g);
       ev.node = r.snapshot.node;
       ev.guest_id = r.snapshot.guest_id;
@@ -79,6 +88,8 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
       ev.size_bytes = static_cast<int64_t>(r.size_bytes);
       ev.duration_seconds = r.duration_seconds;
       ev.throughput_bytes_per_second = r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0;
+      nlohmann::json reqj = requests_json(req, r.size_bytes);
+      ev.details_json = nlohmann::json{{"disk", f->disk}, {"requests", reqj}, {"fetched_bytes", r.fetched_bytes}}.dump();
       record_event(g, ev);
       if (f->to == "-") {
         if (!g.quiet) {
@@ -87,15 +98,17 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
         return;
       }
       if (g.json) {
-        nlohmann::json j{{"snapshot_id", r.snapshot_id}, {"file_name", r.snapshot.file_name},
+        nlohmann::json j{{"snapshot_id", r.snapshot_id}, {"file_name", r.file_name},
                          {"to", f->to}, {"size_bytes", r.size_bytes}, {"chunks", r.chunks},
+                         {"fetched_bytes", r.fetched_bytes}, {"requests", reqj},
                          {"duration_seconds", r.duration_seconds},
                          {"throughput_bytes_per_second", ev.throughput_bytes_per_second}};
+        if (!f->disk.empty()) j["disk"] = f->disk;
         std::cout << j.dump(2) << "\n";
       } else {
-        std::cout << "restored snapshot " << r.snapshot_id << " (" << r.snapshot.file_name << ", "
-                  << r.size_bytes << " bytes) to " << f->to << " in " << fixed(r.duration_seconds)
-                  << " s\n";
+        std::cout << "restored snapshot " << r.snapshot_id << " (" << (f->disk.empty() ? "" : "disk ")
+                  << r.file_name << ", " << r.size_bytes << " bytes) to " << f->to << " in "
+                  << fixed(r.duration_seconds) << " s, " << req.total() << " requests\n";
       }
     } catch (const Error& e) {
       end_progress(g);

@@ -43,10 +43,14 @@ void register_snapshots(CLI::App& app, GlobalOptions& g) {
     for (const auto& s : list) {
       std::string tags;
       for (const auto& [k, v] : s.tags) tags += (tags.empty() ? "" : ",") + k + "=" + v;
-      rows.push_back({short_id(s.id), s.time_utc, s.node, s.guest_type, s.guest_id, s.file_name,
-                      human_bytes(s.size_bytes), tags});
+      std::string disks;
+      for (const auto& d : s.disks) disks += (disks.empty() ? "" : ",") + d.name;
+      std::string file = s.file_name;
+      if (s.received) file += " (received " + s.received->compression + ")";
+      rows.push_back({short_id(s.id), format_utc(s.time), s.node, s.guest_type, s.guest_id, file,
+                      human_bytes(s.size_bytes), disks, tags});
     }
-    print_table({"id", "time", "node", "type", "guest", "file", "size", "tags"}, rows);
+    print_table({"id", "time", "node", "type", "guest", "file", "size", "disks", "tags"}, rows);
     std::cout << list.size() << " snapshots\n";
   });
 }

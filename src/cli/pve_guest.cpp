@@ -51,6 +51,7 @@ OneBackup backup_one(pve::Client& client, const std::vector<pve::NodeInfo>& node
   pve::VzdumpOptions vo;
   vo.storage = f.dump_storage;
   vo.mode = f.mode;
+  vo.compress = f.compress;
   vo.timeout = std::chrono::seconds(static_cast<int64_t>(f.task_timeout_seconds));
   vo.dump_dir_template = f.ssh.dump_dir;
   // SSH first: a node we cannot reach or whose host key is wrong fails before vzdump writes
@@ -148,6 +149,13 @@ void add_guest_backup_flags(CLI::App* cmd, GuestBackupFlags& f) {
       ->group(g);
   cmd->add_option("--mode", f.mode, "vzdump mode")
       ->check(CLI::IsMember({"snapshot", "suspend", "stop"}))
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option("--compress", f.compress,
+                  "vzdump's compression: 0 (default: pvesafe sees the disks, dedups them, and compresses "
+                  "each chunk itself) or zstd|gzip|lzo (smaller on the node's disk and over SSH; pvesafe "
+                  "decompresses on the way in)")
+      ->check(CLI::IsMember({"0", "zstd", "gzip", "lzo"}))
       ->capture_default_str()
       ->group(g);
   cmd->add_flag("--keep-archive", f.keep_archive, "Leave the vzdump archive on the node")->group(g);

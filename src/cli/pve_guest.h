@@ -34,6 +34,9 @@ struct GuestBackupFlags {
   int jobs = 2;
   std::string dump_storage = "local";
   std::string mode = "snapshot";
+  // vzdump's compression: 0 (none) by default, so pvesafe sees the disks and stores only what
+  // changed; zstd|gzip|lzo keep vzdump's own choice (pvesafe then decompresses on the way in).
+  std::string compress = "0";
   bool keep_archive = false;
   double task_timeout_seconds = 6 * 3600;
 };

@@ -155,10 +155,33 @@ std::map<std::string, std::string> parse_tags(const std::vector<std::string>& kv
 }
 
 nlohmann::json snapshot_json(const repo::SnapshotInfo& s) {
-  return nlohmann::json{{"id", s.id},           {"time", s.time_utc},         {"hostname", s.hostname},
-                        {"node", s.node},       {"guest_id", s.guest_id},     {"guest_type", s.guest_type},
-                        {"file_name", s.file_name}, {"size_bytes", s.size_bytes}, {"tags", s.tags},
-                        {"chunk_count", s.chunk_count}};
+  nlohmann::json j{{"id", s.id},           {"time", s.time_utc},         {"hostname", s.hostname},
+                   {"node", s.node},       {"guest_id", s.guest_id},     {"guest_type", s.guest_type},
+                   {"kind", s.kind},       {"file_name", s.file_name},   {"size_bytes", s.size_bytes},
+                   {"tags", s.tags},       {"chunk_count", s.chunk_count}};
+  nlohmann::json disks = nlohmann::json::array();
+  for (const auto& d : s.disks) disks.push_back({{"name", d.name}, {"size_bytes", d.size_bytes}});
+  j["disks"] = disks;
+  if (s.received) {
+    j["received"] = {{"name", s.received->name},
+                     {"compression", s.received->compression},
+                     {"size_bytes", s.received->size_bytes},
+                     {"sha256", s.received->sha256}};
+  }
+  return j;
+}
+
+nlohmann::json requests_json(const store::RequestCounts& r, uint64_t bytes) {
+  const double gib = static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
+  return {{"total", r.total()},
+          {"put", r.puts},
+          {"get", r.gets},
+          {"head", r.heads},
+          {"list", r.lists},
+          {"delete", r.deletes},
+          {"bytes_sent", r.bytes_sent},
+          {"bytes_received", r.bytes_received},
+          {"per_gib", gib > 0 ? static_cast<double>(r.total()) / gib : 0.0}};
 }
 
 }  // namespace pvesafe::cli

@@ -56,4 +56,9 @@ std::map<std::string, std::string> parse_tags(const std::vector<std::string>& kv
 // A snapshot as JSON (the fields of `pvesafe snapshots --json`).
 nlohmann::json snapshot_json(const repo::SnapshotInfo& s);
 
+// Store requests of one command, by billing class, with the rate per GiB of `bytes`.
+nlohmann::json requests_json(const store::RequestCounts& r, uint64_t bytes);
+// The --json output (and catalog details) of a backup.
+nlohmann::json backup_json(const repo::BackupResult& r, const store::RequestCounts& req);
+
 }  // namespace pvesafe::cli

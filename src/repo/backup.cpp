@@ -18,6 +18,7 @@
 #include "core/hex.h"
 #include "repo/chunk_index.h"
 #include "repo/chunk_writer.h"
+#include "repo/layout.h"
 
 namespace pvesafe::repo {
 
@@ -293,6 +294,45 @@ class VmaIngest : public archive::VmaVisitor {
   uint64_t pending_bytes_ = 0;
 };
 
+// A gc that ran meanwhile (with this backup's lock gone stale: a hung process, another host)
+// may have removed chunks this backup reuses. gc always replaces the index objects when it
+// removes anything, so one listing tells whether that can have happened; only then is the index
+// read again and every reused chunk looked up.
+void check_reused_still_there(Repository& repo, const ChunkIndex& at_start, const std::vector<ChunkId>& reused) {
+  if (reused.empty()) return;
+  // Format 1 chunks are objects of their own, removed without touching the index: look them up.
+  std::vector<ChunkId> loose;
+  for (const auto& id : reused) {
+    const ChunkLocation* loc = at_start.find(id);
+    if (loc && loc->loose()) loose.push_back(id);
+  }
+  if (!loose.empty()) {
+    std::unordered_set<std::string> present;
+    repo.store().list(std::string(layout::kData), [&](const store::ObjectInfo& o) { present.insert(o.key); });
+    size_t gone = 0;
+    for (const auto& id : loose) gone += present.count(layout::loose_chunk(id.hex())) ? 0 : 1;
+    if (gone > 0) {
+      throw Error(Errc::kLocked,
+                  "a gc removed " + std::to_string(gone) + " chunks this backup reuses while it ran; no snapshot was recorded",
+                  "run the backup again (and check why its lock went stale: pvesafe unlock lists locks)");
+    }
+  }
+  std::unordered_set<std::string> now;
+  repo.store().list(std::string(layout::kIndex), [&](const store::ObjectInfo& o) { now.insert(o.key); });
+  bool removed = false;
+  for (const auto& k : at_start.index_keys()) removed = removed || !now.count(k);
+  if (!removed) return;
+  ChunkIndex current;
+  current.load(repo, std::max(4, repo.store().preferred_parallelism()));
+  size_t missing = 0;
+  for (const auto& id : reused) missing += current.contains(id) ? 0 : 1;
+  if (missing > 0) {
+    throw Error(Errc::kLocked,
+                "a gc removed " + std::to_string(missing) + " chunks this backup reuses while it ran; no snapshot was recorded",
+                "run the backup again (and check why its lock went stale: pvesafe unlock lists locks)");
+  }
+}
+
 }  // namespace
 
 // Chunk buffers are megabytes: by default glibc maps and unmaps each one, paying page faults and
@@ -457,11 +497,15 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
     m.vma_uuid = to_hex(vma->header_.uuid);
     for (const auto& c : vma->configs_) m.configs.push_back({c.name, writer.id(c.ticket).hex(), c.size});
     s.chunk_count = m.stream.chunk_count;
-    for (const auto& d : m.disks) s.chunk_count += d.chunk_count;
+    for (const auto& d : m.disks) {
+      s.chunk_count += d.chunk_count;
+      s.disks.push_back({d.name, d.size_bytes});
+    }
   } else {
     s.kind = "stream";
     s.chunk_count = m.stream.chunk_count;
   }
+  check_reused_still_there(repo, index, writer.reused_ids());
   repo.save_manifest(m);  // the commit point
 
   r.snapshot_id = s.id;

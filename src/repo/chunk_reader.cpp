@@ -39,9 +39,9 @@ std::string ChunkSource::object_key(const ChunkLocation& loc, const ChunkId& id)
 }
 
 std::vector<uint8_t> ChunkSource::decode(const ChunkId& id, std::span<const uint8_t> sealed,
-                                         std::optional<uint64_t> expected_size) const {
+                                         std::optional<uint64_t> expected_size, const std::string& object) const {
   const RepositoryConfig& c = repo_.config();
-  const std::string name = "chunk " + id.hex();
+  const std::string name = "chunk " + id.hex() + (object.empty() ? "" : " in " + object);
   auto frame = repo_.unseal(sealed, name, c.max_chunk_bytes() + (1 << 20));
   std::vector<uint8_t> plain;
   try {
@@ -80,7 +80,7 @@ std::vector<uint8_t> ChunkSource::fetch(const ChunkId& id, std::optional<uint64_
     throw Error(Errc::kIntegrity, key + " is shorter than the index says (truncated pack)",
                 "run pvesafe verify --read-data");
   }
-  return decode(id, sealed, expected_size);
+  return decode(id, sealed, expected_size, key);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,7 +228,8 @@ struct OrderedFetch::Impl {
         if (!d) {
           std::span<const uint8_t> sealed(bytes);
           if (!u.loc->loose()) sealed = sealed.subspan(locs[i]->offset - u.offset, locs[i]->length);
-          d = std::make_shared<const std::vector<uint8_t>>(source.decode(plan[i].id, sealed, plan[i].size));
+          d = std::make_shared<const std::vector<uint8_t>>(
+              source.decode(plan[i].id, sealed, plan[i].size, source.object_key(*u.loc, plan[u.first].id)));
         }
         std::lock_guard lock(mu);
         remember(plan[i].id, d);

@@ -38,9 +38,10 @@ class ChunkSource {
 
   // One chunk, fetched with one request. kIntegrity when it is missing or fails a check.
   std::vector<uint8_t> fetch(const ChunkId& id, std::optional<uint64_t> expected_size);
-  // Decodes a chunk's sealed message (from a pack range or a loose object).
+  // Decodes a chunk's sealed message (from a pack range or a loose object); errors name the
+  // chunk and `object`, the key it was read from.
   std::vector<uint8_t> decode(const ChunkId& id, std::span<const uint8_t> sealed,
-                              std::optional<uint64_t> expected_size) const;
+                              std::optional<uint64_t> expected_size, const std::string& object = {}) const;
   // Where a chunk is; kIntegrity naming it when the repository does not have it.
   const ChunkLocation& locate(const ChunkId& id) const;
   std::string object_key(const ChunkLocation& loc, const ChunkId& id) const;

@@ -59,6 +59,7 @@ struct ChunkWriter::Impl {
   bool closed = false;             // no more tickets
   bool stopping = false;
   std::unordered_set<ChunkId, ChunkIdHash> claimed;  // new chunks of this run
+  std::unordered_set<ChunkId, ChunkIdHash> reused;   // chunks found in the repository
   std::map<size_t, ChunkId> zero_ids;                // all-zero chunks by size
 
   // Entries of stored packs not yet written to an index object.
@@ -117,6 +118,9 @@ struct ChunkWriter::Impl {
       if (!known.contains(s.id)) {
         std::lock_guard lock(mu);
         store_it = claimed.insert(s.id).second;
+      } else {
+        std::lock_guard lock(mu);
+        reused.insert(s.id);
       }
       if (store_it) {
         s.bytes = repo.seal(compressor.frame(job->data).pieces);
@@ -249,6 +253,11 @@ ChunkWriterStats ChunkWriter::finish() {
 }
 
 const ChunkId& ChunkWriter::id(size_t ticket) const { return impl_->ids.at(ticket); }
+
+std::vector<ChunkId> ChunkWriter::reused_ids() const {
+  std::lock_guard lock(impl_->mu);
+  return {impl_->reused.begin(), impl_->reused.end()};
+}
 
 ChunkWriterStats ChunkWriter::progress() const {
   const Impl& d = *impl_;

@@ -59,6 +59,8 @@ class ChunkWriter {
   ChunkWriterStats finish();
   // The chunk id of a ticket (after finish()).
   const ChunkId& id(size_t ticket) const;
+  // Chunks this run found in the repository instead of storing them (after finish()).
+  std::vector<ChunkId> reused_ids() const;
   // Live counters for progress displays (approximate while running).
   ChunkWriterStats progress() const;
 

@@ -213,6 +213,7 @@ Manifest manifest_from_json(const std::string& text, const std::string& key) {
       p.data_bytes = d.value("data_bytes", uint64_t{0});
       if (p.name.empty() || p.name == "stream") throw bad(key, "invalid disk name");
       if (p.chunk_bytes == 0 || p.chunk_bytes % 65536 != 0) throw bad(key, "invalid chunk_bytes of disk " + p.name);
+      s.disks.push_back({p.name, p.size_bytes});
       m.disks.push_back(std::move(p));
     }
     for (const auto& l : j.at("lists")) {

@@ -92,6 +92,11 @@ struct SnapshotInfo {
   std::string kind = "stream";  // stream | vma
   uint64_t chunk_count = 0;     // data chunks (all streams and disks)
   std::optional<ReceivedArchive> received;
+  struct Disk {
+    std::string name;
+    uint64_t size_bytes = 0;
+  };
+  std::vector<Disk> disks;  // kind vma: its disks (from the manifest's disk entries)
 };
 
 struct Manifest {

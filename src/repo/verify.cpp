@@ -117,7 +117,7 @@ VerifyResult verify(Repository& repo, const VerifyOptions& options) {
             auto found = needed.find(it.loose_id);
             std::optional<uint64_t> size;
             if (found != needed.end()) size = found->second;
-            source.decode(it.loose_id, object, size);
+            source.decode(it.loose_id, object, size, it.key);
             ++chunks;
           } else {
             uint8_t digest[32];
@@ -127,7 +127,7 @@ VerifyResult verify(Repository& repo, const VerifyOptions& options) {
             }
             auto entries = parse_pack(repo, it.pack, object);
             for (const auto& e : entries) {
-              source.decode(e.id, std::span<const uint8_t>(object).subspan(e.offset, e.length), e.size);
+              source.decode(e.id, std::span<const uint8_t>(object).subspan(e.offset, e.length), e.size, it.key);
               ++chunks;
             }
             // A pack no index names was left by an interrupted backup: not a problem, gc

@@ -35,6 +35,24 @@ struct PutOptions {
   bool compliance_mode = false;  // COMPLIANCE instead of GOVERNANCE
 };
 
+// Requests a store has made, by the classes cloud stores bill separately (for S3: PUT, POST and
+// LIST requests are "class A", GET and HEAD "class B", DELETE is free), and the bytes moved.
+// A local directory counts its operations the same way.
+struct RequestCounts {
+  uint64_t puts = 0;     // PUT and POST (a multipart upload is several)
+  uint64_t gets = 0;     // GET, whole objects and ranges
+  uint64_t heads = 0;
+  uint64_t lists = 0;    // one per page of a listing
+  uint64_t deletes = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  uint64_t total() const { return puts + gets + heads + lists + deletes; }
+  RequestCounts operator-(const RequestCounts& o) const {
+    return {puts - o.puts, gets - o.gets, heads - o.heads, lists - o.lists, deletes - o.deletes,
+            bytes_sent - o.bytes_sent, bytes_received - o.bytes_received};
+  }
+};
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -72,6 +90,8 @@ class ObjectStore {
   }
   // How many requests a caller should keep in flight for good throughput.
   virtual int preferred_parallelism() const { return 4; }
+  // Requests made so far by this store (decorators report their inner store's, retries included).
+  virtual RequestCounts requests() const { return {}; }
 };
 
 }  // namespace pvesafe::store

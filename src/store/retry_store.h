@@ -53,6 +53,7 @@ class RetryStore : public ObjectStore {
   void remove_many(const std::vector<std::string>& keys) override;
   std::string location() const override { return inner_->location(); }
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
+  RequestCounts requests() const override { return inner_->requests(); }
   uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) override {
     return inner_->remove_abandoned(older_than, dry_run);
   }

@@ -38,11 +38,12 @@ expect_exit 8 psafe -r "$REPO" restore "${P[@]}" "$ID" --to /dev/full
 grep -q "disk full" "$T/err"; one_line
 
 if is_local_repo "$REPO"; then
-  CHUNK=$(find "$REPO/data" -type f | sort | head -1)
+  # The chunks live in packs; damage the first pack.
+  CHUNK=$(find "$REPO/packs" -type f | sort | head -1)
   KEY=${CHUNK#"$REPO"/}
   cp "$CHUNK" "$T/saved-chunk"
 
-  # A flipped byte in a chunk -> 6 naming the chunk, for verify --read-data and restore.
+  # A flipped byte in a pack -> 6 naming the pack, for verify --read-data and restore.
   python3 - "$CHUNK" <<'PY'
 import sys
 p = sys.argv[1]
@@ -59,13 +60,13 @@ PY
   cp "$T/saved-chunk" "$CHUNK"
   still_good "corrupted chunk repaired"
 
-  # Truncated chunk -> 6 naming it.
+  # Truncated pack -> 6 naming it.
   head -c 1000 "$T/saved-chunk" > "$CHUNK"
   expect_exit 6 psafe -r "$REPO" verify "${P[@]}" --read-data
   grep -q "$KEY" "$T/err"
   cp "$T/saved-chunk" "$CHUNK"
 
-  # Missing chunk -> 6 naming snapshot and chunk (structure check finds it).
+  # Missing pack -> 6 naming snapshot and pack (structure check finds it).
   rm "$CHUNK"
   expect_exit 6 psafe -r "$REPO" verify "${P[@]}"
   grep -q "$KEY" "$T/out"; grep -q "$ID" "$T/out"
@@ -83,9 +84,23 @@ PY
 
   # Format from the future -> 12, nothing written.
   cp "$REPO/config" "$T/saved-config"
-  sed -i 's/"format": 1/"format": 2/' "$REPO/config"
+  sed -i 's/"format": 2/"format": 3/' "$REPO/config"
   expect_exit 12 psafe -r "$REPO" backup "${P[@]}" "$T/a.img"
-  grep -q "repository format 2 is newer than this pvesafe supports (1); upgrade pvesafe" "$T/err"; one_line
+  grep -q "repository format 3 is newer than this pvesafe supports (2); upgrade pvesafe" "$T/err"; one_line
+
+  # Settings changed by someone without the key (smaller chunks) -> 6, nothing written.
+  cp "$T/saved-config" "$REPO/config"
+  sed -i 's/"min_size_bytes": [0-9]*/"min_size_bytes": 4096/' "$REPO/config"
+  expect_exit 6 psafe -r "$REPO" backup "${P[@]}" "$T/a.img"
+  grep -q "fail their authentication" "$T/err"; one_line
+  cp "$T/saved-config" "$REPO/config"
+
+  # A manifest stored under another snapshot's name -> 6 naming it.
+  OTHER_ID=0123456789abcdef0123456789abcdef
+  cp "$REPO/snapshots/$ID" "$REPO/snapshots/$OTHER_ID"
+  expect_exit 6 psafe -r "$REPO" restore "${P[@]}" "$OTHER_ID" --to "$T/r.img"
+  grep -q "holds the manifest of snapshot $ID" "$T/err"; one_line
+  rm "$REPO/snapshots/$OTHER_ID"
   cp "$T/saved-config" "$REPO/config"
   still_good "future format"
 

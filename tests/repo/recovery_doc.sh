@@ -25,7 +25,7 @@ awk '/^```sh$/{on=1; next} /^```$/{on=0} on' "$PVESAFE_SOURCE_DIR/docs/recovery.
 mkdir -m 700 "$T/gnupg" "$T/home"
 # Only the tools the document promises: a PATH with gpg, zstd, sh and coreutils, no pvesafe.
 mkdir "$T/bin"
-for tool in gpg gpg-agent zstd sh sed cut wc basename mkdir rm printf cat; do
+for tool in gpg gpg-agent zstd sh sed grep cut wc basename mkdir rm printf cat cp tail head dd truncate; do
   ln -s "$(command -v "$tool")" "$T/bin/$tool"
 done
 env -i PATH="$T/bin" HOME="$T/home" GNUPGHOME="$T/gnupg" \
@@ -34,6 +34,6 @@ env -i PATH="$T/bin" HOME="$T/home" GNUPGHOME="$T/gnupg" \
 cat "$T/recovery.out"
 grep -q "key file opened" "$T/recovery.out"
 grep -q "$ID" "$T/recovery.out"
-cmp "$T/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst" "$T/restored"
+cmp "$T/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst" "$T/restored/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst"
 [[ ! -e "$T/work/data.pass" ]]
 echo "PASS"

@@ -43,7 +43,7 @@ run 0 "$PVESAFE_BIN" "${OPTS[@]}" -r s3://sts-allowed/repo restore "${P[@]}" lat
 cmp "$T/img" "$T/back" || { echo "FAIL: restore with role credentials differs"; exit 1; }
 note "backup, verify --read-data and restore with AssumeRole credentials: bit-identical"
 aws_as_base() { AWS_PROFILE=base aws --endpoint-url "$EP" "$@"; }
-objects=$(aws_as_base s3 ls s3://sts-allowed/repo/data/ --recursive | wc -l)
+objects=$(aws_as_base s3 ls s3://sts-allowed/repo/packs/ --recursive | wc -l)
 (( objects > 0 )) || { echo "FAIL: no chunks in the bucket"; exit 1; }
 
 # Outside the role's bucket: refused, naming a key that is not the source profile's.

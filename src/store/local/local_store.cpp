@@ -78,8 +78,14 @@ LocalStore::LocalStore(std::string root) : root_(std::move(root)) {
 
 std::string LocalStore::path_of(const std::string& key) const { return root_ + "/" + key; }
 
+RequestCounts LocalStore::requests() const {
+  return {puts_.load(), gets_.load(), heads_.load(), lists_.load(), deletes_.load(), sent_.load(), received_.load()};
+}
+
 void LocalStore::put(const std::string& key, std::span<const uint8_t> data, const PutOptions&) {
   check_key(key);
+  puts_.fetch_add(1);
+  sent_.fetch_add(data.size());
   std::string path = path_of(key);
   std::string dir = path.substr(0, path.find_last_of('/'));
   std::string tmp = path + tmp_suffix();
@@ -161,16 +167,23 @@ std::vector<uint8_t> read_object(const std::string& path, const std::string& key
 
 std::vector<uint8_t> LocalStore::get(const std::string& key) {
   check_key(key);
-  return read_object(path_of(key), key, root_, 0, std::nullopt);
+  gets_.fetch_add(1);
+  auto v = read_object(path_of(key), key, root_, 0, std::nullopt);
+  received_.fetch_add(v.size());
+  return v;
 }
 
 std::vector<uint8_t> LocalStore::get_range(const std::string& key, uint64_t offset, uint64_t length) {
   check_key(key);
-  return read_object(path_of(key), key, root_, offset, length);
+  gets_.fetch_add(1);
+  auto v = read_object(path_of(key), key, root_, offset, length);
+  received_.fetch_add(v.size());
+  return v;
 }
 
 std::optional<ObjectInfo> LocalStore::stat(const std::string& key) {
   check_key(key);
+  heads_.fetch_add(1);
   struct stat st {};
   std::string path = path_of(key);
   if (::stat(path.c_str(), &st) != 0) {
@@ -220,6 +233,7 @@ void walk(const std::string& root, const std::string& rel, const std::string& pr
 }  // namespace
 
 void LocalStore::list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) {
+  lists_.fetch_add(1);
   // Start at the deepest directory named by the prefix.
   std::string rel;
   size_t slash = prefix.find_last_of('/');
@@ -230,6 +244,7 @@ void LocalStore::list(const std::string& prefix, const std::function<void(const 
 
 void LocalStore::remove(const std::string& key) {
   check_key(key);
+  deletes_.fetch_add(1);
   std::string path = path_of(key);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno(errno, "cannot remove", path);
 }

@@ -4,6 +4,8 @@
 // Files are created 0600 and directories 0700. ENOSPC: kIo "disk full writing <path>".
 #pragma once
 
+#include <atomic>
+
 #include <memory>
 #include <string>
 
@@ -33,9 +35,11 @@ class LocalStore : public ObjectStore {
 
   // The file that holds `key` (for tests and messages).
   std::string path_of(const std::string& key) const;
+  RequestCounts requests() const override;
 
  private:
   std::string root_;
+  mutable std::atomic<uint64_t> puts_{0}, gets_{0}, heads_{0}, lists_{0}, deletes_{0}, sent_{0}, received_{0};
 };
 
 std::unique_ptr<ObjectStore> make_local_store(const std::string& root);

@@ -85,6 +85,10 @@ Clock::time_point S3Store::now() const {
   return Clock::now() + std::chrono::seconds(config_.clock_offset_s);
 }
 
+RequestCounts S3Store::requests() const {
+  return {puts_.load(), gets_.load(), heads_.load(), lists_.load(), deletes_.load(), sent_.load(), received_.load()};
+}
+
 std::string S3Store::object_url_text(const std::string& key) const {
   return config_.location() + (key.empty() ? "" : "/" + key);
 }
@@ -107,8 +111,18 @@ HttpResponse S3Store::send(const std::string& method, const std::string& fkey, c
 
     HttpRequest req{method, config_.url(fkey, canonical_query(query)), std::move(h), body};
     HttpResponse resp;
+    // Every attempt is a request the provider bills.
+    auto has = [&](const char* q) {
+      return std::any_of(query.begin(), query.end(), [&](const auto& kv) { return kv.first == q; });
+    };
+    if (method == "GET") (fkey.empty() && has("list-type") ? lists_ : gets_).fetch_add(1);
+    else if (method == "HEAD") heads_.fetch_add(1);
+    else if (method == "DELETE" || (method == "POST" && has("delete"))) deletes_.fetch_add(1);
+    else puts_.fetch_add(1);
+    sent_.fetch_add(body.size());
     try {
       resp = http_.perform(req);
+      received_.fetch_add(resp.body.size());
     } catch (const TransportError& e) {
       std::string what = method + " " + object_url_text(target.key);
       switch (e.kind()) {

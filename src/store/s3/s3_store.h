@@ -59,6 +59,7 @@ class S3Store : public ObjectStore {
   // Multipart uploads started / aborted (for tests and metrics).
   uint64_t multipart_uploads() const { return multipart_uploads_.load(); }
   uint64_t multipart_aborts() const { return multipart_aborts_.load(); }
+  RequestCounts requests() const override;
 
  private:
   struct Target {
@@ -85,6 +86,7 @@ class S3Store : public ObjectStore {
   std::optional<bool> object_lock_;
   std::atomic<uint64_t> multipart_uploads_{0};
   std::atomic<uint64_t> multipart_aborts_{0};
+  std::atomic<uint64_t> puts_{0}, gets_{0}, heads_{0}, lists_{0}, deletes_{0}, sent_{0}, received_{0};
 };
 
 // Seconds between the server's clock (HTTP Date header, else ServerTime in the error body) and
