@@ -44,7 +44,7 @@ std::vector<uint8_t> with_zero_runs() {
 // Writes `data` through a FileSink in pieces of random size; returns the bytes allocated.
 uint64_t sink_file(const std::string& path, const std::vector<uint8_t>& data, bool sparse) {
   std::mt19937_64 rng(9);
-  FileSink sink(path, sparse);
+  FileSink sink(path, {.sparse = sparse});
   for (size_t off = 0; off < data.size();) {
     const size_t n = std::min<size_t>(data.size() - off, 1 + rng() % 90000);
     sink.write(data.data() + off, n);
