@@ -1,4 +1,4 @@
-// Unit tests of the small repository pieces: manifests, vzdump names, lock staleness, catalog,
+// Unit tests of the small repository pieces: manifests, vzdump names, locks, catalog,
 // and an in-memory round trip through backup/restore with a local store.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -144,23 +144,6 @@ TEST(VzdumpName, Parses) {
   auto c = complete_options(o, "vzdump-lxc-101-2026_01_02-03_04_05.tar.zst");
   EXPECT_EQ(c.guest_id, "999");  // flags win
   EXPECT_EQ(c.guest_type, "lxc");
-}
-
-TEST(Lock, Staleness) {
-  LockInfo l;
-  l.host = "a";
-  l.pid = 42;
-  auto now = *parse_utc("2026-11-26T01:00:00Z");
-  l.time = now - std::chrono::seconds(30);
-  auto alive = [](int) { return true; };
-  auto dead = [](int) { return false; };
-  std::chrono::seconds stale(600);
-  EXPECT_FALSE(lock_is_stale(l, now, stale, "a", alive));
-  EXPECT_TRUE(lock_is_stale(l, now, stale, "a", dead));    // same host, process gone
-  EXPECT_FALSE(lock_is_stale(l, now, stale, "b", dead));   // other host: pid means nothing here
-  l.time = now - std::chrono::seconds(601);
-  EXPECT_TRUE(lock_is_stale(l, now, stale, "b", alive));   // not refreshed for too long
-  EXPECT_TRUE(process_alive(static_cast<int>(getpid())));
 }
 
 TEST(Catalog, RecordAndQuery) {
