@@ -119,8 +119,15 @@ FileSink::FileSink(const std::string& path, FileSinkOptions options)
   }
   if (exists && !S_ISREG(st.st_mode)) {
     // Devices (a disk, /dev/null) and FIFOs are written in place: opened without following a
-    // link and without creating anything, then checked to be what lstat saw.
-    fd_ = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    // link and without creating anything, then checked to be what lstat saw. A block device is
+    // opened exclusively, which fails while it is mounted or otherwise in use.
+    const bool block = S_ISBLK(st.st_mode);
+    fd_ = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (block ? O_EXCL : 0));
+    if (fd_ < 0 && block && errno == EBUSY) {
+      throw Error(Errc::kIo,
+                  "restore target " + path + " is in use (mounted, or held by another program)",
+                  "unmount it or stop what holds it, then run the restore again");
+    }
     if (fd_ < 0) io_error(errno, "cannot open", path);
     struct stat opened {};
     if (::fstat(fd_, &opened) != 0 || opened.st_dev != st.st_dev || opened.st_ino != st.st_ino) {
@@ -135,8 +142,9 @@ FileSink::FileSink(const std::string& path, FileSinkOptions options)
   // A partial file left by an interrupted restore, or anything planted under its name (a link),
   // is removed rather than opened; the new one is created exclusively, never through a link.
   partial_ = path + ".pvesafe-partial";
-  if (::unlink(partial_.c_str()) != 0 && errno != ENOENT)
+  if (::unlink(partial_.c_str()) != 0 && errno != ENOENT) {
     io_error(errno, "cannot remove the old", partial_);
+  }
   fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd_ < 0) {
     const int e = errno;

@@ -83,8 +83,9 @@ struct FileSinkOptions {
 //    without force the final rename does not replace a file that appeared meanwhile;
 //  - a block or character device (a disk) is written in place only with force (kUsage
 //    otherwise; /dev/null needs none), opened with O_NOFOLLOW and checked to be the device
-//    PATH named. FIFOs are written in place. device_bytes_written() tells how much of a failed
-//    restore reached a device.
+//    PATH named; a block device is opened O_EXCL, so a mounted one is refused (kIo). FIFOs are
+//    written in place. device_bytes_written() tells how much of a failed restore reached a
+//    device.
 //
 // With `sparse`, a regular file gets holes where whole aligned blocks of kSparseBlock bytes are
 // zero (unused space of a disk image), as `cp --sparse` and `zstd -d` do: the same bytes read

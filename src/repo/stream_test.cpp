@@ -206,9 +206,26 @@ TEST(FileSink, BlockDeviceCountsWhatItTookBeforeFailing) {
   if (dev.empty() || ::stat(dev.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) {
     GTEST_SKIP() << "no loop device here (losetup needs root)";
   }
+  struct Detach {  // also when an assertion ends the test early
+    std::string dev;
+    ~Detach() {
+      if (!dev.empty()) {
+        EXPECT_EQ(std::system(("losetup -d " + dev).c_str()), 0);
+      }
+    }
+  } detach{dev};
   Error refused = error_of([&] { restore_text(dev, "x"); });
   EXPECT_EQ(refused.code(), Errc::kUsage);
   EXPECT_NE(std::string(refused.what()).find("is a block device"), std::string::npos);
+  {  // held exclusively (as a mounted file system holds its device): not written, even with force
+    int held = ::open(dev.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
+    ASSERT_GE(held, 0);
+    Error busy = error_of([&] { restore_text(dev, "x", {.force = true}); });
+    ::close(held);
+    EXPECT_EQ(busy.code(), Errc::kIo);
+    EXPECT_NE(std::string(busy.what()).find("is in use (mounted"), std::string::npos)
+        << busy.what();
+  }
 
   std::vector<uint8_t> buf(1536 * 1024, 0x5a);
   std::optional<uint64_t> written;
@@ -226,6 +243,7 @@ TEST(FileSink, BlockDeviceCountsWhatItTookBeforeFailing) {
   EXPECT_NE(std::string(e.what()).find("disk full writing " + dev), std::string::npos) << e.what();
   EXPECT_EQ(written, std::optional<uint64_t>(1 << 20));
   EXPECT_EQ(std::system(("losetup -d " + dev).c_str()), 0);
+  detach.dev.clear();
   const std::string back = slurp(backing);
   EXPECT_EQ(back, std::string(1 << 20, '\x5a'));
 }
