@@ -248,8 +248,8 @@ std::vector<LockInfo> settle(Repository& repo, LockWatch& watch, const LockHost&
     if (!pending) return stale;
     if (announced.insert(pending->id + " watch").second) {
       spdlog::warn(
-          "{} is held on another machine; watching it for up to {} s to see whether it is "
-          "still refreshed",
+          "{} belongs to another machine or an older pvesafe; watching it for up to {} s to see "
+          "whether it is still refreshed",
           describe_lock(*pending), timing.stale_after.count());
     }
     host.sleep(timing.poll_interval());

@@ -86,7 +86,7 @@ if is_local_repo "$REPO"; then
   t0=$(date +%s%N)
   PVESAFE_LOCK_STALE_SECONDS=3 psafe -r "$REPO" backup "${P[@]}" "$T/a.img" > /dev/null 2> "$T/err"
   waited_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  grep -q "exclusive lock 89abcdef held by prune .* is held on another machine; watching it for up to 3 s" "$T/err"
+  grep -q "exclusive lock 89abcdef held by prune .* belongs to another machine or an older pvesafe; watching it for up to 3 s" "$T/err"
   grep -q "ignoring stale exclusive lock 89abcdef .*(unchanged for 3 s)" "$T/err"
   (( waited_ms >= 3000 )) || { echo "overrode a lock it watched for only $waited_ms ms"; exit 1; }
   PVESAFE_LOCK_STALE_SECONDS=3 psafe -r "$REPO" unlock "${P[@]}" | grep -q "removed 1 lock, 0 remaining"
