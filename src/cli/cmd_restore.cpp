@@ -1,4 +1,4 @@
-// pvesafe restore SNAPSHOT|latest --to FILE|-
+// pvesafe restore SNAPSHOT|latest --to FILE|- [--force]
 #include <unistd.h>
 
 #include <iostream>
@@ -30,7 +30,10 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
   auto gf = std::make_shared<GuestRestoreFlags>();  // restore to a guest (cli/pve_guest.h)
   add_passphrase_flags(cmd, f->repo);
   cmd->add_option("snapshot", f->snapshot, "Snapshot id, unique prefix, or latest")->required();
-  cmd->add_option("--to", f->to, "Target file, device, or - for stdout (without --to: to a guest)");
+  cmd->add_option(
+      "--to", f->to,
+      "Target file, device, or - for stdout (without --to: to a guest). An existing "
+      "file or a device is replaced only with --force; a symbolic link is never followed");
   cmd->add_option("--disk", f->disk,
                   "Write only this disk of a VMA snapshot (e.g. drive-scsi0) as a raw image: for qm importdisk, "
                   "a zvol or an RBD image; `pvesafe snapshots` lists the disks");
@@ -44,7 +47,7 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--no-sparse", f->no_sparse,
                 "Write zeros in full: by default a file target gets holes where 32 KiB blocks are "
                 "all zero (unused disk space), like cp --sparse; devices are always written in full");
-  add_guest_restore_flags(cmd, *gf);
+  add_guest_restore_flags(cmd, *gf);  // also --force, for --to as well
   cmd->callback([&g, f, gf] {
     if (!f->disk.empty() && f->to.empty()) {
       throw Error(Errc::kUsage, "--disk needs --to FILE|DEVICE|-", "e.g. pvesafe restore latest --guest 100 --disk drive-scsi0 --to disk.raw");
@@ -63,6 +66,18 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
     repo::CatalogEvent ev;
     ev.kind = "restore";
     ev.repository = g.repo;
+    // The target is checked (and refused: a link, an existing file or device without --force)
+    // before the repository is opened and a passphrase asked for.
+    std::unique_ptr<repo::ByteSink> sink;
+    repo::FileSink* file_sink = nullptr;
+    if (f->to == "-") {
+      sink = std::make_unique<repo::FdSink>(1, "stdout");
+    } else {
+      auto fs = std::make_unique<repo::FileSink>(
+          f->to, repo::FileSinkOptions{.sparse = !f->no_sparse, .force = gf->force});
+      file_sink = fs.get();
+      sink = std::move(fs);
+    }
     try {
       auto repo = open_repository(g, f->repo);
       ev.repository = repo.location();
@@ -73,9 +88,6 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
       opt.filter.guest_type = f->type;
       std::string id = repo.resolve_snapshot(f->snapshot, opt.filter);
       ev.snapshot_id = id;
-      std::unique_ptr<repo::ByteSink> sink;
-      if (f->to == "-") sink = std::make_unique<repo::FdSink>(1, "stdout");
-      else sink = std::make_unique<repo::FileSink>(f->to, !f->no_sparse);
       if (f->to != "-") opt.progress = make_progress(g, "restore");
       const auto before = repo.store().requests();
       auto r = f->disk.empty() ? repo::restore(repo, id, *sink, opt) : repo::restore_disk(repo, id, f->disk, *sink, opt);
@@ -112,8 +124,19 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
       }
     } catch (const Error& e) {
       end_progress(g);
-      record_failure(g, ev, e);
-      throw;
+      // A device keeps what reached it: say how much, so nobody mistakes it for a restore.
+      const auto written = file_sink ? file_sink->device_bytes_written() : std::nullopt;
+      if (!written) {
+        record_failure(g, ev, e);
+        throw;
+      }
+      const std::string note =
+          *written == 0 ? " (nothing was written to " + f->to + ")"
+                        : " (" + std::to_string(*written) + " bytes were written to " + f->to +
+                              " before the failure: it holds an incomplete image)";
+      Error on_device(e.code(), e.message() + note, e.hint());
+      record_failure(g, ev, on_device);
+      throw on_device;
     }
   });
 }

@@ -16,7 +16,11 @@ struct UnlockFlags {
 }  // namespace
 
 void register_unlock(CLI::App& app, GlobalOptions& g) {
-  auto* cmd = app.add_subcommand("unlock", "Remove stale repository locks");
+  auto* cmd = app.add_subcommand(
+      "unlock",
+      "Remove stale repository locks: those of processes gone from this machine at once, those "
+      "of other machines once seen unchanged for the stale timeout (PVESAFE_LOCK_STALE_SECONDS, "
+      "600 s), which unlock waits for");
   auto f = std::make_shared<UnlockFlags>();
   add_passphrase_flags(cmd, f->repo);
   cmd->add_flag("--all", f->all, "Remove every lock, also live ones (only when no pvesafe runs on the repository)");

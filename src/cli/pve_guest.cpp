@@ -306,7 +306,10 @@ void add_guest_restore_flags(CLI::App* cmd, GuestRestoreFlags& f) {
       ->group(g);
   cmd->add_option("--new-id", f.new_id, "Create the guest under this vmid instead of --guest")->group(g);
   cmd->add_flag("--start", f.start, "Start the guest after the restore")->group(g);
-  cmd->add_flag("--force", f.force, "Overwrite an existing (stopped) guest with that vmid")->group(g);
+  // One flag for both targets: replace what is there.
+  cmd->add_flag("--force", f.force,
+                "Overwrite an existing (stopped) guest with that vmid; with --to, replace an "
+                "existing file or write over a block or character device (a disk)");
   cmd->add_flag("--keep-archive", f.keep_archive, "Leave the staged archive on the node")->group(g);
   cmd->add_option("--task-timeout", f.task_timeout_seconds, "Seconds to wait for the restore task")
       ->capture_default_str()

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "repo/catalog.h"
+#include "repo/lock.h"
 
 namespace pvesafe::cli {
 
@@ -165,7 +166,8 @@ repo::Repository open_repository_over(std::unique_ptr<store::ObjectStore> store,
                                       const RepoFlags& flags) {
   repo::Repository::read_config(*store);
   Secret pass = read_passphrase(flags.passphrase, PromptMode::kOnce);
-  return repo::Repository::open(std::move(store), pass);
+  // Outermost, so that a lock this command takes and then loses stops all of its store calls.
+  return repo::Repository::open(std::make_unique<repo::LockFencedStore>(std::move(store)), pass);
 }
 
 double parse_duration_seconds(const std::string& s) {

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "repo/lock.h"
 #include "store/open_store.h"
 #include <nlohmann/json.hpp>
 
@@ -31,7 +32,8 @@ repo::Repository open_repository(const GlobalOptions& g, const RepoFlags& flags)
   // Check the config before asking for a passphrase: a wrong --repo should say so first.
   repo::Repository::read_config(*store);
   Secret pass = read_passphrase(flags.passphrase, PromptMode::kOnce);
-  return repo::Repository::open(std::move(store), pass);
+  // Outermost, so that a lock this command takes and then loses stops all of its store calls.
+  return repo::Repository::open(std::make_unique<repo::LockFencedStore>(std::move(store)), pass);
 }
 
 std::string catalog_path(const GlobalOptions& g) {

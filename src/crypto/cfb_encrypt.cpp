@@ -7,12 +7,24 @@
 #define PVESAFE_AESNI 1
 #endif
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
 #include <cstring>
+#include <initializer_list>
+#include <mutex>
+#include <vector>
 
 #include "core/error.h"
 #include "crypto/algorithms.h"
 
 namespace pvesafe::crypto::detail {
+
+namespace {
+std::atomic<bool> g_aesni_fault{false};
+}  // namespace
+
+void Aes256CfbEncryptor::inject_aesni_fault_for_testing(bool on) { g_aesni_fault = on; }
 
 #ifdef PVESAFE_AESNI
 namespace {
@@ -93,15 +105,115 @@ bool cpu_has_aesni() {
   return has;
 }
 
+// NIST SP 800-38A, F.3.13 CFB128-AES256.Encrypt.
+constexpr uint8_t kKatKey[32] = {0x60, 0x3d, 0xeb, 0x10, 0x15, 0xca, 0x71, 0xbe, 0x2b, 0x73, 0xae,
+                                 0xf0, 0x85, 0x7d, 0x77, 0x81, 0x1f, 0x35, 0x2c, 0x07, 0x3b, 0x61,
+                                 0x08, 0xd7, 0x2d, 0x98, 0x10, 0xa3, 0x09, 0x14, 0xdf, 0xf4};
+constexpr uint8_t kKatIv[16] = {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+                                0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f};
+constexpr uint8_t kKatPlain[64] = {
+    0x6b, 0xc1, 0xbe, 0xe2, 0x2e, 0x40, 0x9f, 0x96, 0xe9, 0x3d, 0x7e, 0x11, 0x73, 0x93, 0x17, 0x2a,
+    0xae, 0x2d, 0x8a, 0x57, 0x1e, 0x03, 0xac, 0x9c, 0x9e, 0xb7, 0x6f, 0xac, 0x45, 0xaf, 0x8e, 0x51,
+    0x30, 0xc8, 0x1c, 0x46, 0xa3, 0x5c, 0xe4, 0x11, 0xe5, 0xfb, 0xc1, 0x19, 0x1a, 0x0a, 0x52, 0xef,
+    0xf6, 0x9f, 0x24, 0x45, 0xdf, 0x4f, 0x9b, 0x17, 0xad, 0x2b, 0x41, 0x7b, 0xe6, 0x6c, 0x37, 0x10};
+constexpr uint8_t kKatCipher[64] = {
+    0xdc, 0x7e, 0x84, 0xbf, 0xda, 0x79, 0x16, 0x4b, 0x7e, 0xcd, 0x84, 0x86, 0x98, 0x5d, 0x38, 0x60,
+    0x39, 0xff, 0xed, 0x14, 0x3b, 0x28, 0xb1, 0xc8, 0x32, 0x11, 0x3c, 0x63, 0x31, 0xe5, 0x40, 0x7b,
+    0xdf, 0x10, 0x13, 0x24, 0x15, 0xe5, 0x4b, 0x92, 0xa1, 0x3e, 0xd0, 0xa8, 0x26, 0x7a, 0xe2, 0xf9,
+    0x75, 0xa3, 0x85, 0x74, 0x1a, 0xb9, 0xce, 0xf8, 0x20, 0x31, 0x62, 0x3d, 0x55, 0xb1, 0xe4, 0x71};
+
+enum SelfTest : int { kUntested, kPassed, kFailed };
+std::atomic<int> g_self_test{kUntested};
+std::mutex g_self_test_mu;
+thread_local bool t_in_self_test = false;  // the self-test's own encryptors take the AES-NI path
+
+// OpenSSL's EVP AES-256-CFB128 over `in`, encrypting or decrypting.
+std::vector<uint8_t> evp_cfb(const uint8_t* key, const uint8_t* iv, const std::vector<uint8_t>& in,
+                             bool encrypt) {
+  std::vector<uint8_t> out(in.size());
+  EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+  int n = 0;
+  const bool ok =
+      c != nullptr &&
+      EVP_CipherInit_ex2(c, EVP_aes_256_cfb128(), key, iv, encrypt ? 1 : 0, nullptr) == 1 &&
+      EVP_CipherUpdate(c, out.data(), &n, in.data(), static_cast<int>(in.size())) == 1;
+  EVP_CIPHER_CTX_free(c);
+  if (!ok) throw Error(Errc::kInternal, "OpenSSL AES-256-CFB failed in the self-test");
+  return out;
+}
+
+// The AES-NI path in calls of the given sizes (their sum is in.size()).
+std::vector<uint8_t> aesni_cfb(const uint8_t* key, const uint8_t* iv,
+                               const std::vector<uint8_t>& in,
+                               std::initializer_list<size_t> calls) {
+  Aes256CfbEncryptor e(std::span<const uint8_t, 32>(key, 32), std::span<const uint8_t, 16>(iv, 16));
+  std::vector<uint8_t> out(in.size());
+  size_t off = 0;
+  for (size_t n : calls) {
+    e.encrypt(in.data() + off, out.data() + off, n);
+    off += n;
+  }
+  if (!e.hardware() || off != in.size()) return {};
+  return out;
+}
+
+bool aesni_self_test() {
+  const std::vector<uint8_t> plain(kKatPlain, kKatPlain + 64), cipher(kKatCipher, kKatCipher + 64);
+  if (evp_cfb(kKatKey, kKatIv, plain, true) != cipher) return false;  // OpenSSL itself
+  if (aesni_cfb(kKatKey, kKatIv, plain, {64}) != cipher) return false;
+  if (aesni_cfb(kKatKey, kKatIv, plain, {1, 17, 2, 30, 14}) != cipher) return false;
+  // As OpenPGP uses it (SEIPD v1): zero IV, an 18-byte prefix, then the rest in other calls.
+  const uint8_t zero_iv[16] = {};
+  std::vector<uint8_t> msg(1000);
+  for (size_t i = 0; i < msg.size(); ++i) msg[i] = static_cast<uint8_t>(i * 131 + 7);
+  const auto ours = aesni_cfb(kKatKey, zero_iv, msg, {18, 1, 500, 481});
+  return ours == evp_cfb(kKatKey, zero_iv, msg, true) &&
+         evp_cfb(kKatKey, zero_iv, ours, false) == msg;
+}
+
+// Whether this process may use the AES-NI path: the self-test's verdict, run on first use.
+bool aesni_verified() {
+  if (t_in_self_test) return true;
+  int state = g_self_test.load(std::memory_order_acquire);
+  if (state != kUntested) return state == kPassed;
+  std::lock_guard lock(g_self_test_mu);
+  state = g_self_test.load(std::memory_order_relaxed);
+  if (state == kUntested) {
+    t_in_self_test = true;
+    bool ok = false;
+    try {
+      ok = aesni_self_test();
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    t_in_self_test = false;
+    if (!ok) {
+      spdlog::warn(
+          "AES-NI AES-256-CFB self-test failed: its output differs from OpenSSL's; this "
+          "process encrypts with OpenSSL's AES instead (same output, slower)");
+    }
+    state = ok ? kPassed : kFailed;
+    g_self_test.store(state, std::memory_order_release);
+  }
+  return state == kPassed;
+}
+
 }  // namespace
 #endif
+
+void Aes256CfbEncryptor::reset_aesni_self_test_for_testing() {
+#ifdef PVESAFE_AESNI
+  g_self_test = kUntested;
+#endif
+}
 
 Aes256CfbEncryptor::Aes256CfbEncryptor(std::span<const uint8_t, 32> key,
                                        std::span<const uint8_t, 16> iv, bool hardware) {
   std::memcpy(ks_, iv.data(), 16);
 #ifdef PVESAFE_AESNI
-  if (hardware && cpu_has_aesni()) {
+  if (hardware && cpu_has_aesni() && aesni_verified()) {
     expand_key(key.data(), round_keys_);
+    if (g_aesni_fault.load(std::memory_order_relaxed)) round_keys_[7 * 16] ^= 0x01;
     encrypt_one(round_keys_, ks_);  // keystream of the first block: E(IV)
     return;
   }

@@ -7,6 +7,13 @@
 // keys and the chaining value held in registers the same chain runs about 1.5 times as fast.
 // Where the CPU lacks AES-NI, OpenSSL's EVP AES-256-CFB does the work. Both give identical
 // output (tested against OpenSSL with random keys and arbitrary call sizes).
+//
+// The AES-NI path also proves itself at run time: before the first encryptor uses it, a
+// self-test encrypts a standard known answer (NIST SP 800-38A F.3.13, CFB128-AES256) in whole
+// blocks and in odd pieces, and an OpenPGP-shaped message (zero IV, 18-byte random prefix, then
+// data, in separate calls) whose result OpenSSL's EVP must reproduce and decrypt back. On any
+// mismatch (a CPU fault, a miscompilation) the process uses OpenSSL's path from then on and logs
+// one warning; data is never written under an unverified cipher.
 #pragma once
 
 #include <openssl/evp.h>
@@ -33,6 +40,11 @@ class Aes256CfbEncryptor {
 
   // Whether the AES-NI path is in use (false: OpenSSL's).
   bool hardware() const { return evp_ == nullptr; }
+
+  // Test seams: corrupt the AES-NI path's round keys (as a faulty CPU or a bug would), and
+  // forget the self-test's verdict so that the next encryptor runs it again.
+  static void inject_aesni_fault_for_testing(bool on);
+  static void reset_aesni_self_test_for_testing();
 
  private:
   static constexpr uint8_t kZeroIv[16] = {};

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <array>
 #include <random>
@@ -82,6 +84,67 @@ TEST(Aes256Cfb, UsesAesNiWhereTheCpuHasIt) {
 #else
   EXPECT_FALSE(e.hardware());
 #endif
+}
+
+// A fault in the AES-NI path (corrupted round keys, as a CPU fault or a bug would leave them)
+// is caught by the self-test before any data is encrypted: the process falls back to OpenSSL,
+// warns once, and every encryptor gives OpenSSL's (correct) output.
+TEST(Aes256Cfb, SelfTestFallsBackToOpenSslOnAFaultyAesNiPath) {
+#if defined(__x86_64__)
+  if (!__builtin_cpu_supports("aes")) GTEST_SKIP() << "no AES-NI on this CPU";
+#else
+  GTEST_SKIP() << "no AES-NI path on this architecture";
+#endif
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  auto warnings = [&] {
+    size_t n = 0;
+    for (const auto& line : sink->last_formatted())
+      n += line.find("self-test failed") != std::string::npos;
+    return n;
+  };
+
+  std::array<uint8_t, 32> key;
+  ASSERT_EQ(RAND_bytes(key.data(), 32), 1);
+  std::array<uint8_t, 16> iv{};
+  std::vector<uint8_t> in(5000);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<uint8_t>(i * 7);
+  const auto expect = openssl_cfb(key, iv, in);
+  auto encrypt = [&](bool* hardware) {
+    Aes256CfbEncryptor e(key, iv);
+    std::vector<uint8_t> out(in.size());
+    e.encrypt(in.data(), out.data(), 18);  // OpenPGP's prefix, then the rest
+    e.encrypt(in.data() + 18, out.data() + 18, in.size() - 18);
+    *hardware = e.hardware();
+    return out;
+  };
+
+  bool hw = false;
+  Aes256CfbEncryptor::inject_aesni_fault_for_testing(false);
+  Aes256CfbEncryptor::reset_aesni_self_test_for_testing();
+  EXPECT_EQ(encrypt(&hw), expect);
+  EXPECT_TRUE(hw);
+
+  // The fault is real: an AES-NI encryptor made after the self-test passed gets it wrong.
+  Aes256CfbEncryptor::inject_aesni_fault_for_testing(true);
+  EXPECT_NE(encrypt(&hw), expect);
+  EXPECT_TRUE(hw);
+
+  // At start-up (the self-test not run yet) the same fault is caught before any use.
+  Aes256CfbEncryptor::reset_aesni_self_test_for_testing();
+  EXPECT_EQ(encrypt(&hw), expect);
+  EXPECT_FALSE(hw);
+  EXPECT_EQ(encrypt(&hw), expect);  // the verdict holds for the process, warned once
+  EXPECT_FALSE(hw);
+  EXPECT_EQ(warnings(), 1u);
+
+  Aes256CfbEncryptor::inject_aesni_fault_for_testing(false);
+  Aes256CfbEncryptor::reset_aesni_self_test_for_testing();
+  EXPECT_EQ(encrypt(&hw), expect);
+  EXPECT_TRUE(hw);
+  EXPECT_EQ(warnings(), 1u);
+  spdlog::set_default_logger(previous);
 }
 
 }  // namespace

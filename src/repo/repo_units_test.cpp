@@ -1,4 +1,4 @@
-// Unit tests of the small repository pieces: manifests, vzdump names, lock staleness, catalog,
+// Unit tests of the small repository pieces: manifests, vzdump names, locks, catalog,
 // and an in-memory round trip through backup/restore with a local store.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -44,7 +44,7 @@ std::vector<uint8_t> with_zero_runs() {
 // Writes `data` through a FileSink in pieces of random size; returns the bytes allocated.
 uint64_t sink_file(const std::string& path, const std::vector<uint8_t>& data, bool sparse) {
   std::mt19937_64 rng(9);
-  FileSink sink(path, sparse);
+  FileSink sink(path, {.sparse = sparse});
   for (size_t off = 0; off < data.size();) {
     const size_t n = std::min<size_t>(data.size() - off, 1 + rng() % 90000);
     sink.write(data.data() + off, n);
@@ -181,23 +181,6 @@ TEST(VzdumpName, Parses) {
   auto c = complete_options(o, "vzdump-lxc-101-2026_01_02-03_04_05.tar.zst");
   EXPECT_EQ(c.guest_id, "999");  // flags win
   EXPECT_EQ(c.guest_type, "lxc");
-}
-
-TEST(Lock, Staleness) {
-  LockInfo l;
-  l.host = "a";
-  l.pid = 42;
-  auto now = *parse_utc("2026-11-26T01:00:00Z");
-  l.time = now - std::chrono::seconds(30);
-  auto alive = [](int) { return true; };
-  auto dead = [](int) { return false; };
-  std::chrono::seconds stale(600);
-  EXPECT_FALSE(lock_is_stale(l, now, stale, "a", alive));
-  EXPECT_TRUE(lock_is_stale(l, now, stale, "a", dead));    // same host, process gone
-  EXPECT_FALSE(lock_is_stale(l, now, stale, "b", dead));   // other host: pid means nothing here
-  l.time = now - std::chrono::seconds(601);
-  EXPECT_TRUE(lock_is_stale(l, now, stale, "b", alive));   // not refreshed for too long
-  EXPECT_TRUE(process_alive(static_cast<int>(getpid())));
 }
 
 TEST(Catalog, RecordAndQuery) {

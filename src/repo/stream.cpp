@@ -1,13 +1,16 @@
 #include "repo/stream.h"
 
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "core/dir_sync.h"
 #include "core/direct_io.h"
 #include "core/error.h"
 
@@ -70,23 +73,90 @@ std::optional<uint64_t> FileSource::size_hint() const { return size_; }
 FdSource::FdSource(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
 size_t FdSource::read(uint8_t* buf, size_t n) { return read_fd(fd_, buf, n, name_); }
 
-FileSink::FileSink(const std::string& path, bool sparse) : path_(path) {
+namespace {
+bool is_null_device(const struct stat& st) {
+  return S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
+}
+
+// Renames without replacing an existing PATH; on file systems without RENAME_NOREPLACE, checks
+// first (a narrow window instead of none). Returns 0 or an errno (EEXIST: PATH exists).
+int rename_noreplace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  struct stat st {};
+  if (::lstat(to.c_str(), &st) == 0) return EEXIST;
+  return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+}
+
+[[noreturn]] void target_exists(const std::string& path, const std::string& what) {
+  throw Error(Errc::kUsage, "restore target " + path + " " + what,
+              "add --force to replace it, or choose another name");
+}
+}  // namespace
+
+FileSink::FileSink(const std::string& path, FileSinkOptions options)
+    : path_(path), force_(options.force) {
   if (path.empty() || path == "-") throw Error(Errc::kUsage, "FileSink needs a file path");
   struct stat st {};
-  bool direct = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
-  if (direct && S_ISDIR(st.st_mode)) {
-    throw Error(Errc::kUsage, "restore target " + path + " is a directory", "give a file name");
+  const bool exists = ::lstat(path.c_str(), &st) == 0;
+  if (!exists && errno != ENOENT) io_error(errno, "cannot inspect", path);
+  if (exists) {
+    if (S_ISLNK(st.st_mode)) {
+      throw Error(Errc::kUsage,
+                  "restore target " + path + " is a symbolic link, which pvesafe does not follow",
+                  "give the path it points to (readlink -f " + path + ")");
+    }
+    if (S_ISDIR(st.st_mode)) {
+      throw Error(Errc::kUsage, "restore target " + path + " is a directory", "give a file name");
+    }
+    if (!force_ && S_ISREG(st.st_mode)) target_exists(path, "already exists");
+    if (!force_ && !is_null_device(st) && (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode))) {
+      throw Error(Errc::kUsage,
+                  "restore target " + path + " is a " +
+                      (S_ISBLK(st.st_mode) ? "block" : "character") + " device",
+                  "add --force to overwrite it with the snapshot");
+    }
   }
-  // Devices (a disk, /dev/null) are written in place; files go through a partial name.
-  partial_ = direct ? path : path + ".pvesafe-partial";
-  fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd_ < 0) io_error(errno, "cannot create", partial_);
-  if (direct) {
-    partial_.clear();
-  } else {
-    writer_ = std::make_unique<DirectWriter>(fd_, 4 << 20);
-    sparse_ = sparse;
+  if (exists && !S_ISREG(st.st_mode)) {
+    // Devices (a disk, /dev/null) and FIFOs are written in place: opened without following a
+    // link and without creating anything, then checked to be what lstat saw. A block device is
+    // opened exclusively, which fails while it is mounted or otherwise in use.
+    const bool block = S_ISBLK(st.st_mode);
+    fd_ = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (block ? O_EXCL : 0));
+    if (fd_ < 0 && block && errno == EBUSY) {
+      throw Error(Errc::kIo,
+                  "restore target " + path + " is in use (mounted, or held by another program)",
+                  "unmount it or stop what holds it, then run the restore again");
+    }
+    if (fd_ < 0) io_error(errno, "cannot open", path);
+    struct stat opened {};
+    if (::fstat(fd_, &opened) != 0 || opened.st_dev != st.st_dev || opened.st_ino != st.st_ino) {
+      ::close(fd_);
+      fd_ = -1;
+      throw Error(Errc::kIo, "restore target " + path + " changed while it was being opened",
+                  "check what else writes there and run the restore again");
+    }
+    device_ = S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode);
+    return;
   }
+  // A partial file left by an interrupted restore, or anything planted under its name (a link),
+  // is removed rather than opened; the new one is created exclusively, never through a link.
+  partial_ = path + ".pvesafe-partial";
+  if (::unlink(partial_.c_str()) != 0 && errno != ENOENT) {
+    io_error(errno, "cannot remove the old", partial_);
+  }
+  fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    const int e = errno;
+    partial_.clear();  // not ours: never removed by the destructor
+    if (e == EEXIST) {
+      throw Error(Errc::kIo, path + ".pvesafe-partial appeared while the restore created it",
+                  "another process restores to the same file; let it finish or stop it");
+    }
+    io_error(e, "cannot create", path + ".pvesafe-partial");
+  }
+  writer_ = std::make_unique<DirectWriter>(fd_, 4 << 20);
+  sparse_ = options.sparse;
 }
 
 FileSink::~FileSink() {
@@ -95,8 +165,30 @@ FileSink::~FileSink() {
   if (!finished_ && !partial_.empty()) ::unlink(partial_.c_str());
 }
 
+std::optional<uint64_t> FileSink::device_bytes_written() const {
+  if (!device_) return std::nullopt;
+  return offset_;
+}
+
 void FileSink::put(const uint8_t* buf, size_t n) {
   if (int e = writer_->write(buf, n)) io_error(e, "cannot write", partial_);
+}
+
+void FileSink::put_direct(const uint8_t* buf, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd_, buf, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOSPC && device_) {
+        throw Error(Errc::kIo, "disk full writing " + path_,
+                    "the device is smaller than the snapshot; restore onto a larger one");
+      }
+      io_error(errno, "cannot write", path_);
+    }
+    buf += w;
+    n -= static_cast<size_t>(w);
+    offset_ += static_cast<uint64_t>(w);
+  }
 }
 
 void FileSink::put_held_zeros() {
@@ -106,7 +198,7 @@ void FileSink::put_held_zeros() {
 }
 
 void FileSink::write(const uint8_t* buf, size_t n) {
-  if (!writer_) return write_fd(fd_, buf, n, path_);
+  if (!writer_) return put_direct(buf, n);
   if (!sparse_) return put(buf, n);
   // Whole zero blocks at block-aligned offsets become holes; the bytes between go out in one
   // write per run. The zeros at the start of a block are held back (counted, not copied) until
@@ -170,8 +262,16 @@ void FileSink::finish() {
     io_error(errno, "cannot write", path_);
   }
   fd_ = -1;
-  if (!partial_.empty() && ::rename(partial_.c_str(), path_.c_str()) != 0) {
-    io_error(errno, "cannot rename into", path_);
+  if (!partial_.empty()) {
+    const int e = force_ ? (::rename(partial_.c_str(), path_.c_str()) == 0 ? 0 : errno)
+                         : rename_noreplace(partial_, path_);
+    if (e == EEXIST) target_exists(path_, "appeared during the restore and was not replaced");
+    if (e != 0) io_error(e, "cannot rename into", path_);
+    partial_.clear();  // the name is PATH now; whatever appears under the old name is not ours
+    finished_ = true;
+    // The rename is durable only once the directory holding both names is.
+    const std::string dir = parent_directory(path_);
+    if (int d = sync_directory(dir)) io_error(d, "cannot sync directory", dir);
   }
   finished_ = true;
 }

@@ -45,9 +45,28 @@ class FdSource : public ByteSource {
   std::string name_;
 };
 
-// Writes PATH.pvesafe-partial (mode 0600) and renames it to PATH in finish() after fsync, so an
-// interrupted restore never leaves a truncated file under the final name. PATH "-" is not
-// accepted here (use FdSink). ENOSPC: kIo "disk full writing PATH".
+// Where a FileSink writes and what it may replace.
+struct FileSinkOptions {
+  bool sparse = true;  // holes where whole kSparseBlock blocks are zero (regular files only)
+  bool force = false;  // replace an existing file, write over an existing device
+};
+
+// Writes PATH.pvesafe-partial (mode 0600) and renames it to PATH in finish() after fsync, then
+// fsyncs PATH's directory, so an interrupted restore never leaves a truncated file under the
+// final name and a finished one survives a crash. PATH "-" is not accepted here (use FdSink).
+// ENOSPC: kIo "disk full writing PATH".
+//
+// The target is never followed or clobbered by surprise:
+//  - a symbolic link at PATH is refused (kUsage), with or without force; the partial file is
+//    created with O_CREAT|O_EXCL|O_NOFOLLOW after removing whatever was left under its name
+//    (unlink does not follow links), so nothing planted there is written through;
+//  - an existing regular file at PATH is replaced only with force (kUsage otherwise), and
+//    without force the final rename does not replace a file that appeared meanwhile;
+//  - a block or character device (a disk) is written in place only with force (kUsage
+//    otherwise; /dev/null needs none), opened with O_NOFOLLOW and checked to be the device
+//    PATH named; a block device is opened O_EXCL, so a mounted one is refused (kIo). FIFOs are
+//    written in place. device_bytes_written() tells how much of a failed restore reached a
+//    device.
 //
 // With `sparse`, a regular file gets holes where whole aligned blocks of kSparseBlock bytes are
 // zero (unused space of a disk image), as `cp --sparse` and `zstd -d` do: the same bytes read
@@ -55,7 +74,7 @@ class FdSource : public ByteSource {
 class FileSink : public ByteSink {
  public:
   static constexpr size_t kSparseBlock = 32 * 1024;
-  explicit FileSink(const std::string& path, bool sparse = true);
+  explicit FileSink(const std::string& path, FileSinkOptions options = {});
   ~FileSink() override;  // removes the partial file when finish() was not called
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
@@ -63,15 +82,21 @@ class FileSink : public ByteSink {
   void write_zeros(uint64_t n) override;  // holes in a sparse file target
   void finish() override;
 
+  // For a device target: the bytes written to it so far (all of them once finished).
+  std::optional<uint64_t> device_bytes_written() const;
+
  private:
   void put(const uint8_t* buf, size_t n);  // through the writer
   void put_held_zeros();
+  void put_direct(const uint8_t* buf, size_t n);  // devices and FIFOs, counted
 
   std::string path_;
   std::string partial_;
   int fd_ = -1;
   bool finished_ = false;
   bool sparse_ = false;
+  bool force_ = false;
+  bool device_ = false;
   uint64_t offset_ = 0;                   // bytes written, skipped or held so far
   size_t held_zeros_ = 0;                 // zeros at the start of the current block, not yet written
   std::unique_ptr<DirectWriter> writer_;  // regular files: written past the page cache

@@ -4,12 +4,16 @@
 #   the sysctl file, the apt pin file, a dpkg hold) are each reported by bin/drift with task and
 #   file, exit 11; 4. the next run corrects them and drift exits 0. No vault secret may appear in
 #   any output, and the secret files must be 0600.
-# The whole test runs in a private mount namespace, so /dev and /proc bind mounts vanish with it.
+# The whole test runs in a private mount and network namespace, so /dev and /proc bind mounts
+# vanish with it. The rootfs is fetched (or found in the cache) before entering the namespace,
+# where no mirror is reachable.
 source "$(dirname "$0")/lib/common.sh"
-need ansible-playbook debootstrap unshare zstd
+need ansible-playbook debootstrap unshare zstd curl
 [[ $(id -u) == 0 ]] || { echo "SKIP: needs root for chroot"; exit 77; }
+source "$(dirname "$0")/lib/rootfs.sh"
 
 if [[ -z ${PVESAFE_IN_NS:-} ]]; then
+  rootfs_tarball > /dev/null
   rm -rf "$T"; trap - EXIT
   exec unshare --mount --net --propagation private env PVESAFE_IN_NS=1 bash "$0" "$@"
 fi
@@ -19,7 +23,6 @@ ip link set lo up
 ip addr add 10.10.10.11/32 dev lo
 ip addr add 10.20.20.11/32 dev lo
 
-source "$(dirname "$0")/lib/rootfs.sh"
 ROOT="$T/rootfs"
 rootfs_extract "$ROOT"
 mount --bind /dev "$ROOT/dev"

@@ -33,9 +33,9 @@ expect_exit 5 psafe -r "$REPO" backup "${P[@]}" "$T/does-not-exist"
 one_line
 still_good "unreadable source"
 
-# Restore onto a full disk -> 8, and no partial file under the final name.
-expect_exit 8 psafe -r "$REPO" restore "${P[@]}" "$ID" --to /dev/full
-grep -q "disk full" "$T/err"; one_line
+# Restore onto a full disk -> 8 (a device: only with --force), saying how much reached it.
+expect_exit 8 psafe -r "$REPO" restore "${P[@]}" "$ID" --to /dev/full --force
+grep -q "disk full" "$T/err"; grep -q "(nothing was written to /dev/full)" "$T/err"; one_line
 
 if is_local_repo "$REPO"; then
   # The chunks live in packs; damage the first pack.

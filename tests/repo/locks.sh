@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Concurrency: two backups at once both succeed and the repository verifies; gc during a backup
 # and a backup during an exclusive lock are refused with exit 9 naming the holder; a lock left by
-# a dead process is stale and `pvesafe unlock` removes it.
+# a dead process on this machine is stale at once and `pvesafe unlock` removes it; a lock of
+# another machine is overridden only after the stale timeout of watching it unchanged.
 source "$(dirname "$0")/lib.sh"
 
 REPO=$(new_repo)
@@ -57,16 +58,39 @@ if is_local_repo "$REPO"; then
   sleep 600 &
   holder=$!
   on_exit "kill $holder 2>/dev/null"
-  printf '{"host": "%s", "pid": %d, "time": "%s", "kind": "exclusive", "command": "gc"}\n' \
-    "$(hostname)" "$holder" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$T/lock.json"
-  $G --passphrase-file "$T/data.pass" --symmetric --cipher-algo AES256 --output "$REPO/locks/0123456789abcdef0123456789abcdef" "$T/lock.json"
+  # Its process identity on this machine (docs/format.md, Locks): boot id, pid namespace, pid,
+  # start time.
+  ns=$(readlink /proc/self/ns/pid); ns=${ns#pid:[}; ns=${ns%]}
+  start=$(sed 's/.*) //' "/proc/$holder/stat" | cut -d' ' -f20)
+  identity="$(cat /proc/sys/kernel/random/boot_id)/$ns/$holder/$start"
+  put_lock() {  # put_lock ID JSON
+    printf '%s\n' "$2" > "$T/lock.json"
+    rm -f "$REPO/locks/$1"
+    $G --passphrase-file "$T/data.pass" --symmetric --cipher-algo AES256 --output "$REPO/locks/$1" "$T/lock.json"
+  }
+  put_lock 0123456789abcdef0123456789abcdef "$(printf '{"owner": "%s", "process": "%s", "seq": 1, "host": "%s", "pid": %d, "time": "%s", "kind": "exclusive", "command": "gc"}' \
+    "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" "$identity" "$(hostname)" "$holder" "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
   expect_exit 9 psafe -r "$REPO" backup "${P[@]}" "$T/a.img"
   grep -q "exclusive lock 01234567 held by gc on host $(hostname) pid $holder" "$T/err"
   psafe -r "$REPO" unlock "${P[@]}" | grep -q "removed 0 locks, 1 remaining"
   kill $holder; wait $holder 2>/dev/null || true
-  psafe -r "$REPO" backup "${P[@]}" "$T/a.img" > /dev/null     # stale: dead pid on this host
+  psafe -r "$REPO" backup "${P[@]}" "$T/a.img" > /dev/null     # stale: its process is gone
   psafe -r "$REPO" unlock "${P[@]}" | grep -q "removed 1 lock, 0 remaining"
   note "live exclusive lock refused a backup; stale lock ignored and removed by unlock"
+
+  # A lock without a process identity (an older pvesafe, or another machine) naming this host
+  # and a pid that does not run here: host name and pid prove nothing, so it is watched on this
+  # machine's clock for the stale timeout (3 s here) before a backup overrides it.
+  put_lock 89abcdef0123456789abcdef01234567 "$(printf '{"host": "%s", "pid": %d, "time": "%s", "kind": "exclusive", "command": "prune"}' \
+    "$(hostname)" "$holder" "2020-01-01T00:00:00Z")"
+  t0=$(date +%s%N)
+  PVESAFE_LOCK_STALE_SECONDS=3 psafe -r "$REPO" backup "${P[@]}" "$T/a.img" > /dev/null 2> "$T/err"
+  waited_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  grep -q "exclusive lock 89abcdef held by prune .* belongs to another machine or an older pvesafe; watching it for up to 3 s" "$T/err"
+  grep -q "ignoring stale exclusive lock 89abcdef .*(unchanged for 3 s)" "$T/err"
+  (( waited_ms >= 3000 )) || { echo "overrode a lock it watched for only $waited_ms ms"; exit 1; }
+  PVESAFE_LOCK_STALE_SECONDS=3 psafe -r "$REPO" unlock "${P[@]}" | grep -q "removed 1 lock, 0 remaining"
+  note "a lock of another machine was watched for the stale timeout ($waited_ms ms), then overridden"
 fi
 
 # prune = forget + gc; the survivors verify and nothing unreferenced is left.

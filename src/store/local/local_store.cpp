@@ -10,7 +10,9 @@
 #include <cstring>
 #include <optional>
 #include <random>
+#include <set>
 
+#include "core/dir_sync.h"
 #include "core/direct_io.h"
 #include "core/error.h"
 
@@ -36,13 +38,28 @@ void check_key(const std::string& key) {
   }
 }
 
-void mkdirs(const std::string& dir) {
+// Creates the missing directories of `dir` (0700), parents first, and adds to `parents` the
+// directory that holds each one, whose entry for it is not durable until that is synced.
+void make_missing(const std::string& dir, std::set<std::string>& parents) {
   if (dir.empty()) return;
   struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) return;
   size_t slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) mkdirs(dir.substr(0, slash));
+  if (slash != std::string::npos && slash > 0) make_missing(dir.substr(0, slash), parents);
+  // EEXIST: another thread made it a moment ago and may not have synced its parent yet.
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno(errno, "cannot create directory", dir);
+  parents.insert(parent_directory(dir));
+}
+
+void sync_dir(const std::string& dir) {
+  if (int e = sync_directory(dir)) throw_errno(e, "cannot sync directory", dir);
+}
+
+// Creates `dir` and its missing parents, durably: each new directory is synced into its parent.
+void mkdirs(const std::string& dir) {
+  std::set<std::string> parents;
+  make_missing(dir, parents);
+  for (const auto& p : parents) sync_dir(p);
 }
 
 std::string tmp_suffix() {
@@ -59,14 +76,6 @@ constexpr size_t kDirectMin = 64 * 1024;
 
 void write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
   if (int e = write_fully(fd, p, n)) throw_errno(e, "cannot write", path);
-}
-
-void fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 }  // namespace
@@ -120,7 +129,8 @@ void LocalStore::put(const std::string& key, std::span<const uint8_t> data, cons
     ::unlink(tmp.c_str());
     throw_errno(e, "cannot rename into", path);
   }
-  fsync_dir(dir);
+  // The object is durable under its name once the directory entry is.
+  sync_dir(dir);
 }
 
 namespace {
@@ -250,13 +260,15 @@ void LocalStore::remove(const std::string& key) {
 }
 
 void LocalStore::prepare_prefixes(const std::vector<std::string>& prefixes) {
+  std::set<std::string> parents;  // each synced once, however many directories it gained
   for (const auto& p : prefixes) {
     std::string dir = p;
     while (!dir.empty() && dir.back() == '/') dir.pop_back();
     if (dir.empty()) continue;
     check_key(dir);
-    mkdirs(path_of(dir));
+    make_missing(path_of(dir), parents);
   }
+  for (const auto& p : parents) sync_dir(p);
 }
 
 namespace {

@@ -1,7 +1,10 @@
 // A directory as an ObjectStore: key "data/ab/ab12..." is the file ROOT/data/ab/ab12...
 // put() writes a temporary file in the same directory (".tmp-<random>"), fsyncs it, renames it
-// over the key and fsyncs the directory: readers see the old object or the whole new one.
-// Files are created 0600 and directories 0700. ENOSPC: kIo "disk full writing <path>".
+// over the key and fsyncs the directory: readers see the old object or the whole new one, and
+// a put that returned survives a crash. Directories put() or prepare_prefixes() create are
+// synced into their parents the same way. A failed sync fails the call (kIo "cannot sync
+// directory <dir>"): the object may not be durable. Files are created 0600 and directories
+// 0700. ENOSPC: kIo "disk full writing <path>".
 #pragma once
 
 #include <atomic>

@@ -7,7 +7,9 @@
 
 #include <filesystem>
 #include <set>
+#include <vector>
 
+#include "core/dir_sync.h"
 #include "core/error.h"
 
 namespace pvesafe::store {
@@ -87,6 +89,56 @@ TEST(LocalStore, RemovesAbandonedTemporariesOnly) {
   EXPECT_TRUE(std::filesystem::exists(root + "/data/ab/ab03.tmp-4-5-6"));
   EXPECT_TRUE(s.stat("data/ab/ab01"));
   EXPECT_EQ(s.remove_abandoned(std::chrono::hours(24), false), 0u);
+  std::filesystem::remove_all(root);
+}
+
+// Every directory entry a put creates is made durable: the object's name in its directory, and
+// each new directory's name in its parent.
+TEST(LocalStore, PutSyncsTheDirectoriesOfEveryNewEntry) {
+  char tmpl[] = "/tmp/pvesafe-local-XXXXXX";
+  std::string base = mkdtemp(tmpl);
+  std::vector<std::string> synced;
+  set_sync_directory_hook([&](const std::string& d) {
+    synced.push_back(d);
+    return 0;
+  });
+  LocalStore s(base + "/repo");
+  s.put("data/ab/ab01", bytes("x"));
+  std::set<std::string> got(synced.begin(), synced.end());
+  EXPECT_EQ(got, (std::set<std::string>{base, base + "/repo", base + "/repo/data",
+                                        base + "/repo/data/ab"}));
+  synced.clear();
+  s.put("data/ab/ab02", bytes("y"));  // directories exist: only the object's own directory
+  EXPECT_EQ(synced, (std::vector<std::string>{base + "/repo/data/ab"}));
+  synced.clear();
+  s.prepare_prefixes({"data/00/", "data/01/", "data/02/"});  // one sync of data/ for all three
+  EXPECT_EQ(synced, (std::vector<std::string>{base + "/repo/data"}));
+  set_sync_directory_hook({});
+  std::filesystem::remove_all(base);
+}
+
+// A directory sync that fails fails the put, naming the directory: the caller must not believe
+// the object is stored.
+TEST(LocalStore, FailedDirectorySyncFailsThePut) {
+  char tmpl[] = "/tmp/pvesafe-local-XXXXXX";
+  std::string root = mkdtemp(tmpl);
+  LocalStore s(root);
+  s.put("data/ab/ab01", bytes("x"));
+  for (const std::string& bad : {root + "/data/ab", root + "/data"}) {
+    set_sync_directory_hook([&](const std::string& d) { return d == bad ? EIO : 0; });
+    const std::string key = bad == root + "/data" ? "data/cd/cd01" : "data/ab/ab02";
+    try {
+      s.put(key, bytes("y"));
+      ADD_FAILURE() << "put succeeded although syncing " << bad << " failed";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::kIo);
+      EXPECT_NE(std::string(e.what()).find("cannot sync directory " + bad), std::string::npos)
+          << e.what();
+    }
+  }
+  set_sync_directory_hook([&](const std::string&) { return EIO; });
+  EXPECT_THROW(s.prepare_prefixes({"data/ef/"}), Error);
+  set_sync_directory_hook({});
   std::filesystem::remove_all(root);
 }
 
