@@ -61,7 +61,7 @@ std::string hex_upper(std::span<const uint8_t> bytes) {
   return s;
 }
 
-std::string key_id_hex(uint64_t key_id) {
+std::string hex_key_id(uint64_t key_id) {
   uint8_t b[8];
   for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(key_id >> (56 - 8 * i));
   return hex_upper(b);

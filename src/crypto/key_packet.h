@@ -93,6 +93,6 @@ std::span<const uint8_t> read_mpi(std::span<const uint8_t> data, size_t& pos, co
 
 // 40 uppercase hex digits; 16 for a key id.
 std::string hex_upper(std::span<const uint8_t> bytes);
-std::string key_id_hex(uint64_t key_id);
+std::string hex_key_id(uint64_t key_id);
 
 }  // namespace pvesafe::crypto::detail

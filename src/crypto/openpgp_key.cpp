@@ -48,7 +48,7 @@ bool usable_algorithm(const KeyPacket& k) {
 }  // namespace
 
 std::string fingerprint_hex(const Fingerprint& fpr) { return hex_upper(fpr); }
-std::string key_id_hex(uint64_t key_id) { return detail::key_id_hex(key_id); }
+std::string key_id_hex(uint64_t key_id) { return detail::hex_key_id(key_id); }
 
 const KeyInfo& PublicKey::primary() const { return d_->primary; }
 const KeyInfo& PublicKey::encryption_key() const { return d_->encryption; }
@@ -150,8 +150,8 @@ PublicKey load_public_key(std::span<const uint8_t> data, std::time_t now) {
     if (newest_refused != nullptr) {
       const KeyPacket& k = *newest_refused->key;
       throw Error(Errc::kConfig,
-                  "the encryption key " + crypto::key_id_hex(k.key_id) + " of key " + who + " " +
-                      refusal + ", and the key has no other valid encryption key",
+                  "the encryption key " + key_id_hex(k.key_id) + " of key " + who + " " + refusal +
+                      ", and the key has no other valid encryption key",
                   newest_refused->validity->revoked
                       ? "add a new encryption subkey (gpg --quick-add-key " +
                             fingerprint_hex(c.primary.fingerprint) +

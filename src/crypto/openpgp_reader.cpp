@@ -664,7 +664,7 @@ std::string recipients_text(const std::vector<PkeskPacket>& pkesks) {
   std::string s;
   for (const auto& p : pkesks) {
     s += s.empty() ? "" : ", ";
-    s += p.key_id == 0 ? std::string("an anonymous recipient") : "key ID " + key_id_hex(p.key_id);
+    s += p.key_id == 0 ? std::string("an anonymous recipient") : "key ID " + hex_key_id(p.key_id);
   }
   return s;
 }

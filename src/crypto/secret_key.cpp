@@ -190,7 +190,7 @@ SecretKey load_secret_key(std::span<const uint8_t> data, const Secret& passphras
       if (validity->bound && !validity->can_encrypt(*k)) continue;
       if (!k->pvesafe_can_encrypt()) {
         if (k->parsed && k->algorithm_can_encrypt()) {
-          skipped += (skipped.empty() ? "" : ", ") + crypto::key_id_hex(k->key_id) + " (" +
+          skipped += (skipped.empty() ? "" : ", ") + key_id_hex(k->key_id) + " (" +
                      k->algorithm_description() + ")";
         }
         continue;

@@ -7,6 +7,11 @@
 //   pgp_tool decrypt-key SECRET-KEY IN OUT
 //       decrypts with a secret key file; its passphrase (if any) is the first line of the file
 //       named by PVESAFE_PGP_KEY_PASSFILE
+//   pgp_tool decrypt-agent [--homedir DIR] IN OUT
+//       decrypts through gpg-agent (GpgAgentProvider); with PVESAFE_PGP_KEY_PASSFILE set, its
+//       first line is given to the agent as the key passphrase (loopback pinentry)
+//   pgp_tool decrypt-command COMMAND IN OUT
+//       decrypts with session keys from COMMAND (SessionKeyCommand)
 //   pgp_tool session-key SECRET-KEY
 //       a session key command (session_key_command.h) built on pvesafe: PKESK packets on stdin,
 //       ALGO:HEX on stdout; exit 4 when the key does not open them
@@ -43,6 +48,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "crypto/gpg_agent.h"
 #include "crypto/openpgp.h"
 #include "crypto/openpgp_internal.h"
 #include "crypto/openpgp_key.h"
@@ -50,6 +56,7 @@
 #include "crypto/s2k.h"
 #include "crypto/secret_key_provider.h"
 #include "crypto/session_key.h"
+#include "crypto/session_key_command.h"
 
 namespace {
 
@@ -169,6 +176,8 @@ int usage() {
                "       pgp_tool decrypt IN OUT\n"
                "       pgp_tool encrypt-to [--fresh-ephemeral] [--name NAME] PUBLIC-KEY IN OUT\n"
                "       pgp_tool decrypt-key SECRET-KEY IN OUT\n"
+               "       pgp_tool decrypt-agent [--homedir DIR] IN OUT\n"
+               "       pgp_tool decrypt-command COMMAND IN OUT\n"
                "       pgp_tool session-key SECRET-KEY\n"
                "       pgp_tool key-info [--at UNIX-TIME] PUBLIC-KEY\n"
                "       pgp_tool secret-info SECRET-KEY\n"
@@ -278,6 +287,23 @@ int main(int argc, char** argv) {
     } else if (cmd == "decrypt-key") {
       if (args.size() != 4) return usage();
       pvesafe::crypto::SecretKeyProvider provider(load_secret(args[1]));
+      InputFile message(args[2]);
+      write_file(args[3], pvesafe::crypto::decrypt_message(message.bytes(), provider));
+    } else if (cmd == "decrypt-agent") {
+      pvesafe::crypto::GpgAgentOptions ao;
+      size_t i = 1;
+      if (args.size() > 2 && args[1] == "--homedir") {
+        ao.gnupg_home = args[2];
+        i = 3;
+      }
+      if (args.size() - i != 2) return usage();
+      ao.passphrase = key_passphrase();
+      pvesafe::crypto::GpgAgentProvider provider(std::move(ao));
+      InputFile message(args[i]);
+      write_file(args[i + 1], pvesafe::crypto::decrypt_message(message.bytes(), provider));
+    } else if (cmd == "decrypt-command") {
+      if (args.size() != 4) return usage();
+      pvesafe::crypto::SessionKeyCommand provider(args[1]);
       InputFile message(args[2]);
       write_file(args[3], pvesafe::crypto::decrypt_message(message.bytes(), provider));
     } else if (cmd == "session-key") {
