@@ -6,7 +6,8 @@
 //      mode, MB/s (10^6 bytes) of plaintext per CPU second of the whole process (the writer's
 //      MDC thread included: "per core") and by wall clock;
 //   3. the resulting public-key cost per GiB of backup for each object size.
-// Usage: pkesk_bench DATA RUNS NAME=PUBLIC-KEY,SECRET-KEY...   (run by bench_pkesk.sh)
+// Usage: pkesk_bench DATA RUNS NAME=PUBLIC-KEY,SECRET-KEY[,per-object]...   (bench_pkesk.sh)
+//   ",per-object": the key is measured per object only, not in the throughput runs.
 // Secret key passphrase: first line of the file named by PVESAFE_PGP_KEY_PASSFILE, if set.
 #include <sys/resource.h>
 #include <time.h>
@@ -78,6 +79,7 @@ double per_call(int runs, int n, const std::function<void()>& f) {
 
 struct Key {
   std::string name;
+  bool throughput = true;
   std::unique_ptr<Recipient> reuse;
   std::unique_ptr<Recipient> fresh;
   std::unique_ptr<SecretKeyProvider> secret;
@@ -89,6 +91,7 @@ struct Mode {
   std::function<Bytes(std::span<const uint8_t>)> decrypt;
   double pk_encrypt_us = 0;  // per object, beyond SKESK
   double pk_decrypt_us = 0;
+  bool throughput = true;
 };
 
 }  // namespace
@@ -113,6 +116,11 @@ int main(int argc, char** argv) {
         throw pvesafe::Error(pvesafe::Errc::kUsage, "bad key argument " + a);
       Key k;
       k.name = a.substr(0, eq);
+      std::string sec = a.substr(comma + 1);
+      if (auto c2 = sec.find(','); c2 != std::string::npos) {
+        k.throughput = sec.substr(c2 + 1) != "per-object";
+        sec = sec.substr(0, c2);
+      }
       PublicKey pub = load_public_key(read_all(a.substr(eq + 1, comma - eq - 1)));
       k.reuse = std::make_unique<Recipient>(pub);
       RecipientOptions fresh;
@@ -188,6 +196,7 @@ int main(int argc, char** argv) {
                   "dec wall", "enc ratio", "dec ratio");
       double base_enc = 0, base_dec = 0;
       for (auto& m : modes) {
+        if (!m.throughput) continue;
         std::vector<double> ec, ew, dc, dw;
         for (int r = 0; r < runs; ++r) {
           std::vector<Bytes> objs;
