@@ -41,8 +41,8 @@ size_t rsa_bits(const KeyPacket& k) {
 
 bool usable_algorithm(const KeyPacket& k) {
   if (!k.pvesafe_can_encrypt()) return false;
-  return k.algorithm != kPkRsa && k.algorithm != kPkRsaEncryptOnly ? true
-                                                                   : rsa_bits(k) >= kMinRsaBits;
+  const bool rsa = k.algorithm == kPkRsa || k.algorithm == kPkRsaEncryptOnly;
+  return !rsa || rsa_bits(k) >= kMinRsaBits;
 }
 
 }  // namespace

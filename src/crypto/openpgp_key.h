@@ -69,6 +69,7 @@ struct KeyInfo {
 
 class PublicKey {
  public:
+  // Made by load_public_key only.
   const KeyInfo& primary() const;
   // The key messages are encrypted to: a subkey, or the primary key itself.
   const KeyInfo& encryption_key() const;
@@ -79,6 +80,7 @@ class PublicKey {
  private:
   friend class Recipient;
   friend PublicKey load_public_key(std::span<const uint8_t>, std::time_t);
+  PublicKey() = default;
   std::shared_ptr<const detail::PublicKeyData> d_;
 };
 
@@ -87,6 +89,8 @@ PublicKey load_public_key(std::span<const uint8_t> data, std::time_t now = std::
 
 class SecretKey {
  public:
+  // Made by load_secret_key only. KeyInfo::expires is not evaluated here (0): expiry does not
+  // stop decryption.
   // The primary keys of the certificates in the data, in order.
   const std::vector<KeyInfo>& primaries() const;
   // The keys that can decrypt (RSA, Curve25519 ECDH) with their secret material loaded.
@@ -95,6 +99,7 @@ class SecretKey {
  private:
   friend class SecretKeyProvider;
   friend SecretKey load_secret_key(std::span<const uint8_t>, const Secret&);
+  SecretKey() = default;
   std::shared_ptr<const detail::SecretKeyData> d_;
 };
 

@@ -13,7 +13,10 @@ SessionKey::~SessionKey() { OPENSSL_cleanse(key.data(), key.size()); }
 
 Secret format_session_key(const SessionKey& key) {
   static const char* d = "0123456789ABCDEF";
-  std::string s = std::to_string(key.cipher) + ":";
+  std::string s;
+  s.reserve(4 + 2 * key.key.size());  // no reallocation leaves unwiped copies
+  s += std::to_string(key.cipher);
+  s += ':';
   for (size_t i = 0; i < key.size; ++i) {
     s += d[key.key[i] >> 4];
     s += d[key.key[i] & 15];

@@ -64,7 +64,8 @@ class SessionKeyProvider {
 };
 
 // The PKESK packets of a message (before its encrypted data), e.g. to name the keys it is
-// encrypted to. Throws like decrypt_message on malformed framing.
+// encrypted to; their spans point into `message`. Throws like decrypt_message on malformed
+// framing.
 std::vector<PkeskPacket> pkesk_packets(std::span<const uint8_t> message);
 
 // Decrypts a message encrypted to a public key (what encrypt_message_to writes, and what gpg,
