@@ -5,7 +5,10 @@
 //   2. throughput: DATA split into 256 KiB and 2 MiB objects, encrypted and decrypted in each
 //      mode, MB/s (10^6 bytes) of plaintext per CPU second of the whole process (the writer's
 //      MDC thread included: "per core") and by wall clock;
-//   3. the resulting public-key cost per GiB of backup for each object size.
+//   3. the resulting public-key cost per GiB of backup for each object size;
+//   4. with PVESAFE_BENCH_GPG=1 (GNUPGHOME holding the secret keys): decrypting one object's
+//      session key through gpg-agent (GpgAgentProvider) and through a session key command that
+//      runs gpg (SessionKeyCommand), by wall clock, since the work is in other processes.
 // Usage: pkesk_bench DATA RUNS NAME=PUBLIC-KEY,SECRET-KEY[,per-object]...   (bench_pkesk.sh)
 //   ",per-object": the key is measured per object only, not in the throughput runs.
 // Secret key passphrase: first line of the file named by PVESAFE_PGP_KEY_PASSFILE, if set.
@@ -27,11 +30,13 @@
 
 #include "core/error.h"
 #include "core/secret.h"
+#include "crypto/gpg_agent.h"
 #include "crypto/openpgp.h"
 #include "crypto/openpgp_key.h"
 #include "crypto/recipient.h"
 #include "crypto/secret_key_provider.h"
 #include "crypto/session_key.h"
+#include "crypto/session_key_command.h"
 
 namespace {
 
@@ -64,6 +69,17 @@ double wall() {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// Median over `runs` of the wall seconds per call of f (n calls per run).
+double per_call_wall(int runs, int n, const std::function<void()>& f) {
+  std::vector<double> t;
+  for (int r = 0; r < runs; ++r) {
+    double t0 = wall();
+    for (int i = 0; i < n; ++i) f();
+    t.push_back((wall() - t0) / n);
+  }
+  return median(t);
 }
 
 // Median over `runs` of the calling thread's CPU seconds per call of f (n calls per run).
@@ -126,8 +142,7 @@ int main(int argc, char** argv) {
       RecipientOptions fresh;
       fresh.ecdh_ephemeral_messages = 1;
       k.fresh = std::make_unique<Recipient>(pub, fresh);
-      k.secret = std::make_unique<SecretKeyProvider>(
-          load_secret_key(read_all(a.substr(comma + 1)), key_pass));
+      k.secret = std::make_unique<SecretKeyProvider>(load_secret_key(read_all(sec), key_pass));
       keys.push_back(std::move(k));
     }
     const std::string pass = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -239,6 +254,29 @@ int main(int argc, char** argv) {
       std::printf("  %-36s %12.3f %12.3f %12.3f %12.3f\n", m.name.c_str(),
                   m.pk_encrypt_us * 4096 * 1e-6, m.pk_encrypt_us * 512 * 1e-6,
                   m.pk_decrypt_us * 4096 * 1e-6, m.pk_decrypt_us * 512 * 1e-6);
+    }
+
+    // 4. Through gpg: gpg-agent over its socket, and a gpg process per object.
+    if (const char* g = std::getenv("PVESAFE_BENCH_GPG"); g != nullptr && std::string(g) == "1") {
+      GpgAgentOptions ao;
+      ao.passphrase = key_pass;
+      GpgAgentProvider agent(std::move(ao));
+      SessionKeyCommand command(
+          "{ cat; printf '\\322\\026\\001'; head -c 21 /dev/zero; } | gpg -q --batch "
+          "--pinentry-mode loopback --passphrase-file \"$PVESAFE_PGP_KEY_PASSFILE\" --status-fd 3 "
+          "--show-session-key -d -o /dev/null 3>&1 >/dev/null 2>&1 | "
+          "sed -n 's/^\\[GNUPG:\\] SESSION_KEY //p'");
+      std::printf(
+          "\nDecrypting one object's session key through gpg (median of %d runs; wall clock):\n",
+          runs);
+      std::printf("  %-36s %14s %14s\n", "", "gpg-agent (ms)", "gpg cmd (ms)");
+      for (auto& k : keys) {
+        Bytes msg = encrypt_message_to(*k.reuse, empty);
+        double via_agent = per_call_wall(runs, 5, [&] { decrypt_message(msg, agent); });
+        double via_command = per_call_wall(runs, 3, [&] { decrypt_message(msg, command); });
+        std::printf("  %-36s %14.2f %14.2f\n", ("PKESK " + k.name).c_str(), via_agent * 1e3,
+                    via_command * 1e3);
+      }
     }
   } catch (const pvesafe::Error& e) {
     std::fprintf(stderr, "pkesk_bench: %s\n", e.what());

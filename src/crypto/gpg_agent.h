@@ -10,9 +10,12 @@
 //   value as an S-expression when the agent inquires CIPHERTEXT;
 // the agent returns the RSA-decrypted session key frame, or for ECDH the X25519 shared point,
 // from which pvesafe derives the key-encryption key and unwraps the session key. This is what
-// gpg itself does, without a gpg process per object: a restore of 4096 objects per GiB pays
-// about 0.1-2 ms each (the key operation in gpg-agent) instead of ~20 ms for starting gpg.
-// Connections are pooled: concurrent callers use separate connections.
+// gpg itself does, without a gpg process per object (bench/crypto/bench_pkesk.sh measures
+// both). Cost per object: the agent reads the key file and, for a passphrase-protected key,
+// unlocks it again with its own calibrated S2K for every operation (it caches passphrases, not
+// keys): ~100 ms or more per object. For bulk restores with a protected key, a SecretKey loaded
+// once (secret_key_provider.h) pays its S2K once; the agent suits unprotected keys, smartcards
+// and small restores. Connections are pooled: concurrent callers use separate connections.
 //
 // Passphrases: by default gpg-agent asks through its pinentry (GPG_TTY, TERM and DISPLAY are
 // passed on, as gpg does) or uses its cache. With `passphrase` set, the agent is put in loopback
