@@ -161,8 +161,8 @@ int main(int argc, char** argv) {
          [&](std::span<const uint8_t> m) { return decrypt_message(m, pass); }, 0, 0});
     std::printf(
         "Per object, public-key part only (median of %d runs; calling thread's CPU time):\n", runs);
-    std::printf("  %-36s %14s %14s\n", "", "encrypt (us)", "decrypt (us)");
-    std::printf("  %-36s %14.1f %14.1f   (whole empty message)\n", "SKESK v4, kFast S2K",
+    std::printf("  %-44s %14s %14s\n", "", "encrypt (us)", "decrypt (us)");
+    std::printf("  %-44s %14.1f %14.1f   (whole empty message)\n", "SKESK v4, kFast S2K",
                 skesk_enc * 1e6, skesk_dec * 1e6);
     for (auto& k : keys) {
       bool ecdh = k.name.find("25519") != std::string::npos;
@@ -174,9 +174,9 @@ int main(int argc, char** argv) {
       double pk_dec = dec - skesk_dec;
       if (ecdh) {
         double enc_fresh = per_call(runs, n_fast, [&] { encrypt_message_to(*k.fresh, empty); });
-        std::printf("  %-36s %14.1f %14.1f\n", ("PKESK " + k.name + ", fresh ephemeral").c_str(),
+        std::printf("  %-44s %14.1f %14.1f\n", ("PKESK " + k.name + ", fresh ephemeral").c_str(),
                     (enc_fresh - skesk_enc) * 1e6, pk_dec * 1e6);
-        std::printf("  %-36s %14.1f %14s\n", ("PKESK " + k.name + ", ephemeral reused").c_str(),
+        std::printf("  %-44s %14.1f %14s\n", ("PKESK " + k.name + ", ephemeral reused").c_str(),
                     (enc_reuse - skesk_enc) * 1e6, "(same)");
         Recipient* fresh = k.fresh.get();
         Recipient* reuse = k.reuse.get();
@@ -184,21 +184,21 @@ int main(int argc, char** argv) {
             {"PKESK " + k.name + " (fresh ephemeral)",
              [fresh](std::span<const uint8_t> p) { return encrypt_message_to(*fresh, p); },
              [&sp](std::span<const uint8_t> m) { return decrypt_message(m, sp); },
-             (enc_fresh - skesk_enc) * 1e6, pk_dec * 1e6});
+             (enc_fresh - skesk_enc) * 1e6, pk_dec * 1e6, k.throughput});
         modes.push_back(
             {"PKESK " + k.name + " (ephemeral reused)",
              [reuse](std::span<const uint8_t> p) { return encrypt_message_to(*reuse, p); },
              [&sp](std::span<const uint8_t> m) { return decrypt_message(m, sp); },
-             (enc_reuse - skesk_enc) * 1e6, pk_dec * 1e6});
+             (enc_reuse - skesk_enc) * 1e6, pk_dec * 1e6, k.throughput});
       } else {
-        std::printf("  %-36s %14.1f %14.1f\n", ("PKESK " + k.name).c_str(),
+        std::printf("  %-44s %14.1f %14.1f\n", ("PKESK " + k.name).c_str(),
                     (enc_reuse - skesk_enc) * 1e6, pk_dec * 1e6);
         Recipient* reuse = k.reuse.get();
         modes.push_back(
             {"PKESK " + k.name,
              [reuse](std::span<const uint8_t> p) { return encrypt_message_to(*reuse, p); },
              [&sp](std::span<const uint8_t> m) { return decrypt_message(m, sp); },
-             (enc_reuse - skesk_enc) * 1e6, pk_dec * 1e6});
+             (enc_reuse - skesk_enc) * 1e6, pk_dec * 1e6, k.throughput});
       }
     }
 
@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
       const size_t count = (data.size() + object - 1) / object;
       std::printf("\n%zu KiB objects (%zu of them, %.0f MiB): median MB/s of plaintext\n",
                   object >> 10, count, double(data.size()) / (1 << 20));
-      std::printf("  %-36s %12s %12s %12s %12s %10s %10s\n", "", "enc/core", "enc wall", "dec/core",
+      std::printf("  %-44s %12s %12s %12s %12s %10s %10s\n", "", "enc/core", "enc wall", "dec/core",
                   "dec wall", "enc ratio", "dec ratio");
       double base_enc = 0, base_dec = 0;
       for (auto& m : modes) {
@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
           base_enc = e;
           base_dec = d;
         }
-        std::printf("  %-36s %12.0f %12.0f %12.0f %12.0f %10.2f %10.2f\n", m.name.c_str(), e,
+        std::printf("  %-44s %12.0f %12.0f %12.0f %12.0f %10.2f %10.2f\n", m.name.c_str(), e,
                     median(ew), d, median(dw), e / base_enc, d / base_dec);
       }
     }
@@ -247,11 +247,11 @@ int main(int argc, char** argv) {
     std::printf(
         "\nPublic-key cost per GiB of backup (objects per GiB x per-object cost above), CPU "
         "seconds:\n");
-    std::printf("  %-36s %12s %12s %12s %12s\n", "", "enc 256KiB", "enc 2MiB", "dec 256KiB",
+    std::printf("  %-44s %12s %12s %12s %12s\n", "", "enc 256KiB", "enc 2MiB", "dec 256KiB",
                 "dec 2MiB");
     for (const auto& m : modes) {
       if (m.pk_encrypt_us == 0 && m.pk_decrypt_us == 0) continue;
-      std::printf("  %-36s %12.3f %12.3f %12.3f %12.3f\n", m.name.c_str(),
+      std::printf("  %-44s %12.3f %12.3f %12.3f %12.3f\n", m.name.c_str(),
                   m.pk_encrypt_us * 4096 * 1e-6, m.pk_encrypt_us * 512 * 1e-6,
                   m.pk_decrypt_us * 4096 * 1e-6, m.pk_decrypt_us * 512 * 1e-6);
     }
@@ -269,12 +269,12 @@ int main(int argc, char** argv) {
       std::printf(
           "\nDecrypting one object's session key through gpg (median of %d runs; wall clock):\n",
           runs);
-      std::printf("  %-36s %14s %14s\n", "", "gpg-agent (ms)", "gpg cmd (ms)");
+      std::printf("  %-44s %14s %14s\n", "", "gpg-agent (ms)", "gpg cmd (ms)");
       for (auto& k : keys) {
         Bytes msg = encrypt_message_to(*k.reuse, empty);
         double via_agent = per_call_wall(runs, 5, [&] { decrypt_message(msg, agent); });
         double via_command = per_call_wall(runs, 3, [&] { decrypt_message(msg, command); });
-        std::printf("  %-36s %14.2f %14.2f\n", ("PKESK " + k.name).c_str(), via_agent * 1e3,
+        std::printf("  %-44s %14.2f %14.2f\n", ("PKESK " + k.name).c_str(), via_agent * 1e3,
                     via_command * 1e3);
       }
     }

@@ -11,15 +11,15 @@
 //   flags allow encryption (communications or storage; without a key flags subpacket, one whose
 //   algorithm encrypts), else the primary key if its flags allow encryption. Refused, with an
 //   error naming the key, its expiry or revocation and what to do:
-//     kConfig       revoked or expired primary key; no valid encryption key (the only ones are
-//                   revoked, expired or not yet valid); no valid self-signature
+//     kConfig       revoked or expired primary key; no valid encryption key (none, or only
+//                   revoked or expired ones)
 //     kUnsupported  the encryption keys use algorithms other than RSA (2048 bits or more) and
 //                   ECDH on Curve25519 (legacy "cv25519", OID 1.3.6.1.4.1.3029.1.5.1); key
 //                   versions other than 4; a primary key algorithm whose signatures pvesafe
 //                   cannot check (DSA)
 //     kUsage        several certificates in one file; a secret key given where a public one
 //                   belongs (a backup host must never hold it)
-//     kIntegrity    malformed packets or armor
+//     kIntegrity    malformed packets or armor; no self-signature of the primary key verifies
 //
 // load_secret_key: transferable secret keys as `gpg --export-secret-keys`, `sq key generate`
 //   and `rnpkeys --export-key --secret` write them (one or several certificates), unprotected

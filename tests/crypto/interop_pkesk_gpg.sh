@@ -109,6 +109,13 @@ pvesafe_reads msg.gpg small "pvesafe reads gpg to two recipients" cv
 "${G_ENC[@]}" --cipher-algo AES128 --compress-algo zlib -r rsa@interop.example --encrypt small
 pvesafe_reads msg.gpg small "pvesafe reads gpg --cipher-algo AES128 --compress-algo zlib" rsa
 
+# gpg --export-secret-subkeys: the primary key is a stub without secret; the subkey decrypts.
+"${G[@]}" --export-secret-subkeys cv@interop.example > cv.subkeys.sec
+rm -f out.pvesafe
+PVESAFE_PGP_KEY_PASSFILE="$KEYPASS" "$PGP_TOOL" decrypt-key cv.subkeys.sec small.cv.pgp out.pvesafe 2>pvesafe.err ||
+  cat pvesafe.err >&2
+check_same small out.pvesafe "pvesafe reads with gpg --export-secret-subkeys (stub primary key)"
+
 # 3. Failures: wrong key passphrase (4), agent that cannot ask (4), wrong key (4), tampering (6).
 expect_rc() {  # RC WHAT COMMAND...   (with $SAYS set, stderr must contain it)
   local want="$1" what="$2"
