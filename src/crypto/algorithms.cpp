@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #endif
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <mutex>
@@ -148,11 +149,15 @@ const EVP_MD* hash_md(uint8_t id) {
   return cache[id];
 }
 
-CfbDecryptor::CfbDecryptor(const CipherInfo& info, std::span<const uint8_t> key)
+CfbDecryptor::CfbDecryptor(const CipherInfo& info, std::span<const uint8_t> key,
+                           std::span<const uint8_t> iv)
     : bs_(info.block_size) {
   const EVP_CIPHER* cipher = ecb_cipher(info);
   if (key.size() != info.key_size) {
     throw Error(Errc::kInternal, "session key length does not match " + std::string(info.name));
+  }
+  if (!iv.empty() && iv.size() != bs_) {
+    throw Error(Errc::kInternal, "CFB IV length does not match " + std::string(info.name));
   }
   ctx_ = EVP_CIPHER_CTX_new();
   if (ctx_ == nullptr ||
@@ -163,8 +168,9 @@ CfbDecryptor::CfbDecryptor(const CipherInfo& info, std::span<const uint8_t> key)
     EVP_CIPHER_CTX_free(ctx_);
     throw Error(Errc::kInternal, std::string("cannot initialise ") + info.name + " in OpenSSL");
   }
-  uint8_t zero[kMaxBlockSize] = {};
-  encrypt_blocks(zero, bs_, ks_);
+  uint8_t first[kMaxBlockSize] = {};
+  std::copy(iv.begin(), iv.end(), first);
+  encrypt_blocks(first, bs_, ks_);
 }
 
 CfbDecryptor::~CfbDecryptor() {

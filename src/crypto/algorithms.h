@@ -53,13 +53,15 @@ struct MdCtxDeleter {
 };
 
 // OpenPGP CFB decryption without resynchronisation (the mode of SEIPD v1 and of encrypted
-// session keys), with an all-zero IV. CFB decryption has no serial dependency, so the bulk is
-// computed as one ECB encryption of the ciphertext shifted by one block followed by an XOR,
-// which lets AES-NI pipeline (several times faster than OpenSSL's block-at-a-time CFB).
-// `in` and `out` must not overlap.
+// session keys), with an all-zero IV, or with the IV given (protected secret key material). CFB
+// decryption has no serial dependency, so the bulk is computed as one ECB encryption of the
+// ciphertext shifted by one block followed by an XOR, which lets AES-NI pipeline (several times
+// faster than OpenSSL's block-at-a-time CFB). `in` and `out` must not overlap.
 class CfbDecryptor {
  public:
-  CfbDecryptor(const CipherInfo& info, std::span<const uint8_t> key);
+  // `iv` is empty (all zero) or exactly one block.
+  CfbDecryptor(const CipherInfo& info, std::span<const uint8_t> key,
+               std::span<const uint8_t> iv = {});
   ~CfbDecryptor();
   CfbDecryptor(const CfbDecryptor&) = delete;
   CfbDecryptor& operator=(const CfbDecryptor&) = delete;

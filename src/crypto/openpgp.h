@@ -18,7 +18,8 @@
 // up to 8 levels; data after the end of a compressed stream (Sequoia's padding) is ignored.
 // One-pass signature and signature packets inside are skipped (not verified; the MDC protects
 // the data). kUnsupported: SEIPD v2 and SKESK v5/v6 (AEAD), the GnuPG AEAD packet (tag 20),
-// Argon2 S2K, ASCII armor, messages encrypted only to public keys.
+// Argon2 S2K, ASCII armor, messages encrypted only to public keys (those are written and read
+// by recipient.h and session_key.h, for hosts that may write backups but not read them).
 // Writer performance: the MDC's SHA-1 runs on a second thread, alongside AES-CFB, for plaintexts
 // of 1 MiB or more when the machine has more than one CPU (same CPU time, less wall time).
 #pragma once

@@ -1,4 +1,5 @@
-// Internal entry points of the OpenPGP writer, exposed for tests and benchmarks.
+// Internal entry points of the OpenPGP writer and reader, exposed for tests, benchmarks and the
+// public-key writer.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "crypto/s2k.h"
+#include "crypto/session_key.h"
 
 namespace pvesafe::crypto::detail {
 
@@ -32,8 +34,20 @@ size_t encrypt_pieces_with(std::span<const std::span<const uint8_t>> plaintext,
                            std::string_view passphrase, const WriterOptions& options,
                            const std::function<uint8_t*(size_t)>& output);
 
+// The same with session key packets made by the caller (`head`, e.g. a PKESK) and the session
+// key they hold (AES-256): the public-key writer's entry (recipient.cpp).
+size_t encrypt_pieces_keyed(std::span<const std::span<const uint8_t>> plaintext,
+                            std::span<const uint8_t> head, std::span<const uint8_t, 32> key,
+                            const WriterOptions& options,
+                            const std::function<uint8_t*(size_t)>& output);
+
 // SKESK + SEIPD v1 (with a correct MDC) around arbitrary packet bytes, so tests can build
 // well-protected messages whose inner packets are malformed, nested or unusual.
 std::vector<uint8_t> encrypt_packets(std::span<const uint8_t> packets, std::string_view passphrase);
+
+// Decrypts a message with a known session key (SKESK/PKESK packets are skipped), e.g. the key
+// gpg --show-session-key printed. Throws kAuth when the key does not open it.
+std::vector<uint8_t> decrypt_with_session_key(std::span<const uint8_t> message,
+                                              const SessionKey& key);
 
 }  // namespace pvesafe::crypto::detail

@@ -23,9 +23,12 @@
 
 #include "core/error.h"
 #include "crypto/algorithms.h"
+#include "crypto/key_packet.h"
 #include "crypto/openpgp.h"
+#include "crypto/openpgp_internal.h"
 #include "crypto/packet.h"
 #include "crypto/s2k.h"
+#include "crypto/session_key.h"
 
 namespace pvesafe::crypto {
 
@@ -390,15 +393,15 @@ struct Cursor {
   }
 };
 
-struct SessionKey {
+struct DerivedKey {
   const CipherInfo* cipher = nullptr;
   std::array<uint8_t, kMaxKeySize> key{};
-  ~SessionKey() { OPENSSL_cleanse(key.data(), key.size()); }
+  ~DerivedKey() { OPENSSL_cleanse(key.data(), key.size()); }
 };
 
 // Derives the session key a SKESK packet holds for this passphrase. Returns false when the
 // passphrase is evidently wrong (the encrypted session key decrypts to nonsense).
-bool open_skesk(std::span<const uint8_t> b, std::string_view passphrase, SessionKey& sk) {
+bool open_skesk(std::span<const uint8_t> b, std::string_view passphrase, DerivedKey& sk) {
   if (b.empty()) malformed("empty symmetric-key encrypted session key packet");
   if (b[0] != 4) {
     unsupported("symmetric-key encrypted session key packet version " + std::to_string(b[0]) +
@@ -456,8 +459,17 @@ bool open_skesk(std::span<const uint8_t> b, std::string_view passphrase, Session
   return ok;
 }
 
-std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_view passphrase,
-                                  uint64_t limit) {
+// The framing of a message: its session key packets and the body of its SEIPD v1 packet
+// (version octet stripped), with partial lengths resolved.
+struct ParsedMessage {
+  std::vector<std::span<const uint8_t>> skesks;
+  std::vector<PkeskPacket> pkesks;
+  std::vector<std::span<const uint8_t>> enc;  // ciphertext segments
+  std::deque<std::vector<uint8_t>> gathered;  // bodies made of many tiny partial parts
+  uint64_t ciphertext_size = 0;
+};
+
+void parse_message(std::span<const uint8_t> message, ParsedMessage& pm) {
   if (message.empty()) malformed("the message is empty");
   static constexpr std::string_view kArmor = "-----BEGIN PGP";
   if (message.size() >= kArmor.size() &&
@@ -466,14 +478,12 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
   }
 
   Cursor cur{message};
-  std::vector<std::span<const uint8_t>> skesks;
-  size_t pkesks = 0;
   int enc_tag = 0;
-  std::vector<std::span<const uint8_t>> enc;  // body segments of the encrypted data packet
-  std::deque<std::vector<uint8_t>> gathered;   // bodies made of many tiny partial parts
   uint64_t enc_size = 0;
   PacketHeader h;
-  while (parse_header([&] { return cur.next(); }, h)) {
+  for (;;) {
+    const size_t packet_start = cur.pos;
+    if (!parse_header([&] { return cur.next(); }, h)) break;
     const size_t at = cur.pos;
     std::vector<std::span<const uint8_t>> segs;
     uint64_t size = 0;
@@ -492,7 +502,7 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
       cur.pos = start;
       std::vector<uint8_t>* buf = nullptr;
       if (gather) {
-        buf = &gathered.emplace_back();
+        buf = &pm.gathered.emplace_back();
         buf->reserve(static_cast<size_t>(size));
       }
       auto keep = [&](std::span<const uint8_t> part) {
@@ -516,11 +526,21 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
     switch (h.tag) {
       case kTagSkesk:
         if (segs.size() != 1) malformed("session key packet with partial body lengths");
-        skesks.push_back(segs[0]);
+        pm.skesks.push_back(segs[0]);
         break;
-      case kTagPkesk:
-        ++pkesks;
+      case kTagPkesk: {
+        if (segs.size() != 1) malformed("session key packet with partial body lengths");
+        PkeskPacket p;
+        p.packet = message.subspan(packet_start, cur.pos - packet_start);
+        p.body = segs[0];
+        if (!p.body.empty()) p.version = p.body[0];
+        if (p.version == 3 && p.body.size() >= 10) {
+          for (size_t i = 1; i < 9; ++i) p.key_id = (p.key_id << 8) | p.body[i];
+          p.algorithm = p.body[9];
+        }
+        pm.pkesks.push_back(p);
         break;
+      }
       case kTagMarker:
       case kTagPadding:
         break;
@@ -528,7 +548,7 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
       case kTagSed:
       case kTagAead:
         enc_tag = h.tag;
-        enc = std::move(segs);
+        pm.enc = std::move(segs);
         enc_size = size;
         break;
       case kTagLiteral:
@@ -557,22 +577,48 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
   // SEIPD: strip the version byte.
   if (enc_size == 0) malformed("encrypted data packet is empty");
   size_t first = 0;
-  while (enc[first].empty()) ++first;
-  uint8_t version = enc[first][0];
+  while (pm.enc[first].empty()) ++first;
+  uint8_t version = pm.enc[first][0];
   if (version != 1) {
     unsupported("OpenPGP Symmetrically Encrypted Integrity Protected Data version " +
                     std::to_string(version) + (version == 2 ? " (AEAD, RFC 9580)" : "") +
                     " is not supported",
                 "decrypt it with the program that wrote it, or re-encrypt it without AEAD");
   }
-  enc[first] = enc[first].subspan(1);
-  enc.erase(enc.begin(), enc.begin() + static_cast<ptrdiff_t>(first));
-  const uint64_t ciphertext_size = enc_size - 1;
+  pm.enc[first] = pm.enc[first].subspan(1);
+  pm.enc.erase(pm.enc.begin(), pm.enc.begin() + static_cast<ptrdiff_t>(first));
+  pm.ciphertext_size = enc_size - 1;
+}
 
-  if (skesks.empty()) {
-    if (pkesks > 0) {
+// Decrypts the SEIPD body with a session key. Returns std::nullopt when the quick check of the
+// random prefix fails (the key is wrong); throws kIntegrity / kUnsupported on a bad message.
+std::optional<std::vector<uint8_t>> decrypt_seipd(const ParsedMessage& pm, const CipherInfo& cipher,
+                                                  std::span<const uint8_t> key, uint64_t limit,
+                                                  uint64_t size_hint) {
+  SeipdSource src(cipher, key, pm.enc, pm.ciphertext_size);
+  if (!src.quick_check()) return std::nullopt;
+  Plain plain;
+  plain.limit = limit;
+  plain.size_hint = size_hint;
+  try {
+    read_packets(src, plain, 0);
+    if (!plain.have_literal) malformed("the encrypted data holds no literal data packet");
+    src.verify_rest();
+  } catch (const Error&) {
+    src.verify_rest();  // an MDC mismatch explains the failure better
+    throw;
+  }
+  return std::move(plain.out);
+}
+
+std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_view passphrase,
+                                  uint64_t limit) {
+  ParsedMessage pm;
+  parse_message(message, pm);
+  if (pm.skesks.empty()) {
+    if (!pm.pkesks.empty()) {
       unsupported("the OpenPGP message is encrypted to a public key, not with a passphrase",
-                  "decrypt it with gpg and the secret key");
+                  "decrypt it with the secret key (gpg --decrypt, or pvesafe with the secret key)");
     }
     malformed("no session key packet before the encrypted data");
   }
@@ -580,10 +626,10 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
   bool tried = false;
   std::optional<Error> unsupported_error;
   std::optional<Error> failure;
-  for (size_t i = 0; i < skesks.size() && i < kMaxSessionKeyPackets; ++i) {
-    SessionKey sk;
+  for (size_t i = 0; i < pm.skesks.size() && i < kMaxSessionKeyPackets; ++i) {
+    DerivedKey sk;
     try {
-      if (!open_skesk(skesks[i], passphrase, sk)) {
+      if (!open_skesk(pm.skesks[i], passphrase, sk)) {
         tried = true;
         continue;
       }
@@ -594,21 +640,10 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
       continue;
     }
     tried = true;
-    SeipdSource src(*sk.cipher, std::span(sk.key.data(), sk.cipher->key_size), enc, ciphertext_size);
-    if (!src.quick_check()) continue;
     try {
-      Plain plain;
-      plain.limit = limit;
-      plain.size_hint = message.size();
-      try {
-        read_packets(src, plain, 0);
-        if (!plain.have_literal) malformed("the encrypted data holds no literal data packet");
-        src.verify_rest();
-      } catch (const Error&) {
-        src.verify_rest();  // an MDC mismatch explains the failure better
-        throw;
-      }
-      return std::move(plain.out);
+      auto out = decrypt_seipd(pm, *sk.cipher, std::span(sk.key.data(), sk.cipher->key_size), limit,
+                               message.size());
+      if (out) return std::move(*out);
     } catch (const Error& e) {
       // A wrong key passes the 2-byte quick check once in 65536 tries, so a later session key
       // packet may still open the message; otherwise this is the error to report.
@@ -625,10 +660,55 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
   malformed("no usable session key packet");
 }
 
-}  // namespace
+std::string recipients_text(const std::vector<PkeskPacket>& pkesks) {
+  std::string s;
+  for (const auto& p : pkesks) {
+    s += s.empty() ? "" : ", ";
+    s += p.key_id == 0 ? std::string("an anonymous recipient") : "key ID " + hex_key_id(p.key_id);
+  }
+  return s;
+}
 
-std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message, std::string_view passphrase,
-                                     uint64_t max_plaintext_bytes) {
+std::vector<uint8_t> decrypt_with_provider(std::span<const uint8_t> message,
+                                           SessionKeyProvider& provider, uint64_t limit) {
+  ParsedMessage pm;
+  parse_message(message, pm);
+  if (pm.pkesks.empty()) {
+    if (!pm.skesks.empty()) {
+      unsupported("the OpenPGP message is encrypted with a passphrase, not to a public key",
+                  "decrypt it with the passphrase");
+    }
+    malformed("no session key packet before the encrypted data");
+  }
+  if (pm.pkesks.size() > kMaxSessionKeyPackets) {
+    pm.pkesks.resize(kMaxSessionKeyPackets);
+  }
+  std::optional<SessionKey> key = provider.session_key(pm.pkesks);
+  if (!key) {
+    throw Error(Errc::kAuth,
+                "no available secret key opens this message (it is encrypted to " +
+                    recipients_text(pm.pkesks) + ")",
+                "use the secret key whose encryption subkey has that key ID");
+  }
+  const CipherInfo* cipher = find_cipher(key->cipher);
+  if (cipher == nullptr) unsupported("OpenPGP " + cipher_name(key->cipher) + " is not supported");
+  ecb_cipher(*cipher);
+  if (key->size != cipher->key_size) {
+    throw Error(Errc::kAuth, "the session key has the wrong length for " + cipher_name(key->cipher),
+                "check the secret key or the session key command");
+  }
+  auto out = decrypt_seipd(pm, *cipher, key->bytes(), limit, message.size());
+  if (!out) {
+    throw Error(Errc::kAuth, "the session key does not open this message",
+                "check the secret key or the session key command");
+  }
+  return std::move(*out);
+}
+
+// Runs f with the reader's memory guards (see decrypt_message).
+template <class F>
+std::vector<uint8_t> guarded(std::span<const uint8_t> message, uint64_t max_plaintext_bytes,
+                             F&& f) {
   // The plaintext is held in memory: never let it grow past half of the physical memory, where
   // the kernel's overcommit would otherwise end the process instead of an error being thrown.
   static const uint64_t memory_cap = [] {
@@ -638,7 +718,7 @@ std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message, std::stri
                                  : UINT64_MAX;
   }();
   try {
-    return decrypt_impl(message, passphrase, std::min(max_plaintext_bytes, memory_cap));
+    return f(std::min(max_plaintext_bytes, memory_cap));
   } catch (const std::bad_alloc&) {
     throw Error(Errc::kUnsupported,
                 "not enough memory to decrypt an OpenPGP message of " +
@@ -649,8 +729,47 @@ std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message, std::stri
   }
 }
 
+}  // namespace
+
+std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message, std::string_view passphrase,
+                                     uint64_t max_plaintext_bytes) {
+  return guarded(message, max_plaintext_bytes,
+                 [&](uint64_t limit) { return decrypt_impl(message, passphrase, limit); });
+}
+
 std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message, std::string_view passphrase) {
   return decrypt_message(message, passphrase, kDefaultMaxPlaintextBytes);
 }
+
+std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message, SessionKeyProvider& provider,
+                                     uint64_t max_plaintext_bytes) {
+  return guarded(message, max_plaintext_bytes,
+                 [&](uint64_t limit) { return decrypt_with_provider(message, provider, limit); });
+}
+
+std::vector<PkeskPacket> pkesk_packets(std::span<const uint8_t> message) {
+  ParsedMessage pm;
+  parse_message(message, pm);
+  return pm.pkesks;
+}
+
+namespace detail {
+
+std::vector<uint8_t> decrypt_with_session_key(std::span<const uint8_t> message,
+                                              const SessionKey& key) {
+  return guarded(message, kDefaultMaxPlaintextBytes, [&](uint64_t limit) {
+    ParsedMessage pm;
+    parse_message(message, pm);
+    const CipherInfo* cipher = find_cipher(key.cipher);
+    if (cipher == nullptr || cipher->key_size != key.size) {
+      throw Error(Errc::kAuth, "the session key does not fit " + cipher_name(key.cipher));
+    }
+    auto out = decrypt_seipd(pm, *cipher, key.bytes(), limit, message.size());
+    if (!out) throw Error(Errc::kAuth, "the session key does not open this message");
+    return std::move(*out);
+  });
+}
+
+}  // namespace detail
 
 }  // namespace pvesafe::crypto

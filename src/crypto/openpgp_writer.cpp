@@ -1,5 +1,6 @@
-// The OpenPGP message writer: SKESK v4 (iterated and salted S2K, SHA-256, AES-256) followed by
-// SEIPD v1 holding one literal data packet and the MDC.
+// The OpenPGP message writer: SKESK v4 (iterated and salted S2K, SHA-256, AES-256), or session
+// key packets made by the caller (PKESK, recipient.cpp), followed by SEIPD v1 holding one
+// literal data packet and the MDC.
 //
 // The plaintext of the encrypted packet is described as a list of pieces (random prefix, packet
 // headers, the caller's data, the MDC header) that point into the caller's buffer, so nothing is
@@ -140,45 +141,26 @@ bool use_second_thread(const WriterOptions& o, uint64_t plaintext_size) {
 
 using Output = std::function<uint8_t*(size_t)>;
 
-// Writes SKESK + SEIPD around the inner packets described by `inner` into memory from `output`;
-// returns the message size.
-size_t write_message(const Pieces& inner, std::string_view passphrase, const WriterOptions& o,
+// Writes the session key packets `head` (SKESK or PKESK, already encoded) and a SEIPD packet
+// encrypted with `key` around the inner packets described by `inner`, into memory from
+// `output`; returns the message size.
+size_t write_message(const Pieces& inner, std::span<const uint8_t> head,
+                     std::span<const uint8_t, 32> key, const WriterOptions& o,
                      const Output& output) {
   if (o.partial_exponent != 0 && (o.partial_exponent < 9 || o.partial_exponent > 30)) {
     throw Error(Errc::kInternal, "partial body length exponent out of range");
   }
   const uint64_t seipd_body = 1 + kPrefix + inner.size() + kMdcPacket;
   BodyFramer seipd_framer(seipd_body, o.partial_exponent);
-  constexpr size_t kSkeskPacket = 2 + 13;
-  const uint64_t total = kSkeskPacket + 1 + seipd_framer.overhead() + seipd_body;
+  const uint64_t total = head.size() + 1 + seipd_framer.overhead() + seipd_body;
   if (total > std::vector<uint8_t>().max_size()) {
     throw Error(Errc::kUsage, "plaintext is too large for one OpenPGP message in memory");
   }
 
   uint8_t* const out = output(static_cast<size_t>(total));
-  uint8_t* p = out;
-
-  // SKESK v4: version, cipher, S2K (type 3, SHA-256, salt, coded count); no encrypted session
-  // key, so the S2K output is the session key.
-  S2k s2k;
-  s2k.type = kS2kIterated;
-  s2k.hash = kHashSha256;
-  s2k.count = o.s2k_count;
-  random_bytes(s2k.salt);
-  *p++ = 0xC0 | kTagSkesk;
-  *p++ = 13;
-  *p++ = 4;
-  *p++ = kCipherAes256;
-  *p++ = s2k.type;
-  *p++ = s2k.hash;
-  p = std::copy(s2k.salt.begin(), s2k.salt.end(), p);
-  *p++ = s2k.count;
-
-  std::array<uint8_t, 32> key;
-  s2k_derive(s2k, passphrase, key);
+  uint8_t* p = std::copy(head.begin(), head.end(), out);
   *p++ = 0xC0 | kTagSeipd;
   SeipdWriter w(p, seipd_framer, key);
-  OPENSSL_cleanse(key.data(), key.size());
   const uint8_t version = 1;
   w.put_clear(&version, 1);
 
@@ -213,7 +195,7 @@ size_t write_message(const Pieces& inner, std::string_view passphrase, const Wri
       hashed = true;
     } catch (const std::system_error&) {
       // No thread available: start over on this thread (nothing was written to a caller yet).
-      return write_message(inner, passphrase,
+      return write_message(inner, head, key,
                            WriterOptions{o.s2k_count, o.literal_filename, o.partial_exponent,
                                          WriterOptions::Hashing::kSameThread},
                            output);
@@ -232,6 +214,34 @@ size_t write_message(const Pieces& inner, std::string_view passphrase, const Wri
   return static_cast<size_t>(total);
 }
 
+// SKESK v4: version, cipher, S2K (type 3, SHA-256, fresh salt, coded count); no encrypted
+// session key, so the S2K output is the session key. Then the SEIPD.
+size_t write_skesk_message(const Pieces& inner, std::string_view passphrase, const WriterOptions& o,
+                           const Output& output) {
+  S2k s2k;
+  s2k.type = kS2kIterated;
+  s2k.hash = kHashSha256;
+  s2k.count = o.s2k_count;
+  random_bytes(s2k.salt);
+  uint8_t head[15];
+  uint8_t* p = head;
+  *p++ = 0xC0 | kTagSkesk;
+  *p++ = 13;
+  *p++ = 4;
+  *p++ = kCipherAes256;
+  *p++ = s2k.type;
+  *p++ = s2k.hash;
+  p = std::copy(s2k.salt.begin(), s2k.salt.end(), p);
+  *p++ = s2k.count;
+  std::array<uint8_t, 32> key;
+  s2k_derive(s2k, passphrase, key);
+  struct Wipe {
+    std::array<uint8_t, 32>& k;
+    ~Wipe() { OPENSSL_cleanse(k.data(), k.size()); }
+  } wipe{key};
+  return write_message(inner, head, key, o, output);
+}
+
 // Output into a vector (resized without the cost of zeroing pages first where it is large).
 Output into_vector(std::vector<uint8_t>& v) {
   return [&v](size_t n) {
@@ -242,9 +252,12 @@ Output into_vector(std::vector<uint8_t>& v) {
 
 }  // namespace
 
-size_t encrypt_pieces_with(std::span<const std::span<const uint8_t>> plaintext,
-                           std::string_view passphrase, const WriterOptions& o,
-                           const Output& output) {
+namespace {
+
+// Describes the literal data packet around the caller's pieces and hands it to `write`.
+template <class Write>
+size_t with_literal(std::span<const std::span<const uint8_t>> plaintext, const WriterOptions& o,
+                    Write&& write) {
   const std::string_view name = o.literal_filename;
   if (name.size() > 255) {
     throw Error(Errc::kUsage, "OpenPGP literal file name is longer than 255 bytes",
@@ -284,7 +297,25 @@ size_t encrypt_pieces_with(std::span<const std::span<const uint8_t>> plaintext,
   if (framer.remaining() != 0) {
     throw Error(Errc::kInternal, "OpenPGP writer produced an unexpected literal length");
   }
-  return write_message(inner, passphrase, o, output);
+  return write(inner);
+}
+
+}  // namespace
+
+size_t encrypt_pieces_with(std::span<const std::span<const uint8_t>> plaintext,
+                           std::string_view passphrase, const WriterOptions& o,
+                           const Output& output) {
+  return with_literal(plaintext, o, [&](const Pieces& inner) {
+    return write_skesk_message(inner, passphrase, o, output);
+  });
+}
+
+size_t encrypt_pieces_keyed(std::span<const std::span<const uint8_t>> plaintext,
+                            std::span<const uint8_t> head, std::span<const uint8_t, 32> key,
+                            const WriterOptions& o, const Output& output) {
+  return with_literal(plaintext, o, [&](const Pieces& inner) {
+    return write_message(inner, head, key, o, output);
+  });
 }
 
 std::vector<uint8_t> encrypt_message_with(std::span<const uint8_t> plaintext,
@@ -299,7 +330,7 @@ std::vector<uint8_t> encrypt_packets(std::span<const uint8_t> packets, std::stri
   Pieces inner;
   inner.add(packets.data(), packets.size());
   std::vector<uint8_t> out;
-  write_message(inner, passphrase, WriterOptions{}, into_vector(out));
+  write_skesk_message(inner, passphrase, WriterOptions{}, into_vector(out));
   return out;
 }
 

@@ -2,6 +2,23 @@
 //
 //   pgp_tool encrypt [--strong] [--name NAME] [--partial EXP] IN OUT
 //   pgp_tool decrypt IN OUT
+//   pgp_tool encrypt-to [--fresh-ephemeral] [--name NAME] PUBLIC-KEY IN OUT
+//       encrypts to the public key (PKESK v3 + SEIPD v1)
+//   pgp_tool decrypt-key SECRET-KEY IN OUT
+//       decrypts with a secret key file; its passphrase (if any) is the first line of the file
+//       named by PVESAFE_PGP_KEY_PASSFILE
+//   pgp_tool decrypt-agent [--homedir DIR] IN OUT
+//       decrypts through gpg-agent (GpgAgentProvider); with PVESAFE_PGP_KEY_PASSFILE set, its
+//       first line is given to the agent as the key passphrase (loopback pinentry)
+//   pgp_tool decrypt-command COMMAND IN OUT
+//       decrypts with session keys from COMMAND (SessionKeyCommand)
+//   pgp_tool session-key SECRET-KEY
+//       a session key command (session_key_command.h) built on pvesafe: PKESK packets on stdin,
+//       ALGO:HEX on stdout; exit 4 when the key does not open them
+//   pgp_tool key-info [--at UNIX-TIME] PUBLIC-KEY
+//       prints "primary FPR", "encryption FPR ALGO", "expires UNIX-TIME" lines
+//   pgp_tool secret-info SECRET-KEY
+//       prints "decryption FPR ALGO" lines
 //   pgp_tool pty COMMAND [ARGS...]
 //       runs COMMAND on a new pseudo-terminal and answers each password prompt on it with the
 //       passphrase (sq 0.27 reads passwords only from its terminal); the passphrase is masked in
@@ -12,27 +29,34 @@
 // exit with pvesafe's exit code for the error category.
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
+#include <ctime>
 #include <iostream>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "crypto/gpg_agent.h"
 #include "crypto/openpgp.h"
 #include "crypto/openpgp_internal.h"
+#include "crypto/openpgp_key.h"
+#include "crypto/recipient.h"
 #include "crypto/s2k.h"
+#include "crypto/secret_key_provider.h"
+#include "crypto/session_key.h"
+#include "crypto/session_key_command.h"
 
 namespace {
 
@@ -119,9 +143,44 @@ std::string passphrase() {
   return p;
 }
 
+pvesafe::Secret key_passphrase() {
+  const char* f = std::getenv("PVESAFE_PGP_KEY_PASSFILE");
+  if (f == nullptr || *f == 0) return {};
+  auto bytes = read_file(f);
+  std::string p(bytes.begin(), bytes.end());
+  if (!p.empty() && p.back() == '\n') p.pop_back();
+  pvesafe::Secret s(p);
+  pvesafe::wipe(p);
+  return s;
+}
+
+pvesafe::crypto::SecretKey load_secret(const std::string& path) {
+  auto bytes = read_file(path);
+  return pvesafe::crypto::load_secret_key(bytes, key_passphrase());
+}
+
+std::vector<uint8_t> read_stdin() {
+  std::vector<uint8_t> data;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    data.insert(data.end(), buf, buf + n);
+  }
+  return data;
+}
+
 int usage() {
   std::cerr << "usage: pgp_tool encrypt [--strong] [--name NAME] [--partial EXP] IN OUT\n"
                "       pgp_tool decrypt IN OUT\n"
+               "       pgp_tool encrypt-to [--fresh-ephemeral] [--name NAME] PUBLIC-KEY IN OUT\n"
+               "       pgp_tool decrypt-key SECRET-KEY IN OUT\n"
+               "       pgp_tool decrypt-agent [--homedir DIR] IN OUT\n"
+               "       pgp_tool decrypt-command COMMAND IN OUT\n"
+               "       pgp_tool session-key SECRET-KEY\n"
+               "       pgp_tool key-info [--at UNIX-TIME] PUBLIC-KEY\n"
+               "       pgp_tool secret-info SECRET-KEY\n"
                "       pgp_tool pty COMMAND [ARGS...]\n";
   return 2;
 }
@@ -208,6 +267,82 @@ int main(int argc, char** argv) {
       if (args.size() != 3) return usage();
       InputFile message(args[1]);
       write_file(args[2], pvesafe::crypto::decrypt_message(message.bytes(), passphrase()));
+    } else if (cmd == "encrypt-to") {
+      pvesafe::crypto::RecipientOptions ro;
+      std::string name;
+      size_t i = 1;
+      for (; i < args.size() && args[i].rfind("--", 0) == 0; ++i) {
+        if (args[i] == "--fresh-ephemeral") {
+          ro.ecdh_ephemeral_messages = 1;
+        } else if (args[i] == "--name" && i + 1 < args.size()) {
+          name = args[++i];
+        } else {
+          return usage();
+        }
+      }
+      if (args.size() - i != 3) return usage();
+      pvesafe::crypto::Recipient to(pvesafe::crypto::load_public_key(read_file(args[i])), ro);
+      InputFile plain(args[i + 1]);
+      write_file(args[i + 2], pvesafe::crypto::encrypt_message_to(to, plain.bytes(), name));
+    } else if (cmd == "decrypt-key") {
+      if (args.size() != 4) return usage();
+      pvesafe::crypto::SecretKeyProvider provider(load_secret(args[1]));
+      InputFile message(args[2]);
+      write_file(args[3], pvesafe::crypto::decrypt_message(message.bytes(), provider));
+    } else if (cmd == "decrypt-agent") {
+      pvesafe::crypto::GpgAgentOptions ao;
+      size_t i = 1;
+      if (args.size() > 2 && args[1] == "--homedir") {
+        ao.gnupg_home = args[2];
+        i = 3;
+      }
+      if (args.size() - i != 2) return usage();
+      ao.passphrase = key_passphrase();
+      pvesafe::crypto::GpgAgentProvider provider(std::move(ao));
+      InputFile message(args[i]);
+      write_file(args[i + 1], pvesafe::crypto::decrypt_message(message.bytes(), provider));
+    } else if (cmd == "decrypt-command") {
+      if (args.size() != 4) return usage();
+      pvesafe::crypto::SessionKeyCommand provider(args[1]);
+      InputFile message(args[2]);
+      write_file(args[3], pvesafe::crypto::decrypt_message(message.bytes(), provider));
+    } else if (cmd == "session-key") {
+      if (args.size() != 2) return usage();
+      pvesafe::crypto::SecretKeyProvider provider(load_secret(args[1]));
+      auto packets = read_stdin();
+      // The input is only session key packets: parse them with a stub encrypted packet behind.
+      std::vector<uint8_t> framed = packets;
+      for (uint8_t b : {0xD2, 0x01, 0x01}) framed.push_back(b);
+      auto pkesks = pvesafe::crypto::pkesk_packets(framed);
+      auto key = provider.session_key(pkesks);
+      if (!key) {
+        std::cerr << "pgp_tool: the secret key does not open these session key packets\n";
+        return 4;
+      }
+      auto text = pvesafe::crypto::format_session_key(*key);
+      std::cout << text.view() << "\n";
+    } else if (cmd == "key-info") {
+      std::time_t at = std::time(nullptr);
+      size_t i = 1;
+      if (args.size() > 2 && args[1] == "--at") {
+        at = static_cast<std::time_t>(std::stoll(args[2]));
+        i = 3;
+      }
+      if (args.size() - i != 1) return usage();
+      auto key = pvesafe::crypto::load_public_key(read_file(args[i]), at);
+      std::cout << "primary " << pvesafe::crypto::fingerprint_hex(key.primary().fingerprint) << "\n"
+                << "encryption "
+                << pvesafe::crypto::fingerprint_hex(key.encryption_key().fingerprint) << " "
+                << key.encryption_key().algorithm_name << "\n"
+                << "expires " << key.encryption_key().expires << "\n";
+      for (const auto& uid : key.user_ids()) std::cout << "uid " << uid << "\n";
+    } else if (cmd == "secret-info") {
+      if (args.size() != 2) return usage();
+      auto key = load_secret(args[1]);
+      for (const auto& k : key.decryption_keys()) {
+        std::cout << "decryption " << pvesafe::crypto::fingerprint_hex(k.fingerprint) << " "
+                  << k.algorithm_name << "\n";
+      }
     } else if (cmd == "pty") {
       if (args.size() < 2) return usage();
       return run_on_pty(std::vector<std::string>(args.begin() + 1, args.end()), passphrase());
