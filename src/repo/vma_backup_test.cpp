@@ -13,6 +13,7 @@
 #include "archive/vma_test_writer.h"
 #include "core/error.h"
 #include "repo/backup.h"
+#include "repo/disk_reader.h"
 #include "repo/gc.h"
 #include "repo/layout.h"
 #include "repo/restore.h"
@@ -155,6 +156,62 @@ TEST_F(VmaRepository, VmaIsStoredByDiskAndRebuiltBitForBit) {
     EXPECT_NE(e.hint().find("drive-scsi0"), std::string::npos);
   }
   EXPECT_TRUE(verify(*repo, VerifyOptions{true}).ok());
+}
+
+TEST_F(VmaRepository, DisksReadAtAnyOffsetFetchingOnlyWhatIsRead) {
+  TestVma v = guest(1);
+  auto r = backup_bytes(write_test_vma(v));
+  auto disk = open_snapshot_disk(*repo, r.snapshot_id, "drive-scsi0");
+  const auto& want = v.disks[0].data;
+  ASSERT_EQ(disk->size(), want.size());
+  std::mt19937 rng(4);
+  std::vector<uint8_t> buf(1 << 20);
+  for (int k = 0; k < 200; ++k) {
+    uint64_t off = rng() % want.size();
+    size_t n = std::min<size_t>(1 + rng() % buf.size(), want.size() - off);
+    disk->read(off, buf.data(), n);
+    ASSERT_TRUE(std::equal(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(n), want.begin() + static_cast<ptrdiff_t>(off)))
+        << "at " << off << " length " << n;
+  }
+  // The last bytes (a partial chunk) and reads straddling chunk boundaries.
+  disk->read(want.size() - 100, buf.data(), 100);
+  EXPECT_TRUE(std::equal(buf.begin(), buf.begin() + 100, want.end() - 100));
+  disk->read(262144 - 10, buf.data(), 20);
+  EXPECT_TRUE(std::equal(buf.begin(), buf.begin() + 20, want.begin() + 262144 - 10));
+  EXPECT_THROW(disk->read(want.size() - 1, buf.data(), 2), Error);
+  // Zero regions are reported and cost nothing.
+  auto ex = disk->extents(0, disk->size());
+  uint64_t zero = 0, pos = 0;
+  for (const auto& e : ex) {
+    EXPECT_EQ(e.offset, pos);
+    pos += e.length;
+    if (e.zero) {
+      zero += e.length;
+      EXPECT_TRUE(std::all_of(want.begin() + static_cast<ptrdiff_t>(e.offset),
+                              want.begin() + static_cast<ptrdiff_t>(e.offset + e.length), [](uint8_t b) { return b == 0; }));
+    }
+  }
+  EXPECT_EQ(pos, want.size());
+  EXPECT_GT(zero, want.size() / 4);
+  // A small read on a fresh reader fetches one chunk, not the disk.
+  auto fresh = open_snapshot_disk(*repo, r.snapshot_id, "drive-scsi0", DiskReaderOptions{8 << 20, 0, 0});
+  fresh->read(5000, buf.data(), 100);
+  EXPECT_LT(fresh->fetched_bytes(), 300u * 1024);
+  // A damaged chunk fails the read that needs it, and only that one.
+  std::vector<std::string> packs;
+  repo->store().list("packs/", [&](const store::ObjectInfo& o) { packs.push_back(o.key); });
+  for (const auto& p : packs) {
+    auto obj = repo->store().get(p);
+    for (size_t at = 100; at < obj.size(); at += 4096) obj[at] ^= 1;  // every chunk of every pack
+    repo->store().put(p, obj);
+  }
+  auto hurt = open_snapshot_disk(*repo, r.snapshot_id, "drive-scsi0", DiskReaderOptions{8 << 20, 0, 0});
+  try {
+    hurt->read(0, buf.data(), 4096);
+    FAIL() << "a damaged chunk was served";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kIntegrity);
+  }
 }
 
 TEST_F(VmaRepository, DayTwoStoresWhatChangedWhateverUuidAndOrder) {
