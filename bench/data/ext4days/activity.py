@@ -32,7 +32,7 @@ from .distro import BUDGET, DAY, GENERATORS, T0, bump, deb_path, dpkg_status, re
 from .rng import lognormal, rng
 
 VOLUME = {
-    "upgrade": 0.003,  # installed size of the packages upgraded per day
+    "upgrade": 0.0025,  # installed size of the packages upgraded per day
     "uploads": 0.001,
     "swap": 0.001,
     "tmp": 0.0008,
@@ -70,12 +70,14 @@ class Day:
         self.at(15, self.deploy)
         for h in (9, 13, 17):
             self.at(h, self.tmp_files, h)
-        for i in range(max(1, int(self.S * VOLUME["uploads"] / 250_000))):
-            self.at(1 + (22 * i) / max(1, int(self.S * VOLUME["uploads"] / 250_000)), self.upload, i)
+        uploads = max(2, int(self.S * VOLUME["uploads"] / 250_000))
+        for i in range(uploads):
+            self.at(1 + 22 * i / uploads, self.upload, i, self.S * VOLUME["uploads"] / uploads)
         self.at(21.5, self.database)
         self.at(23, self.logrotate_status)
         for t, _, fn, args in sorted(self.events, key=lambda e: (e[0], e[1])):
             fn(t, *args)
+        self.fs.commit(self.t0 + DAY - 1)
 
     # -- logs ---------------------------------------------------------------------------------
 
@@ -117,18 +119,21 @@ class Day:
         for cache in ("/var/cache/apt/pkgcache.bin", "/var/cache/apt/srcpkgcache.bin"):
             size = fs.files[cache].size
             fs.replace(cache, GENERATORS["apt_cache_bin"](rng(self.seed, "cache", cache, self.day), size), t + 30, ".new")
-        # Security upgrades: whole packages, about VOLUME["upgrade"] of the image.
+        # Security upgrades: whole packages, about VOLUME["upgrade"] of the image (packages that
+        # would overshoot it by a quarter are passed over; at least the smallest one is taken).
         target = self.S * VOLUME["upgrade"]
         names = sorted(tree.packages)
+        r.shuffle(names)
         chosen, total = [], 0
-        for _ in range(len(names)):
-            p = tree.packages[names[r.randrange(len(names))]]
-            if any(c.name == p.name for c in chosen) or (p.installed_size() > 2 * target and total + p.installed_size() > target):
-                continue
-            chosen.append(p)
-            total += p.installed_size()
-            if total >= target:
+        for nm in names:
+            p = tree.packages[nm]
+            if total + p.installed_size() <= 1.25 * target:
+                chosen.append(p)
+                total += p.installed_size()
+            if total >= 0.8 * target:
                 break
+        if not chosen:
+            chosen = [min(tree.packages.values(), key=lambda p: (p.installed_size(), p.name))]
         tt = t + 120
         old_status = dpkg_status(self.seed, tree.packages)
         for p in chosen:
@@ -183,11 +188,11 @@ class Day:
 
     # -- the rest of the day ------------------------------------------------------------------
 
-    def upload(self, t, i):
+    def upload(self, t, i, median):
         r = rng(self.seed, "upload", self.day, i)
         g = time.gmtime(t)
         path = f"/var/lib/shop/uploads/{g.tm_year}/{g.tm_mon:02d}/{r.getrandbits(48):012x}.jpg"
-        self.fs.write(path, C.jpeg(r, lognormal(r, 250_000, 0.8, 20_000, 3_000_000)), t, 0o644, 33)
+        self.fs.write(path, C.jpeg(r, lognormal(r, median, 0.8, 20_000, 3_000_000)), t, 0o644, 33)
 
     def swap_out(self, t):
         fs, r = self.fs, rng(self.seed, "swap", self.day)

@@ -8,8 +8,8 @@ the file is the same bytes for the same seed and sqlite3 version.
 
 day_sql(seed, day, state): one day of the shop's traffic as SQL: hourly transactions that insert
 new orders (at the end of the table, and at random places of the customer index), move some
-orders to their next status (recent ones mostly, some old ones), update customers, and a nightly
-retention job that deletes the oldest orders (their pages go to SQLite's free list).
+orders to their next status (recent ones mostly, some old ones), update customers; every 7th
+day a retention job deletes the oldest orders (their pages go to SQLite's free list).
 apply(path, sql) runs it with journal_mode=PERSIST and returns the rollback journal SQLite left
 behind (the last transaction's), which the image writes and deletes as DELETE mode does.
 """
@@ -84,7 +84,7 @@ def day_sql(seed, day, state, t_begin, scale_rows):
     """One day of traffic as SQL text; updates state (ids) for the next day."""
     r = rng(seed, "db", "day", day)
     orders = state["orders"]
-    ins_total = max(24, int(orders * 0.0045 * scale_rows))
+    ins_total = max(24, int(orders * 0.004 * scale_rows))
     upd_total = max(24, int(orders * 0.0015 * scale_rows))
     cust_total = max(12, int(state["customers"] * 0.004 * scale_rows))
     # SQLite's own PRNG makes the journal's checksum nonce: seed it, so the journal is the same
@@ -114,10 +114,11 @@ def day_sql(seed, day, state, t_begin, scale_rows):
         if cids:
             out.append(f"UPDATE customers SET last_seen = {t + 1200}, visits = visits + 1 WHERE id IN ({','.join(map(str, cids))});")
         out.append("COMMIT;")
-    # Nightly retention: the oldest orders go.
-    drop = max(10, int(orders * 0.002 * scale_rows))
-    out.append(f"BEGIN; DELETE FROM orders WHERE id < {state['min_id'] + drop}; COMMIT;")
-    state["min_id"] += drop
+    # Weekly retention (Sunday night, every 7th day): the oldest orders go.
+    if day % 7 == 0:
+        drop = max(10, int(orders * 0.014 * scale_rows))
+        out.append(f"BEGIN; DELETE FROM orders WHERE id < {state['min_id'] + drop}; COMMIT;")
+        state["min_id"] += drop
     state["max_id"] = next_id - 1
     return "\n".join(out) + "\n"
 

@@ -194,33 +194,40 @@ def source_code(r, n, lang="py"):
     """Indented source-like text (Python or JavaScript shaped)."""
     out = []
     size = 0
-    depth = 0
+    depth = 1
     while size < n:
-        ws = words(r, 3 + r.randrange(5))
-        c = r.random()
-        ind = "    " * depth
-        if lang == "py":
-            if c < 0.08:
-                line, depth = f"\ndef {ws[0]}_{ws[1]}({', '.join(ws[2:])}):", 1
-            elif c < 0.12:
-                line = f'{ind}"""{" ".join(words(r, 8))}."""'
-            elif c < 0.3:
-                line, depth = f"{ind}if {ws[0]} is not None and {ws[1]}:", min(depth + 1, 4)
-            elif c < 0.4:
-                line, depth = f"{ind}return {ws[0]}.{ws[1]}({', '.join(ws[2:])})", max(depth - 1, 1)
+        count = max(8, (n - size) // 30)
+        ws = words(r, 5 * count)
+        rnd = r.randbytes(count)
+        for i in range(count):
+            w0, w1, w2, w3, w4 = ws[5 * i:5 * i + 5]
+            c = rnd[i]
+            ind = "    " * depth
+            args = f"{w2}, {w3}" if c & 1 else w2
+            if lang == "py":
+                if c < 20:
+                    line, depth = f"\ndef {w0}_{w1}({args}):", 1
+                elif c < 30:
+                    line = f'{ind}"""{w0.title()} {w1} {w2} {w3} {w4}."""'
+                elif c < 77:
+                    line, depth = f"{ind}if {w0} is not None and {w1}:", min(depth + 1, 4)
+                elif c < 102:
+                    line, depth = f"{ind}return {w0}.{w1}({args})", max(depth - 1, 1)
+                else:
+                    line = f"{ind}{w0} = self.{w1}.get('{w2}', {c % 100})"
             else:
-                line = f"{ind}{ws[0]} = self.{ws[1]}.get({ws[2]!r}, {r.randrange(100)})"
-        else:
-            if c < 0.08:
-                line, depth = f"\nfunction {ws[0]}{ws[1].title()}({', '.join(ws[2:])}) {{", 1
-            elif c < 0.3:
-                line, depth = f"{ind}if ({ws[0]} && {ws[1]}.length > {r.randrange(10)}) {{", min(depth + 1, 4)
-            elif c < 0.4:
-                line, depth = f"{ind}return {ws[0]}.{ws[1]}({', '.join(ws[2:])});\n{'    ' * max(depth - 1, 0)}}}", max(depth - 1, 1)
-            else:
-                line = f"{ind}const {ws[0]} = {ws[1]}['{ws[2]}'] || {r.randrange(100)};"
-        out.append(line)
-        size += len(line) + 1
+                if c < 20:
+                    line, depth = f"\nfunction {w0}{w1.title()}({args}) {{", 1
+                elif c < 77:
+                    line, depth = f"{ind}if ({w0} && {w1}.length > {c % 10}) {{", min(depth + 1, 4)
+                elif c < 102:
+                    line, depth = f"{ind}return {w0}.{w1}({args});\n{'    ' * max(depth - 1, 0)}}}", max(depth - 1, 1)
+                else:
+                    line = f"{ind}const {w0} = {w1}['{w2}'] || {c % 100};"
+            out.append(line)
+            size += len(line) + 1
+            if size >= n:
+                break
     return _fit("\n".join(out).encode(), n)
 
 
@@ -449,52 +456,64 @@ def _idioms():
 _IDIOMS = _idioms()
 
 
+_POOL = []
+
+
+def _code_pool():
+    """4 MiB of idioms in Zipf order, made once per process; code() cuts windows from it."""
+    if not _POOL:
+        import random as _random
+
+        rr = _random.Random("x86-code-pool")
+        n = 4 << 20
+        idx = memoryview(rr.randbytes(2 * (n // 7 + 2))).cast("H")
+        # Zipf-ish choice of idioms: square the uniform index.
+        _POOL.append(b"".join([_IDIOMS[(i * i) >> 23] for i in idx])[:n])
+    return _POOL[0]
+
+
 def code(r, n):
     """x86-64-like machine code: frequent idioms glued by skewed operand bytes."""
     if n <= 0:
         return b""
-    idx = memoryview(r.randbytes(2 * (n // 7 + 2))).cast("H")
-    # Zipf-ish choice of idioms: square the uniform index.
-    pieces = [_IDIOMS[(i * i) >> 23] for i in idx]
-    buf = bytearray(b"".join(pieces)[:n])
-    if len(buf) < n:
-        buf += r.randbytes(n - len(buf)).translate(_SKEW)
-    # Operands (call targets, displacements): every 9th byte comes from the stream. Tuned so
-    # that gzip -6 compresses it 1.85x, as it does the .text of Debian's python3.11.
+    pool = _code_pool()
+    win = 4096
+    offs = memoryview(r.randbytes(4 * (n // win + 1))).cast("I")
+    buf = bytearray(b"".join([pool[o % (len(pool) - win):o % (len(pool) - win) + win] for o in offs])[:n])
+    # Operands (call targets, displacements): every 9th byte comes from the stream, so no two
+    # files share more than 8 bytes in a row. Tuned so that gzip -6 compresses it 1.85x, as it
+    # does the .text of Debian's python3.11.
     k = len(range(3, n, 9))
     buf[3::9] = r.randbytes(k).translate(_SKEW)
     return bytes(buf)
 
 
-def _strtab(r, n):
-    ws = words(r, n // 7 + 4)
-    names = [f"{a}_{b}" for a, b in zip(ws[::2], ws[1::2])]
-    return _fit(b"\0" + "\0".join(names).encode() + b"\0", n)
+def _strtab(r, n, per_string=1):
+    """NUL-terminated strings of per_string words: symbol names (.dynstr), messages (.rodata)."""
+    ws = words(r, n // 6 + 8)
+    ws[::per_string] = ["\0" + w for w in ws[::per_string]]
+    return _fit((" " if per_string > 1 else "").join(ws).encode(), n)
+
+
+def _table(r, n, template, random_bytes):
+    """n bytes of fixed-size records: a template record repeated, with the byte positions in
+    random_bytes drawn from the stream in every record (low bytes of offsets and sizes)."""
+    size = len(template)
+    count = n // size + 1
+    buf = bytearray(template * count)
+    for pos in random_bytes:
+        buf[pos::size] = r.randbytes(count)
+    return bytes(buf[:n])
 
 
 def _symtab(r, n, base):
-    count = max(1, n // 24)
-    raw = memoryview(r.randbytes(8 * count)).cast("I")
-    out = bytearray()
-    addr = base
-    name = 1
-    for i in range(count):
-        size = raw[2 * i] % 600 + 8
-        out += struct.pack("<IBBHQQ", name, 0x12, 0, 14, addr, size)
-        name += 8 + raw[2 * i + 1] % 20
-        addr += size + (raw[2 * i + 1] & 15)
-    return bytes(out[:n]).ljust(n, b"\0")
+    # Elf64_Sym: st_name (I), st_info, st_other, st_shndx (H), st_value (Q), st_size (Q)
+    return _table(r, n, struct.pack("<IBBHQQ", 0, 0x12, 0, 14, base, 0), (0, 1, 8, 9, 10, 16, 17))
 
 
 def _relatab(r, n, base):
-    count = max(1, n // 24)
-    raw = memoryview(r.randbytes(4 * count)).cast("I")
-    out = bytearray()
-    off = base
-    for i in range(count):
-        off += 8 * (1 + raw[i] % 4)
-        out += struct.pack("<QQq", off, 8, base + (raw[i] & 0xFFFFF))
-    return bytes(out[:n]).ljust(n, b"\0")
+    # Elf64_Rela: r_offset (Q), r_info (Q: R_X86_64_RELATIVE), r_addend (q)
+    return _table(r, n, struct.pack("<QQq", base, 8, base), (0, 1, 2, 16, 17, 18))
 
 
 def elf(r, n, kind="exec"):
@@ -519,7 +538,7 @@ def elf(r, n, kind="exec"):
         if name == "text":
             chunk = code(r, size)
         elif name == "rodata":
-            chunk = prose(r, size, width=6).replace(b"\n", b"\0")
+            chunk = _strtab(r, size, 6)
         elif name == "dynsym":
             chunk = _symtab(r, size, 0x1000)
         elif name == "dynstr":

@@ -36,7 +36,7 @@ BUDGET = {
     "db": 0.14,
     "apt_lists": 0.012,
     "apt_cache_bin": 0.004,
-    "debs": 0.008,
+    "debs": 0.005,
     "logs_per_day": 0.003,  # one day of syslog + nginx + auth + kern lines
     "home_photos": 0.012,
     "home_docs": 0.004,
@@ -272,7 +272,8 @@ def make_package(r, nm, kind, scale_cap):
     else:  # data
         base = f"/usr/share/{nm}"
         for j in range(3 + r.randrange(25)):
-            g = r.choice(["png", "png", "json", "mo", "prose", "random", "gz_text"])
+            g = r.choice(["png", "png", "png", "json", "json", "mo", "mo", "prose", "prose", "random", "random", "random",
+                          "gz_text"])
             size = {"png": lognormal(r, 6_000, 1.0, 200, 200_000), "random": lognormal(r, 120_000, 1.4, 1_000, 6_000_000)}.get(
                 g, lognormal(r, 15_000, 1.2, 200, 2_000_000))
             ext = {"png": "png", "json": "json", "mo": "mo", "prose": "txt", "random": "dat", "gz_text": "txt.gz"}[g]
@@ -529,6 +530,14 @@ def plan_tree(seed, image_bytes):
 
     return Tree(dirs=dirs, symlinks=links, tasks=tasks, packages=packages, logs=logs, swap_path="/swapfile",
                 swap_bytes=swap_bytes, db_path="/var/lib/shop/shop.db", db_bytes=int(BUDGET["db"] * S))
+
+
+def dir_owner(path):
+    """The uid (= gid) owning a directory of the tree."""
+    for prefix, uid in (("/home/admin", 1000), ("/opt/shop", 1000), ("/var/lib/shop/uploads", 33)):
+        if path == prefix or path.startswith(prefix + "/"):
+            return uid
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------

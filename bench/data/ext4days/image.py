@@ -110,6 +110,7 @@ class Fs:
         self.now = None
         self.staged = 0
         self.log = []  # (op, path, bytes) for the day's report
+        self.held = []  # names of deleted files whose blocks are freed at the end of the day
         os.makedirs(os.path.join(workdir, "stage"), exist_ok=True)
 
     # -- bookkeeping ----------------------------------------------------------------------
@@ -187,7 +188,7 @@ class Fs:
             self.flush()
         self._time(t)
         if dst in self.files or dst in self.links:
-            self.cmds.append(f"rm {dst}")
+            self._release(dst)
         self.cmds += [f"ln {src} {dst}", f"unlink {src}", f"sif {dst} ctime @{int(t)}"]
         self._dir_changed(src, t)
         if os.path.dirname(src) != os.path.dirname(dst):
@@ -200,21 +201,41 @@ class Fs:
         if what:
             self.log.append((what, dst, 0))
 
-    def delete(self, path, t):
+    def _release(self, path, now=False):
+        """Removes the name now; frees the inode and blocks at the end of the day (commit()).
+        The kernel does not reuse blocks freed by a transaction until the journal commits it,
+        and its allocator moves on rather than back into small holes: a day's deletions leave
+        their blocks, with their data, free but unused until the next day."""
+        if now:
+            self.cmds.append(f"rm {path}")
+            return
+        hold = f"{os.path.dirname(path).rstrip('/')}/.ext4days-held-{len(self.held)}"
+        self.cmds += [f"ln {path} {hold}", f"unlink {path}"]
+        self.held.append(hold)
+
+    def commit(self, t):
+        """Frees what the day deleted (see _release)."""
+        if self.held:
+            self._time(t)
+            self.cmds += [f"rm {h}" for h in self.held]
+            self.held = []
+        self.flush()
+
+    def delete(self, path, t, inside_dir=False):
         if self._pending_on(path):
             self.flush()
         self._time(t)
         if path in self.dirs:
             under = [p for p in list(self.files) + list(self.links) if p.startswith(path + "/")]
             for p in sorted(under):
-                self.delete(p, t)
+                self.delete(p, t, inside_dir=True)
             for d in sorted((d for d in self.dirs if d.startswith(path + "/")), key=lambda d: -d.count("/")):
                 self.cmds.append(f"rmdir {d}")
                 self.dirs.discard(d)
             self.cmds.append(f"rmdir {path}")
             self.dirs.discard(path)
         else:
-            self.cmds.append(f"rm {path}")
+            self._release(path, now=inside_dir)
             info = self.files.pop(path, None)
             self.links.pop(path, None)
             self.log.append(("deleted", path, info.size if info else 0))
@@ -224,7 +245,7 @@ class Fs:
         self.mkdir(os.path.dirname(path), t)
         self._time(t)
         if path in self.links:
-            self.cmds.append(f"rm {path}")
+            self._release(path)
         self.cmds.append(f"symlink {path} {target}")
         self._dir_changed(path, t)
         self.links[path] = target
