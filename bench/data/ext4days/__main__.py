@@ -57,6 +57,7 @@ def make_day1(args, out, work, timings):
     S, seed = args.size, args.seed
     t, c = time.monotonic(), _cpu()
     tree = distro.plan_tree(seed, S)
+    timings["plan_seconds"] = round(time.monotonic() - t, 2)
     root = os.path.join(work, "tree")
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
@@ -161,9 +162,11 @@ def make_day1(args, out, work, timings):
         fs.files[path].hasher = hashlib.sha256(open(root + path, "rb").read())
     fs.files[tree.db_path].host = db_host
     timings["fixup_seconds"] = round(time.monotonic() - t, 2)
-    if not args.keep_work:
-        shutil.rmtree(root)
-    return tree, fs, db_result["state"]
+    cleanup = None
+    if not args.keep_work:  # while the next days are made
+        cleanup = threading.Thread(target=shutil.rmtree, args=(root,))
+        cleanup.start()
+    return tree, fs, db_result["state"], cleanup
 
 
 def _cpu():
@@ -204,7 +207,7 @@ def main(argv=None):
     os.makedirs(work)
     t_all, c_all = time.monotonic(), _cpu()
     timings = {}
-    tree, fs, db_state = make_day1(args, out, work, timings)
+    tree, fs, db_state, cleanup = make_day1(args, out, work, timings)
     t = time.monotonic()
     _write(os.path.join(out, "day1.manifest.tsv"), fs.manifest())
     timings["manifest_seconds"] = round(time.monotonic() - t, 2)
@@ -231,6 +234,8 @@ def main(argv=None):
         timings[f"day{day}_seconds"] = round(time.monotonic() - t, 2)
         timings[f"day{day}_cpu_seconds"] = round(_cpu() - c, 2)
         _progress(f"day {day} done in {timings[f'day{day}_seconds']} s")
+    if cleanup:
+        cleanup.join()
     if not args.keep_work:
         shutil.rmtree(work)
     timings["total_seconds"] = round(time.monotonic() - t_all, 2)

@@ -1,26 +1,31 @@
 """One day of a web shop server's life, as file operations on the image (image.Fs), in the order
 they happen between two nightly snapshots (01:00 to 01:00 UTC).
 
-  all day   rsyslog, nginx and the shop's API append to their logs (four times a day, so their
-            new blocks interleave with everything else the day allocates)
+  all day   rsyslog, nginx, sshd and the shop's API append to their logs (five batches a day,
+            so their new blocks interleave with everything else the day allocates)
   all day   the shop's SQLite database: hourly transactions (new orders, status changes,
-            customer visits) run by sqlite3 on a copy of yesterday's file; the pages that
-            differ are written back in place, the file grows at its end, and the rollback
+            customer visits) run by sqlite3 on a copy of yesterday's file; at 22:30 the pages
+            that differ are written back in place, the file grows at its end, and the rollback
             journal is written and deleted next to it
-  all day   customers upload photos (new files); the kernel swaps some pages out (bytes written
-            into the swap file's blocks, past the file system)
+  all day   customers upload photos (new files)
   06:25     apt-daily: package lists and apt's binary caches replaced, security upgrades
             downloaded (.deb files) and installed: every file of an upgraded package is
             written as .dpkg-new and renamed over the old one (new blocks; the old blocks are
             freed with their data), dpkg's info files, status and status-old replaced, the
             superseded .deb deleted, dpkg and apt logs appended; cron backs up dpkg's status
   10:00     the admin logs in (wtmp), edits the shop's config, writes a document, deletes two
-            downloads, and the shell history grows
+            old ones, and the shell history grows
+  14:00     the kernel swaps some pages out (bytes written into the swap file's blocks, past
+            the file system)
   15:00     a deploy replaces the application's code and a few node_modules packages
-  09:00-21:00  temporary files come and go in /tmp
+  09:00-17:00  temporary files come and go in /tmp
   00:00     logrotate: daily logs renamed .1, yesterday's .1 gzipped to .2.gz, older ones
             renamed up, the oldest deleted (weekly logs once a week)
-Volumes scale with the image size (VOLUME below, as shares of the image per day).
+  all day   relatime: the first read of a file in a day sets its access time (programs and
+            libraries cron and the admin run, configuration, Python modules, the web site,
+            the application): a fixed hot set and some others, so inode tables change too
+  01:00     what the day deleted is freed (image.Fs.commit): the blocks keep their data
+Volumes scale with the image size (VOLUME below and distro.BUDGET, shares of the image).
 """
 import os
 import shutil
@@ -37,6 +42,8 @@ VOLUME = {
     "swap": 0.001,
     "tmp": 0.0008,
     "node_modules_share": 0.03,
+    "hot_reads": 0.10,  # share of the read-prone files read every day
+    "other_reads": 0.02,  # share of the others read on a given day
 }
 
 
@@ -50,8 +57,9 @@ class Day:
         self.r = rng(seed, "day", day)
         self.events = []
 
-    def at(self, hours, fn, *args):
-        self.events.append((self.t0 + int(hours * 3600), len(self.events), fn, args))
+    def at(self, clock, fn, *args):
+        """Schedules fn at a time of day (hours UTC) between yesterday's 01:00 and today's."""
+        self.events.append((self.t0 + int(((clock - 1) % 24) * 3600), len(self.events), fn, args))
 
     def run(self):
         live = dict(self.tree.logs)
@@ -60,11 +68,11 @@ class Day:
             rotate = not path.endswith(("auth.log", "kern.log")) or weekly_turn
             share = {"access": 0.50, "syslog": 0.30, "auth": 0.08, "kern": 0.06, "app": 0.06}[style]
             per_day = self.S * BUDGET["logs_per_day"] * share
-            for q, (h0, h1) in enumerate(((0, 6), (6, 12), (12, 18), (18, 23), (23, 24))):
-                self.at(h1 - 0.01, self.log_chunk, path, style, per_day * (h1 - h0) / 24, h0, h1, q)
+            for q, (h0, h1) in enumerate(((1, 7), (7, 13), (13, 19), (19, 24), (0, 1))):
+                self.at(h1 - 0.01, self.log_chunk, path, style, per_day * (h1 - h0) / 24, (h0 - 1) % 24, q)
             if rotate:
-                self.at(23, self.rotate, path, 4 if path.endswith(("auth.log", "kern.log")) else (14 if "nginx" in path else 7))
-        self.at(5.42, self.apt_daily)
+                self.at(0, self.rotate, path, 4 if path.endswith(("auth.log", "kern.log")) else (14 if "nginx" in path else 7))
+        self.at(6.42, self.apt_daily)
         self.at(10, self.admin)
         self.at(14, self.swap_out)
         self.at(15, self.deploy)
@@ -72,18 +80,21 @@ class Day:
             self.at(h, self.tmp_files, h)
         uploads = max(2, int(self.S * VOLUME["uploads"] / 250_000))
         for i in range(uploads):
-            self.at(1 + 22 * i / uploads, self.upload, i, self.S * VOLUME["uploads"] / uploads)
-        self.at(21.5, self.database)
-        self.at(23, self.logrotate_status)
+            self.at(2 + 22 * i / uploads, self.upload, i, self.S * VOLUME["uploads"] / uploads)
+        for h in (3, 9, 15, 21):
+            self.at(h, self.reads, h)
+        self.at(22.5, self.database)
+        self.at(0, self.logrotate_status)
         for t, _, fn, args in sorted(self.events, key=lambda e: (e[0], e[1])):
             fn(t, *args)
         self.fs.commit(self.t0 + DAY - 1)
 
     # -- logs ---------------------------------------------------------------------------------
 
-    def log_chunk(self, t, path, style, size, h0, h1, q):
+    def log_chunk(self, t, path, style, size, start, q):
+        """The lines logged from `start` hours after the last snapshot until t."""
         r = rng(self.seed, "log", path, self.day, q)
-        data = C.log_lines(r, int(size), self.t0 + h0 * 3600, self.t0 + h1 * 3600, style)
+        data = C.log_lines(r, int(size), self.t0 + int(start * 3600), t, style)
         self.fs.append(path, data, t)
 
     def rotate(self, t, path, keep):
@@ -227,6 +238,17 @@ class Day:
                         continue
                     g = C.minified_js if p.endswith(".min.js") else (lambda rr, n: C.source_code(rr, n, "js"))
                     fs.replace(p, g(r, max(100, fs.files[p].size)), t + 60, ".tmp")
+
+    READ_PREFIXES = ("/usr/bin/", "/usr/sbin/", "/usr/lib/x86_64-linux-gnu/", "/usr/lib/python3/", "/etc/",
+                     "/srv/www/", "/opt/shop/releases/")
+
+    def reads(self, t, h):
+        r = rng(self.seed, "reads", self.day, h)
+        for p in sorted(self.fs.files):
+            if p.startswith(self.READ_PREFIXES) and self.fs.files[p].atime_day != self.day:
+                hot = rng(self.seed, "hot", p).random() < VOLUME["hot_reads"]
+                if (hot and h == 3) or r.random() < VOLUME["other_reads"] / 4:
+                    self.fs.read_atime(p, t + r.randrange(3600), self.day)
 
     def tmp_files(self, t, h):
         fs, r = self.fs, rng(self.seed, "tmp", self.day, h)

@@ -89,11 +89,11 @@ def parse_extents(text):
 
 
 class FileInfo:
-    __slots__ = ("size", "sha", "hasher", "mode", "uid", "mtime", "host")
+    __slots__ = ("size", "sha", "hasher", "mode", "uid", "mtime", "host", "atime_day")
 
     def __init__(self, size, sha, mode=0o644, uid=0, mtime=0, hasher=None, host=None):
         self.size, self.sha, self.mode, self.uid, self.mtime = size, sha, mode, uid, mtime
-        self.hasher, self.host = hasher, host
+        self.hasher, self.host, self.atime_day = hasher, host, None
 
 
 class Fs:
@@ -249,6 +249,11 @@ class Fs:
         self.cmds.append(f"symlink {path} {target}")
         self._dir_changed(path, t)
         self.links[path] = target
+
+    def read_atime(self, path, t, day):
+        """A read under relatime: the access time moves (once a day per file)."""
+        self.cmds.append(f"sif {path} atime @{int(t)}")
+        self.files[path].atime_day = day
 
     def touch(self, path, t):
         self.cmds += [f"sif {path} mtime @{int(t)}", f"sif {path} ctime @{int(t)}"]
