@@ -246,4 +246,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (image.ImageError, appdb.SqliteError, OSError) as e:
+        print(f"make-ext4-days: {e}", file=sys.stderr)
+        sys.exit(1)

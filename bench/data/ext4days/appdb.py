@@ -23,10 +23,14 @@ ROW_BYTES = 370  # bytes of database file per order row, indexes and customers i
 T_START = 1700000000
 
 
+class SqliteError(RuntimeError):
+    pass
+
+
 def _sqlite(path, sql):
     p = subprocess.run(["sqlite3", "-batch", "-bail", path], input=sql.encode(), capture_output=True)
     if p.returncode != 0:
-        raise RuntimeError(f"sqlite3 {path}: {p.stderr.decode().strip()}")
+        raise SqliteError(f"sqlite3 {path}: {p.stderr.decode().strip()}")
     return p.stdout.decode()
 
 

@@ -105,7 +105,7 @@ class Fs:
         self.dirs = {"/"}
         self.links = {}  # path -> target
         self.cmds = []
-        self.pending = []  # (path, offset, data, old_size, convert)
+        self.pending = []  # (path, offset, data, old_size or None for a raw write)
         self.convert = set()
         self.now = None
         self.staged = 0
