@@ -517,24 +517,30 @@ def _relatab(r, n, base):
 
 
 def elf(r, n, kind="exec"):
-    """An ELF64 file of n bytes: header, code, rodata strings, symbols, relocations, data."""
-    n = max(n, 2048)
+    """An ELF64 file of n bytes (at least 4 KiB): header, program headers, code, read-only
+    strings, symbols, relocations, unwind tables, data, and the section header table."""
+    n = max(n, 4096)
     etype = {"exec": 3, "lib": 3, "module": 1}[kind]  # PIE executables are ET_DYN too
+    nsec = 30
+    shoff = n - 64 * nsec
+    segs = ((6, 64, 4 * 56), (3, 0x120, 28), (1, 0, n // 3), (1, n // 3, n // 2)) if kind != "module" else ()
     hdr = (b"\x7fELF\x02\x01\x01\x00" + b"\0" * 8 +
-           struct.pack("<HHIQQQIHHHHHH", etype, 62, 1, 0x1000 + r.randrange(0x10000), 64, max(0, n - 64 * 30),
-                       0, 64, 56, 11, 64, 30, 29))
-    phdrs = b"".join(struct.pack("<IIQQQQQQ", t, 5, o, o, o, s, s, 0x1000)
-                     for t, o, s in ((6, 64, 616), (3, 680, 28), (1, 0, n // 3), (1, n // 3, n // 2)))
-    head = (hdr + phdrs).ljust(0x400, b"\0")
-    body = n - len(head)
+           struct.pack("<HHIQQQIHHHHHH", etype, 62, 1, 0x1000 + r.randrange(0x10000), 64 if segs else 0, shoff,
+                       0, 64, 56, len(segs), 64, nsec, nsec - 1))
+    phdrs = b"".join(struct.pack("<IIQQQQQQ", t, 5, o, o, o, s, s, 0x1000) for t, o, s in segs)
+    head = (hdr + phdrs).ljust(0x120, b"\0") + (b"/lib64/ld-linux-x86-64.so.2\0" if segs else b"")
+    head = head.ljust(0x400, b"\0")
+    body = shoff - len(head)
     parts = [
         ("text", 0.50), ("rodata", 0.14), ("dynsym", 0.06), ("dynstr", 0.07), ("rela", 0.08),
         ("eh_frame", 0.08), ("data", 0.07),
     ]
     out = [head]
-    used = len(head)
+    offsets = []
+    used = 0
     for i, (name, share) in enumerate(parts):
-        size = body - (used - len(head)) if i == len(parts) - 1 else int(body * share)
+        size = body - used if i == len(parts) - 1 else int(body * share)
+        offsets.append((len(head) + used, size))
         if name == "text":
             chunk = code(r, size)
         elif name == "rodata":
@@ -551,6 +557,15 @@ def elf(r, n, kind="exec"):
             chunk = r.randbytes(size).translate(_SKEW)
         out.append(chunk)
         used += len(chunk)
+    # Section headers: a null one, the sections above, and small ones (notes, init, got...).
+    sh = [bytes(64)]
+    name = 1
+    for i in range(1, nsec):
+        off, size = offsets[i % len(offsets)] if i <= len(offsets) else (len(head) + (i * 977) % max(1, body), 8 * i)
+        sh.append(struct.pack("<IIQQQQIIQQ", name, (1, 3, 1, 1, 8)[i % 5], 2 | (4 * (i % 2)), 0x1000 + off, off, size,
+                              i % 7, 0, 8 if i % 3 else 1, 24 if i % 5 == 2 else 0))
+        name += 6 + i % 11
+    out.append(b"".join(sh))
     return b"".join(out)[:n]
 
 
