@@ -17,19 +17,25 @@ if [[ $# -eq 0 || "$1" == -h || "$1" == --help ]]; then
   sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
   [[ $# -eq 0 ]] && exit 2 || exit 0
 fi
+export PATH="$PATH:/sbin:/usr/sbin" LC_ALL=C TZ=UTC PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1
 missing=()
 for tool in python3 mke2fs debugfs sqlite3; do
-  command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/sbin:/usr/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if (( ${#missing[@]} )); then
-  echo "make-ext4-days: missing ${missing[*]}: install e2fsprogs, sqlite3 and python3 (scripts/install-deps.sh --test)" >&2
+  echo "make-ext4-days: missing ${missing[*]}: install e2fsprogs, sqlite3 and python3" \
+    "(scripts/install-deps.sh --test)" >&2
   exit 2
 fi
-ver=$(PATH="$PATH:/sbin:/usr/sbin" mke2fs -V 2>&1 | sed -n 's/^mke2fs \([0-9.]*\).*/\1/p')
+ver=$(mke2fs -V 2>&1 | sed -n 's/^mke2fs \([0-9.]*\).*/\1/p')
 if [[ -z "$ver" ]] || ! printf '1.47.0\n%s\n' "$ver" | sort -V -C; then
-  echo "make-ext4-days: e2fsprogs ${ver:-?} is too old: debugfs set_current_time, fallocate and extent editing need 1.47" >&2
+  echo "make-ext4-days: e2fsprogs ${ver:-?} is too old: debugfs set_current_time, fallocate" \
+    "and extent editing need 1.47" >&2
   exit 2
 fi
-export PATH="$PATH:/sbin:/usr/sbin" LC_ALL=C TZ=UTC PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))'; then
+  echo "make-ext4-days: python3 is older than 3.9 (Random.randbytes)" >&2
+  exit 2
+fi
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 exec python3 -m ext4days "$@"

@@ -98,9 +98,10 @@ for line in open(sys.argv[3]):
 print(same, diff)
 PY
 )
-(( changed == 0 )) || fail "$changed freed blocks of replaced files were changed although nothing uses them"
-(( stale > 0 )) || fail "every old block of the replaced files was reused: the freed-blocks check checked nothing"
-echo "ok: $(wc -l < "$T/replaced") upgraded package files moved to new blocks; $stale of their $(wc -l < "$T/old_blocks") old blocks are free and keep the old bytes"
+(( changed == 0 )) || fail "$changed freed blocks of replaced files changed although nothing uses them"
+(( stale > 0 )) || fail "every old block of the replaced files was reused: nothing was checked"
+echo "ok: $(wc -l < "$T/replaced") upgraded package files moved to new blocks;" \
+  "$stale of their $(wc -l < "$T/old_blocks") old blocks are free and keep the old bytes"
 
 # The share of changed blocks: about 2.9% at 1 GiB; a 64 MiB image changes a little more
 # (3-4%), because some of a day's activities have a minimum size.

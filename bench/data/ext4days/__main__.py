@@ -75,7 +75,9 @@ def make_day1(args, out, work, timings):
     th.start()
     results = []
     # Big tasks first, so that the two workers finish together.
-    order = sorted(tree.tasks, key=lambda tk: -(sum(f.size for f in tk[1].files) if tk[0] == "package" else tk[3]))
+    order = sorted(
+        tree.tasks, key=lambda tk: -(sum(f.size for f in tk[1].files) if tk[0] == "package" else tk[3])
+    )
     with multiprocessing.get_context("fork").Pool(args.jobs, _init_worker, (seed, root)) as pool:
         for res in pool.imap_unordered(_run, order, chunksize=8):
             results.extend(res)
@@ -107,7 +109,7 @@ def make_day1(args, out, work, timings):
     dir_modes = {d: (mode, uid) for d, mode, uid in tree.dirs}
     all_dirs = []
     for dirpath, _, _ in os.walk(root):
-        all_dirs.append(dirpath[len(root):] or "/")
+        all_dirs.append(dirpath[len(root) :] or "/")
     for d in all_dirs:
         os.chmod(root + d if d != "/" else root, dir_modes.get(d, (0o755, 0))[0])
     for path, target in tree.symlinks:
@@ -188,15 +190,25 @@ def _write(path, text):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="make-ext4-days.sh", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="make-ext4-days.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("outdir")
-    ap.add_argument("--size", type=parse_size, default=parse_size("1G"), help="image size (default 1G; e.g. 64M)")
+    ap.add_argument(
+        "--size", type=parse_size, default=parse_size("1G"), help="image size (default 1G; e.g. 64M)"
+    )
     ap.add_argument("--seed", type=int, default=1, help="seed of everything generated (default 1)")
     ap.add_argument("--days", type=int, default=2, help="number of images, a day apart (default 2)")
-    ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
-                    help="worker processes generating day 1's files (default: the usable CPUs); the output does not depend on it")
-    ap.add_argument("--keep-work", action="store_true", help="keep OUTDIR/.work (the day-1 tree, the database)")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="worker processes generating day 1's files (default: the usable CPUs); the output does "
+        "not depend on it",
+    )
+    ap.add_argument(
+        "--keep-work", action="store_true", help="keep OUTDIR/.work (the day-1 tree, the database)"
+    )
     args = ap.parse_args(argv)
     if args.days < 1:
         ap.error("--days must be at least 1")
@@ -211,10 +223,19 @@ def main(argv=None):
     t = time.monotonic()
     _write(os.path.join(out, "day1.manifest.tsv"), fs.manifest())
     timings["manifest_seconds"] = round(time.monotonic() - t, 2)
-    summary = {"size_bytes": args.size, "seed": args.seed, "days": args.days, "day1": {
-        "files": len(fs.files), "symlinks": len(fs.links), "directories": len(fs.dirs),
-        "file_bytes": sum(i.size for i in fs.files.values()), "packages": len(tree.packages),
-        "database_bytes": fs.files[tree.db_path].size}}
+    summary = {
+        "size_bytes": args.size,
+        "seed": args.seed,
+        "days": args.days,
+        "day1": {
+            "files": len(fs.files),
+            "symlinks": len(fs.links),
+            "directories": len(fs.dirs),
+            "file_bytes": sum(i.size for i in fs.files.values()),
+            "packages": len(tree.packages),
+            "database_bytes": fs.files[tree.db_path].size,
+        },
+    }
     timings["day1_seconds"] = round(time.monotonic() - t_all, 2)
     _progress(f"day 1 done in {timings['day1_seconds']} s")
     for day in range(2, args.days + 1):
@@ -224,7 +245,9 @@ def main(argv=None):
         fs.image, fs.fake_time, fs.log = img, distro.T0 + (day - 1) * distro.DAY, []
         Day(fs, tree, args.seed, day, args.size, work, db_state).run()
         _write(os.path.join(out, f"day{day}.manifest.tsv"), fs.manifest())
-        _write(os.path.join(out, f"day{day}.changes.tsv"), "".join(f"{op}\t{p}\t{n}\n" for op, p, n in fs.log))
+        _write(
+            os.path.join(out, f"day{day}.changes.tsv"), "".join(f"{op}\t{p}\t{n}\n" for op, p, n in fs.log)
+        )
         ops = {}
         for op, _, n in fs.log:
             o = ops.setdefault(op, {"count": 0, "bytes": 0})

@@ -71,7 +71,12 @@ class Day:
             for q, (h0, h1) in enumerate(((1, 7), (7, 13), (13, 19), (19, 24), (0, 1))):
                 self.at(h1 - 0.01, self.log_chunk, path, style, per_day * (h1 - h0) / 24, (h0 - 1) % 24, q)
             if rotate:
-                self.at(0, self.rotate, path, 4 if path.endswith(("auth.log", "kern.log")) else (14 if "nginx" in path else 7))
+                self.at(
+                    0,
+                    self.rotate,
+                    path,
+                    4 if path.endswith(("auth.log", "kern.log")) else (14 if "nginx" in path else 7),
+                )
         self.at(6.42, self.apt_daily)
         self.at(10, self.admin)
         self.at(14, self.swap_out)
@@ -125,11 +130,20 @@ class Day:
                 size = fs.files[name].size
                 gen = C.csv_table if name.endswith("InRelease") else None
                 lr = rng(self.seed, "list", name, self.day)
-                data = gen(lr, size) if gen else GENERATORS["pkg_stanzas"](lr, int(size * (0.98 + 0.04 * r.random())))
+                data = (
+                    gen(lr, size)
+                    if gen
+                    else GENERATORS["pkg_stanzas"](lr, int(size * (0.98 + 0.04 * r.random())))
+                )
                 fs.replace(name, data, t, ".tmp")
         for cache in ("/var/cache/apt/pkgcache.bin", "/var/cache/apt/srcpkgcache.bin"):
             size = fs.files[cache].size
-            fs.replace(cache, GENERATORS["apt_cache_bin"](rng(self.seed, "cache", cache, self.day), size), t + 30, ".new")
+            fs.replace(
+                cache,
+                GENERATORS["apt_cache_bin"](rng(self.seed, "cache", cache, self.day), size),
+                t + 30,
+                ".new",
+            )
         # Security upgrades: whole packages, about VOLUME["upgrade"] of the image (packages that
         # would overshoot it by a quarter are passed over; at least the smallest one is taken).
         target = self.S * VOLUME["upgrade"]
@@ -170,11 +184,21 @@ class Day:
         if chosen:
             fs.replace("/var/lib/dpkg/status-old", old_status, tt, ".tmp")
             fs.replace("/var/lib/dpkg/status", dpkg_status(self.seed, tree.packages), tt, "-new")
-            lines = "".join(f"{_stamp(tt)} upgrade {p.name}:amd64 {p.history[0]} {p.version}\n"
-                            f"{_stamp(tt)} status installed {p.name}:amd64 {p.version}\n" for p in chosen).encode()
+            lines = "".join(
+                f"{_stamp(tt)} upgrade {p.name}:amd64 {p.history[0]} {p.version}\n"
+                f"{_stamp(tt)} status installed {p.name}:amd64 {p.version}\n"
+                for p in chosen
+            ).encode()
             fs.append("/var/log/dpkg.log", lines * 3, tt)
-            fs.append("/var/log/apt/history.log", b"\nStart-Date: " + _stamp(t).encode() + b"\nUpgrade: " +
-                      ", ".join(f"{p.name}:amd64 ({p.history[0]}, {p.version})" for p in chosen).encode() + b"\n", tt)
+            fs.append(
+                "/var/log/apt/history.log",
+                b"\nStart-Date: "
+                + _stamp(t).encode()
+                + b"\nUpgrade: "
+                + ", ".join(f"{p.name}:amd64 ({p.history[0]}, {p.version})" for p in chosen).encode()
+                + b"\n",
+                tt,
+            )
             fs.append("/var/log/apt/term.log", lines * 2, tt)
         fs.replace("/var/backups/dpkg.status.0", dpkg_status(self.seed, tree.packages), t + 3600, ".tmp")
 
@@ -217,10 +241,15 @@ class Day:
         fs, r = self.fs, rng(self.seed, "admin", self.day)
         fs.append("/var/log/wtmp", r.randbytes(384), t)
         fs.replace("/etc/shop/app.conf", C.config(r, 3_000 + r.randrange(200)), t + 300, ".swp")
-        fs.write(f"/home/admin/Documents/notes-day{self.day}.md", C.prose(r, lognormal(r, 8_000, 1.0, 500, 200_000)),
-                 t + 900, 0o644, 1000)
+        fs.write(
+            f"/home/admin/Documents/notes-day{self.day}.md",
+            C.prose(r, lognormal(r, 8_000, 1.0, 500, 200_000)),
+            t + 900,
+            0o644,
+            1000,
+        )
         old = sorted(p for p in fs.files if p.startswith("/home/admin/Documents/") and "/notes-day" not in p)
-        for p in old[r.randrange(max(1, len(old) - 2)):][:2]:
+        for p in old[r.randrange(max(1, len(old) - 2)) :][:2]:
             fs.delete(p, t + 1200)
         fs.append("/home/admin/.bash_history", C.shell_script(r, 600 + r.randrange(600))[10:], t + 3000)
         fs.append("/var/log/wtmp", r.randbytes(384), t + 3600)
@@ -229,7 +258,12 @@ class Day:
         fs, r = self.fs, rng(self.seed, "deploy", self.day)
         rel = "/opt/shop/releases/2024.11.23"
         for p in sorted(p for p in fs.files if p.startswith(rel + "/app/")):
-            fs.replace(p, C.source_code(r, max(200, int(fs.files[p].size * (0.9 + 0.2 * r.random()))), "js"), t, ".tmp")
+            fs.replace(
+                p,
+                C.source_code(r, max(200, int(fs.files[p].size * (0.9 + 0.2 * r.random()))), "js"),
+                t,
+                ".tmp",
+            )
         mods = sorted({"/".join(p.split("/")[:7]) for p in fs.files if p.startswith(rel + "/node_modules/")})
         for m in mods:
             if r.random() < VOLUME["node_modules_share"]:
@@ -239,8 +273,15 @@ class Day:
                     g = C.minified_js if p.endswith(".min.js") else (lambda rr, n: C.source_code(rr, n, "js"))
                     fs.replace(p, g(r, max(100, fs.files[p].size)), t + 60, ".tmp")
 
-    READ_PREFIXES = ("/usr/bin/", "/usr/sbin/", "/usr/lib/x86_64-linux-gnu/", "/usr/lib/python3/", "/etc/",
-                     "/srv/www/", "/opt/shop/releases/")
+    READ_PREFIXES = (
+        "/usr/bin/",
+        "/usr/sbin/",
+        "/usr/lib/x86_64-linux-gnu/",
+        "/usr/lib/python3/",
+        "/etc/",
+        "/srv/www/",
+        "/opt/shop/releases/",
+    )
 
     def reads(self, t, h):
         r = rng(self.seed, "reads", self.day, h)
@@ -276,10 +317,10 @@ def _changed_pages(old, new, page=4096):
                 break
             if x != y:
                 for i in range(0, len(y), page):
-                    if x[i:i + page] != y[i:i + page]:
+                    if x[i : i + page] != y[i : i + page]:
                         if runs and runs[-1][0] + len(runs[-1][1]) == off + i:
-                            runs[-1][1] += y[i:i + page]
+                            runs[-1][1] += y[i : i + page]
                         else:
-                            runs.append([off + i, bytearray(y[i:i + page])])
+                            runs.append([off + i, bytearray(y[i : i + page])])
             off += len(y)
     return [(o, bytes(d)) for o, d in runs]

@@ -46,34 +46,45 @@ def build(seed, path, target_bytes):
     corpus = [" ".join(C.words(r, 400))[:2000] for _ in range(1024)]
     h0 = rng(seed, "db", "hash").getrandbits(31)
     sql = [
-        "PRAGMA page_size=4096;", "PRAGMA journal_mode=OFF;", "PRAGMA synchronous=OFF;", "PRAGMA cache_size=-131072;",
-        "CREATE TEMP TABLE corpus(id INTEGER PRIMARY KEY, t TEXT);", "BEGIN;",
+        "PRAGMA page_size=4096;",
+        "PRAGMA journal_mode=OFF;",
+        "PRAGMA synchronous=OFF;",
+        "PRAGMA cache_size=-131072;",
+        "CREATE TEMP TABLE corpus(id INTEGER PRIMARY KEY, t TEXT);",
+        "BEGIN;",
     ]
     sql += [f"INSERT INTO corpus VALUES({i},{_quote(t)});" for i, t in enumerate(corpus)]
     sql += [
         "COMMIT;",
         "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE,"
-        " city TEXT, created INTEGER NOT NULL, last_seen INTEGER, visits INTEGER NOT NULL DEFAULT 0, notes TEXT);",
+        " city TEXT, created INTEGER NOT NULL, last_seen INTEGER,"
+        " visits INTEGER NOT NULL DEFAULT 0, notes TEXT);",
         "CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers(id),"
-        " ts INTEGER NOT NULL, kind TEXT NOT NULL, status INTEGER NOT NULL, total_cents INTEGER NOT NULL, payload TEXT);",
+        " ts INTEGER NOT NULL, kind TEXT NOT NULL, status INTEGER NOT NULL,"
+        " total_cents INTEGER NOT NULL, payload TEXT);",
         "CREATE INDEX orders_customer ON orders(customer_id, ts);",
         "CREATE INDEX orders_status ON orders(status, ts);",
         "BEGIN;",
         # h: a 31-bit LCG walked once per row; a, b, c: three mixes of it.
-        f"WITH RECURSIVE s(i, h) AS (SELECT 1, {h0} UNION ALL SELECT i + 1, (h * 1103515245 + 12345) % 2147483648 FROM s WHERE i < {customers}),"
-        " v(i, a, b, c) AS (SELECT i, h >> 4, ((h * 69069 + 1) % 2147483648) >> 4, ((h * 134775813 + 1) % 2147483648) >> 4 FROM s)"
+        f"WITH RECURSIVE s(i, h) AS (SELECT 1, {h0} UNION ALL"
+        f" SELECT i + 1, (h * 1103515245 + 12345) % 2147483648 FROM s WHERE i < {customers}),"
+        " v(i, a, b, c) AS (SELECT i, h >> 4, ((h * 69069 + 1) % 2147483648) >> 4,"
+        " ((h * 134775813 + 1) % 2147483648) >> 4 FROM s)"
         " INSERT INTO customers SELECT i,"
         " (SELECT substr(t, 1 + a % 1900, 6 + b % 14) FROM corpus WHERE id = c % 1024),"
         " printf('user%d.%d@example.org', i, a % 1000),"
         " (SELECT substr(t, 1 + b % 1900, 5 + c % 10) FROM corpus WHERE id = a % 1024),"
         f" {T_START} - 86400 * (a % 900), {T_START} - (b % 86400), c % 200,"
-        " CASE WHEN a % 4 = 0 THEN (SELECT substr(t, 1 + c % 1500, 20 + a % 300) FROM corpus WHERE id = b % 1024) END FROM v;",
-        f"WITH RECURSIVE s(i, h) AS (SELECT 1, {h0 ^ 0x5bd1e995} UNION ALL SELECT i + 1, (h * 1103515245 + 12345) % 2147483648 FROM s WHERE i < {orders}),"
-        " v(i, a, b, c) AS (SELECT i, h >> 4, ((h * 69069 + 1) % 2147483648) >> 4, ((h * 134775813 + 1) % 2147483648) >> 4 FROM s)"
+        " CASE WHEN a % 4 = 0 THEN"
+        " (SELECT substr(t, 1 + c % 1500, 20 + a % 300) FROM corpus WHERE id = b % 1024) END FROM v;",
+        f"WITH RECURSIVE s(i, h) AS (SELECT 1, {h0 ^ 0x5bd1e995} UNION ALL"
+        f" SELECT i + 1, (h * 1103515245 + 12345) % 2147483648 FROM s WHERE i < {orders}),"
+        " v(i, a, b, c) AS (SELECT i, h >> 4, ((h * 69069 + 1) % 2147483648) >> 4,"
+        " ((h * 134775813 + 1) % 2147483648) >> 4 FROM s)"
         f" INSERT INTO orders SELECT i, 1 + a % {customers}, {T_START} - {orders * 60} + i * 60 + b % 60,"
         " CASE b % 7 WHEN 0 THEN 'refund' WHEN 1 THEN 'pickup' ELSE 'order' END,"
         f" CASE WHEN i < {orders} * 0.97 THEN 4 ELSE c % 5 END, 100 + (a * 7) % 50000,"
-        " printf('{\"sku\":\"%06d\",\"qty\":%d,\"ship\":\"%s\",\"note\":\"%s\"}', b % 1000000, 1 + c % 9,"
+        ' printf(\'{"sku":"%06d","qty":%d,"ship":"%s","note":"%s"}\', b % 1000000, 1 + c % 9,'
         " (SELECT substr(t, 1 + c % 1800, 20 + a % 40) FROM corpus WHERE id = b % 1024),"
         " (SELECT substr(t, 1 + a % 1600, 30 + b % 330) FROM corpus WHERE id = c % 1024)) FROM v;",
         "COMMIT;",
@@ -102,21 +113,38 @@ def day_sql(seed, day, state, t_begin, scale_rows):
         for _ in range(ins_total // 24):
             note = " ".join(C.words(r, 6 + r.randrange(50)))
             ship = " ".join(C.words(r, 4))
-            payload = f'{{"sku":"{r.randrange(1000000):06d}","qty":{1 + r.randrange(9)},"ship":"{ship}","note":"{note}"}}'
-            rows.append(f"({next_id},{1 + r.randrange(state['customers'])},{t + r.randrange(3600)},'order',0,"
-                        f"{100 + r.randrange(50000)},{_quote(payload)})")
+            payload = (
+                f'{{"sku":"{r.randrange(1000000):06d}","qty":{1 + r.randrange(9)},'
+                f'"ship":"{ship}","note":"{note}"}}'
+            )
+            rows.append(
+                f"({next_id},{1 + r.randrange(state['customers'])},{t + r.randrange(3600)},'order',0,"
+                f"{100 + r.randrange(50000)},{_quote(payload)})"
+            )
             next_id += 1
         if rows:
             out.append("INSERT INTO orders VALUES " + ",\n".join(rows) + ";")
         lo = state["min_id"]
         recent = max(lo, next_id - max(100, orders // 20))
-        ids = sorted({recent + r.randrange(next_id - recent) if r.random() < 0.75 else lo + r.randrange(next_id - lo)
-                      for _ in range(upd_total // 24)})
+        ids = sorted(
+            {
+                recent + r.randrange(next_id - recent)
+                if r.random() < 0.75
+                else lo + r.randrange(next_id - lo)
+                for _ in range(upd_total // 24)
+            }
+        )
         if ids:
-            out.append(f"UPDATE orders SET status = min(status + 1, 4), ts = {t + 1800} WHERE id IN ({','.join(map(str, ids))});")
+            out.append(
+                f"UPDATE orders SET status = min(status + 1, 4), ts = {t + 1800}"
+                f" WHERE id IN ({','.join(map(str, ids))});"
+            )
         cids = sorted({1 + r.randrange(state["customers"]) for _ in range(cust_total // 24)})
         if cids:
-            out.append(f"UPDATE customers SET last_seen = {t + 1200}, visits = visits + 1 WHERE id IN ({','.join(map(str, cids))});")
+            out.append(
+                f"UPDATE customers SET last_seen = {t + 1200}, visits = visits + 1"
+                f" WHERE id IN ({','.join(map(str, cids))});"
+            )
         out.append("COMMIT;")
     # Weekly retention (Sunday night, every 7th day): the oldest orders go.
     if day % 7 == 0:

@@ -111,7 +111,7 @@ def prose(r, n, width=11):
     ws = words(r, n // 5 + 16)
     lines = []
     for j in range(0, len(ws), width):
-        line = " ".join(ws[j:j + width])
+        line = " ".join(ws[j : j + width])
         lines.append(line[:1].upper() + line[1:] + ("." if j % (width * 3) == 0 else ""))
         if j % (width * 8) == width * 7:
             lines.append("")
@@ -133,10 +133,12 @@ def license_text(name):
 
 
 def copyright_file(r, pkg, license_name):
-    head = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
-            f"Upstream-Name: {pkg}\nSource: https://example.org/{pkg}\n\n"
-            f"Files: *\nCopyright: {2000 + r.randrange(24)} {' '.join(words(r, 2)).title()}\n"
-            f"License: {license_name}\n\n").encode()
+    head = (
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        f"Upstream-Name: {pkg}\nSource: https://example.org/{pkg}\n\n"
+        f"Files: *\nCopyright: {2000 + r.randrange(24)} {' '.join(words(r, 2)).title()}\n"
+        f"License: {license_name}\n\n"
+    ).encode()
     return head + license_text(license_name)
 
 
@@ -146,8 +148,10 @@ def changelog(r, pkg, versions, t_last):
     t = t_last
     for v in versions:
         items = "\n".join("  * " + " ".join(words(r, 6 + r.randrange(14))) for _ in range(1 + r.randrange(5)))
-        out.append(f"{pkg} ({v}) bookworm; urgency=medium\n\n{items}\n\n -- "
-                   f"{' '.join(words(r, 2)).title()} <maint@example.org>  {rfc2822(t)}\n")
+        out.append(
+            f"{pkg} ({v}) bookworm; urgency=medium\n\n{items}\n\n -- "
+            f"{' '.join(words(r, 2)).title()} <maint@example.org>  {rfc2822(t)}\n"
+        )
         t -= 86400 * (10 + r.randrange(200))
     return "\n".join(out).encode()
 
@@ -164,9 +168,13 @@ def config(r, n):
         else:
             k = "_".join(words(r, 1 + r.randrange(2)))
             c = r.random()
-            v = (str(r.randrange(1 << (4 * r.randrange(1, 6)))) if c < 0.4 else
-                 ("yes" if c < 0.55 else "/" + "/".join(words(r, 2 + r.randrange(3)))) if c < 0.75 else
-                 " ".join(words(r, 1 + r.randrange(3))))
+            v = (
+                str(r.randrange(1 << (4 * r.randrange(1, 6))))
+                if c < 0.4
+                else ("yes" if c < 0.55 else "/" + "/".join(words(r, 2 + r.randrange(3))))
+                if c < 0.75
+                else " ".join(words(r, 1 + r.randrange(3)))
+            )
             line = f"{k} = {v}"
         out.append(line)
         size += len(line) + 1
@@ -184,7 +192,7 @@ def shell_script(r, n):
         elif c < 0.4:
             line = f"# {' '.join(ws)}"
         else:
-            line = f"{ws[0]}_{ws[1]}=\"${{{ws[2].upper()}:-/usr/lib/{ws[-1]}}}\""
+            line = f'{ws[0]}_{ws[1]}="${{{ws[2].upper()}:-/usr/lib/{ws[-1]}}}"'
         out.append(line)
         size += len(line) + 1
     return _fit("\n".join(out).encode(), n)
@@ -200,7 +208,7 @@ def source_code(r, n, lang="py"):
         ws = words(r, 5 * count)
         rnd = r.randbytes(count)
         for i in range(count):
-            w0, w1, w2, w3, w4 = ws[5 * i:5 * i + 5]
+            w0, w1, w2, w3, w4 = ws[5 * i : 5 * i + 5]
             c = rnd[i]
             ind = "    " * depth
             args = f"{w2}, {w3}" if c & 1 else w2
@@ -221,7 +229,9 @@ def source_code(r, n, lang="py"):
                 elif c < 77:
                     line, depth = f"{ind}if ({w0} && {w1}.length > {c % 10}) {{", min(depth + 1, 4)
                 elif c < 102:
-                    line, depth = f"{ind}return {w0}.{w1}({args});\n{'    ' * max(depth - 1, 0)}}}", max(depth - 1, 1)
+                    line, depth = f"{ind}return {w0}.{w1}({args});\n{'    ' * max(depth - 1, 0)}}}", max(
+                        depth - 1, 1
+                    )
                 else:
                     line = f"{ind}const {w0} = {w1}['{w2}'] || {c % 100};"
             out.append(line)
@@ -235,8 +245,10 @@ def minified_js(r, n):
     ws = words(r, n // 6 + 8)
     parts = []
     for j in range(0, len(ws) - 3, 4):
-        a = ws[j:j + 4]
-        parts.append(f"function {a[0]}(e,t){{return e.{a[-1]}(t,{len(a[1])})}}var {a[1][:2]}={a[2][:3]}||{{}};")
+        a = ws[j : j + 4]
+        parts.append(
+            f"function {a[0]}(e,t){{return e.{a[-1]}(t,{len(a[1])})}}var {a[1][:2]}={a[2][:3]}||{{}};"
+        )
     return _fit("".join(parts).encode(), n)
 
 
@@ -250,8 +262,10 @@ def csv_table(r, n):
         count = max(16, (n - size) // 40)
         ws = words(r, 3 * count)
         nums = memoryview(r.randbytes(4 * count)).cast("I")
-        lines = [f"{row + i},{ws[3 * i]},{v % 100000},{v % 997}.{v % 100:02d},{ws[3 * i + 1]},{ws[3 * i + 2]}"
-                 for i, v in enumerate(nums)]
+        lines = [
+            f"{row + i},{ws[3 * i]},{v % 100000},{v % 997}.{v % 100:02d},{ws[3 * i + 1]},{ws[3 * i + 2]}"
+            for i, v in enumerate(nums)
+        ]
         row += count
         size += sum(map(len, lines)) + len(lines)
         out += lines
@@ -277,8 +291,11 @@ def symbol_map(r, n):
 
 
 def html(r, n):
-    out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"><title>" + " ".join(words(r, 4)) + "</title>",
-           '<link rel="stylesheet" href="/static/site.css"></head><body>']
+    out = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"><title>' + " ".join(words(r, 4)) + "</title>",
+        '<link rel="stylesheet" href="/static/site.css"></head><body>',
+    ]
     size = 200
     while size < n:
         ws = words(r, 10 + r.randrange(30))
@@ -286,7 +303,11 @@ def html(r, n):
         if c < 0.15:
             line = f"<h2 id=\"{ws[0]}\">{' '.join(ws[:5]).title()}</h2>"
         elif c < 0.3:
-            line = "<ul>" + "".join(f'<li><a href="/{a}/{b}.html">{a} {b}</a></li>' for a, b in zip(ws[::2], ws[1::2])) + "</ul>"
+            line = (
+                "<ul>"
+                + "".join(f'<li><a href="/{a}/{b}.html">{a} {b}</a></li>' for a, b in zip(ws[::2], ws[1::2]))
+                + "</ul>"
+            )
         else:
             line = f'<p class="{ws[0]}">{" ".join(ws[1:])}.</p>'
         out.append(line)
@@ -300,7 +321,7 @@ def pem_certificate(r, name):
 
     der = r.randbytes(700 + r.randrange(900))
     b64 = base64.encodebytes(der).decode().replace("\n", "")
-    lines = "\n".join(b64[i:i + 64] for i in range(0, len(b64), 64))
+    lines = "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
     return f"# {name}\n-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n".encode()
 
 
@@ -319,7 +340,10 @@ def _utc(t):
 
 def rfc2822(t):
     g = _utc(t)
-    return f"{_DAYS[g.tm_wday]}, {g.tm_mday:02d} {_MONTHS[g.tm_mon - 1]} {g.tm_year} {g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d} +0000"
+    return (
+        f"{_DAYS[g.tm_wday]}, {g.tm_mday:02d} {_MONTHS[g.tm_mon - 1]} {g.tm_year} "
+        f"{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d} +0000"
+    )
 
 
 def _syslog_stamp(t):
@@ -334,7 +358,8 @@ def _iso_stamp(t):
 
 def _clf_stamp(t):
     g = _utc(t)
-    return f"{g.tm_mday:02d}/{_MONTHS[g.tm_mon - 1]}/{g.tm_year}:{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d} +0000"
+    day = f"{g.tm_mday:02d}/{_MONTHS[g.tm_mon - 1]}/{g.tm_year}"
+    return f"{day}:{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d} +0000"
 
 
 _SYSLOG_TEMPLATES = [
@@ -351,10 +376,14 @@ _SYSLOG_TEMPLATES = [
     ("shop-api[{pid}]", "WARN slow query on {w0}.{w1} ({w2} {w3}) took ms="),
     ("postfix/qmgr[{pid}]", "{H}: from=<{w0}@example.org>, size={p}, nrcpt=1 (queue active)"),
     ("chronyd[{pid}]", "Selected source 192.168.{n}.{m} ({w0}.pool.ntp.org)"),
-    ("rsyslogd[{pid}]", "[origin software=\"rsyslogd\" swVersion=\"8.2302.0\"] {w0} {w1}"),
+    ("rsyslogd[{pid}]", '[origin software="rsyslogd" swVersion="8.2302.0"] {w0} {w1}'),
 ]
-_STYLE_TEMPLATES = {"syslog": range(len(_SYSLOG_TEMPLATES)), "kern": (6,), "auth": (1, 2, 7, 8),
-                    "app": (9, 9, 9, 10)}
+_STYLE_TEMPLATES = {
+    "syslog": range(len(_SYSLOG_TEMPLATES)),
+    "kern": (6,),
+    "auth": (1, 2, 7, 8),
+    "app": (9, 9, 9, 10),
+}
 
 
 def _bodies(r, style, host, count=512):
@@ -366,26 +395,54 @@ def _bodies(r, style, host, count=512):
         if style == "access":
             ws = [pool[r.randrange(len(pool))] for _ in range(3)]
             ip = f"10.{r.randrange(4)}.{r.randrange(40)}.{r.randrange(256)}"
-            req = f"{r.choice(('GET', 'GET', 'GET', 'POST'))} /{ws[0]}/{ws[1]}?id={r.randrange(3000)} HTTP/1.1"
+            req = (
+                f"{r.choice(('GET', 'GET', 'GET', 'POST'))} /{ws[0]}/{ws[1]}?id={r.randrange(3000)} HTTP/1.1"
+            )
             code = r.choice((200, 200, 200, 200, 304, 301, 404, 500))
-            ua = (f"Mozilla/5.0 (X11; Linux x86_64; rv:{115 + r.randrange(4)}.0) Gecko/20100101 "
-                  f"Firefox/{115 + r.randrange(4)}.0")
-            out.append((f"{ip} - - [", f"] \"{req}\" {code} ", f" \"https://shop.example.org/{ws[2]}\" \"{ua}\""))
+            ua = (
+                f"Mozilla/5.0 (X11; Linux x86_64; rv:{115 + r.randrange(4)}.0) Gecko/20100101 "
+                f"Firefox/{115 + r.randrange(4)}.0"
+            )
+            out.append((f"{ip} - - [", f'] "{req}" {code} ', f' "https://shop.example.org/{ws[2]}" "{ua}"'))
         elif style == "dpkg":
             w = pool[r.randrange(len(pool))]
             v = f"{r.randrange(10)}.{r.randrange(20)}-{r.randrange(5)}"
-            act = r.choice(("status unpacked", "status half-configured", "status installed", "configure",
-                            "status half-installed", "upgrade"))
+            act = r.choice(
+                (
+                    "status unpacked",
+                    "status half-configured",
+                    "status installed",
+                    "configure",
+                    "status half-installed",
+                    "upgrade",
+                )
+            )
             out.append(("", f" {act} {w}:amd64 {v} ", ""))
         else:
             proc, tpl = _SYSLOG_TEMPLATES[r.choice(_STYLE_TEMPLATES[style])]
             ws = [pool[r.randrange(len(pool))] for _ in range(4)]
-            body = tpl.format(w0=ws[0], w1=ws[1], w2=ws[2], w3=ws[3], W=ws[3].title(), n=r.randrange(8),
-                              m=r.randrange(100), o=r.randrange(256), p=r.randrange(1024, 65536),
-                              x=f"{r.getrandbits(32):08x}", h=f"{r.getrandbits(64):016x}",
-                              H=f"{r.getrandbits(40):010X}", k="{k}")
-            out.append(("", f" {host} {proc.format(pid=r.choice(pids))}: " + body.split("{k}")[0],
-                        body.split("{k}")[1] if "{k}" in body else ""))
+            body = tpl.format(
+                w0=ws[0],
+                w1=ws[1],
+                w2=ws[2],
+                w3=ws[3],
+                W=ws[3].title(),
+                n=r.randrange(8),
+                m=r.randrange(100),
+                o=r.randrange(256),
+                p=r.randrange(1024, 65536),
+                x=f"{r.getrandbits(32):08x}",
+                h=f"{r.getrandbits(64):016x}",
+                H=f"{r.getrandbits(40):010X}",
+                k="{k}",
+            )
+            out.append(
+                (
+                    "",
+                    f" {host} {proc.format(pid=r.choice(pids))}: " + body.split("{k}")[0],
+                    body.split("{k}")[1] if "{k}" in body else "",
+                )
+            )
     return out
 
 
@@ -430,9 +487,42 @@ def log_lines(r, n, t0, t1, style="syslog", host="srv01"):
 
 # Byte frequencies of x86-64 code: a few opcodes and prefixes, ModRM bytes and small
 # displacements dominate.
-_HOT = bytes([0x48, 0x89, 0x8B, 0x00, 0xFF, 0xE8, 0x0F, 0x85, 0x84, 0x45, 0x24, 0x44, 0xC7, 0x83,
-              0x31, 0xC0, 0x74, 0x75, 0x41, 0x4C, 0x8D, 0x05, 0x10, 0x08, 0x01, 0x5D, 0xC3, 0x90,
-              0x66, 0x2E, 0x39, 0x3D])
+_HOT = bytes(
+    [
+        0x48,
+        0x89,
+        0x8B,
+        0x00,
+        0xFF,
+        0xE8,
+        0x0F,
+        0x85,
+        0x84,
+        0x45,
+        0x24,
+        0x44,
+        0xC7,
+        0x83,
+        0x31,
+        0xC0,
+        0x74,
+        0x75,
+        0x41,
+        0x4C,
+        0x8D,
+        0x05,
+        0x10,
+        0x08,
+        0x01,
+        0x5D,
+        0xC3,
+        0x90,
+        0x66,
+        0x2E,
+        0x39,
+        0x3D,
+    ]
+)
 
 
 def _skew_table():
@@ -479,7 +569,7 @@ def code(r, n):
     pool = _code_pool()
     win = 4096
     offs = memoryview(r.randbytes(4 * (n // win + 1))).cast("I")
-    buf = bytearray(b"".join([pool[o % (len(pool) - win):o % (len(pool) - win) + win] for o in offs])[:n])
+    buf = bytearray(b"".join([pool[o % (len(pool) - win) : o % (len(pool) - win) + win] for o in offs])[:n])
     # Operands (call targets, displacements): every 9th byte comes from the stream, so no two
     # files share more than 8 bytes in a row. Tuned so that gzip -6 compresses it 1.85x, as it
     # does the .text of Debian's python3.11.
@@ -524,16 +614,38 @@ def elf(r, n, kind="exec"):
     nsec = 30
     shoff = n - 64 * nsec
     segs = ((6, 64, 4 * 56), (3, 0x120, 28), (1, 0, n // 3), (1, n // 3, n // 2)) if kind != "module" else ()
-    hdr = (b"\x7fELF\x02\x01\x01\x00" + b"\0" * 8 +
-           struct.pack("<HHIQQQIHHHHHH", etype, 62, 1, 0x1000 + r.randrange(0x10000), 64 if segs else 0, shoff,
-                       0, 64, 56, len(segs), 64, nsec, nsec - 1))
+    hdr = (
+        b"\x7fELF\x02\x01\x01\x00"
+        + b"\0" * 8
+        + struct.pack(
+            "<HHIQQQIHHHHHH",
+            etype,
+            62,
+            1,
+            0x1000 + r.randrange(0x10000),
+            64 if segs else 0,
+            shoff,
+            0,
+            64,
+            56,
+            len(segs),
+            64,
+            nsec,
+            nsec - 1,
+        )
+    )
     phdrs = b"".join(struct.pack("<IIQQQQQQ", t, 5, o, o, o, s, s, 0x1000) for t, o, s in segs)
     head = (hdr + phdrs).ljust(0x120, b"\0") + (b"/lib64/ld-linux-x86-64.so.2\0" if segs else b"")
     head = head.ljust(0x400, b"\0")
     body = shoff - len(head)
     parts = [
-        ("text", 0.50), ("rodata", 0.14), ("dynsym", 0.06), ("dynstr", 0.07), ("rela", 0.08),
-        ("eh_frame", 0.08), ("data", 0.07),
+        ("text", 0.50),
+        ("rodata", 0.14),
+        ("dynsym", 0.06),
+        ("dynstr", 0.07),
+        ("rela", 0.08),
+        ("eh_frame", 0.08),
+        ("data", 0.07),
     ]
     out = [head]
     offsets = []
@@ -561,9 +673,24 @@ def elf(r, n, kind="exec"):
     sh = [bytes(64)]
     name = 1
     for i in range(1, nsec):
-        off, size = offsets[i % len(offsets)] if i <= len(offsets) else (len(head) + (i * 977) % max(1, body), 8 * i)
-        sh.append(struct.pack("<IIQQQQIIQQ", name, (1, 3, 1, 1, 8)[i % 5], 2 | (4 * (i % 2)), 0x1000 + off, off, size,
-                              i % 7, 0, 8 if i % 3 else 1, 24 if i % 5 == 2 else 0))
+        off, size = (
+            offsets[i % len(offsets)] if i <= len(offsets) else (len(head) + (i * 977) % max(1, body), 8 * i)
+        )
+        sh.append(
+            struct.pack(
+                "<IIQQQQIIQQ",
+                name,
+                (1, 3, 1, 1, 8)[i % 5],
+                2 | (4 * (i % 2)),
+                0x1000 + off,
+                off,
+                size,
+                i % 7,
+                0,
+                8 if i % 3 else 1,
+                24 if i % 5 == 2 else 0,
+            )
+        )
         name += 6 + i % 11
     out.append(b"".join(sh))
     return b"".join(out)[:n]
@@ -604,14 +731,20 @@ def _ar_member(name, data, mtime):
 
 def deb(r, pkg, version, members, mtime, preset=0):
     """A Debian binary package: ar archive of debian-binary, control.tar.xz and data.tar.xz."""
-    control = (f"Package: {pkg}\nVersion: {version}\nArchitecture: amd64\nMaintainer: Debian <pkg@example.org>\n"
-               f"Installed-Size: {sum(len(d) for _, d in members) // 1024}\nSection: misc\nPriority: optional\n"
-               f"Description: {' '.join(words(r, 6))}\n {' '.join(words(r, 20))}\n").encode()
+    control = (
+        f"Package: {pkg}\nVersion: {version}\nArchitecture: amd64\nMaintainer: Debian <pkg@example.org>\n"
+        f"Installed-Size: {sum(len(d) for _, d in members) // 1024}\nSection: misc\nPriority: optional\n"
+        f"Description: {' '.join(words(r, 6))}\n {' '.join(words(r, 20))}\n"
+    ).encode()
     md5 = "".join(f"{_md5(d)}  {n.lstrip('/')}\n" for n, d in members).encode()
     ctl = xz(tar([("control", control), ("md5sums", md5)], mtime), preset)
     dat = xz(tar(members, mtime), preset)
-    return (b"!<arch>\n" + _ar_member("debian-binary", b"2.0\n", mtime) +
-            _ar_member("control.tar.xz", ctl, mtime) + _ar_member("data.tar.xz", dat, mtime))
+    return (
+        b"!<arch>\n"
+        + _ar_member("debian-binary", b"2.0\n", mtime)
+        + _ar_member("control.tar.xz", ctl, mtime)
+        + _ar_member("data.tar.xz", dat, mtime)
+    )
 
 
 def _md5(data):
@@ -649,8 +782,12 @@ def png(r, w, h):
         row = (int.from_bytes(base, "little") ^ noise).to_bytes(w * 4, "little")
         rows.append(b"\x01" + row if y % 3 else b"\x00" + base)
     idat = zlib.compress(b"".join(rows), 9)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)) +
-            _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def mo_catalog(r, n):
@@ -663,7 +800,7 @@ def mo_catalog(r, n):
     for i in range(count):
         a = 2 + lens[2 * i] % 5
         b = 2 + lens[2 * i + 1] % 5
-        msgs.append((" ".join(ws[pos:pos + a]).encode(), " ".join(ws[pos + a:pos + a + b]).encode()))
+        msgs.append((" ".join(ws[pos : pos + a]).encode(), " ".join(ws[pos + a : pos + a + b]).encode()))
         pos += a + b
     msgs = sorted(set(msgs))
     count = len(msgs)

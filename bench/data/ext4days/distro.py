@@ -90,7 +90,7 @@ class Tree:
 
 
 def _man_gz(r, size, **_):
-    text = (b".TH " + C.words(r, 1)[0].upper().encode() + b" 1\n.SH NAME\n" + C.prose(r, size * 3))
+    text = b".TH " + C.words(r, 1)[0].upper().encode() + b" 1\n.SH NAME\n" + C.prose(r, size * 3)
     return C.gzip_n(text, 9)
 
 
@@ -130,8 +130,11 @@ def _pdf(r, size, **_):
     obj = 1
     while n < size:
         stream = C.gzip_n(C.prose(r, lognormal(r, 40000, 0.8, 2000, 300000)), 6)[10:-8]
-        part = (f"{obj} 0 obj\n<< /Length {len(stream)} /Filter /FlateDecode >>\nstream\n".encode() +
-                stream + b"\nendstream\nendobj\n")
+        part = (
+            f"{obj} 0 obj\n<< /Length {len(stream)} /Filter /FlateDecode >>\nstream\n".encode()
+            + stream
+            + b"\nendstream\nendobj\n"
+        )
         out.append(part)
         n += len(part)
         obj += 1
@@ -141,8 +144,11 @@ def _pdf(r, size, **_):
 
 def _json(r, size, **_):
     ws = C.words(r, size // 8 + 8)
-    items = [f'"{a}": {{"{b}": "{c}", "id": {len(a) * 7919 % 1000}}}' for a, b, c in zip(ws[::3], ws[1::3], ws[2::3])]
-    return ("{\n  " + ",\n  ".join(items) + "\n}\n").encode()[:max(size, 2)]
+    items = [
+        f'"{a}": {{"{b}": "{c}", "id": {len(a) * 7919 % 1000}}}'
+        for a, b, c in zip(ws[::3], ws[1::3], ws[2::3])
+    ]
+    return ("{\n  " + ",\n  ".join(items) + "\n}\n").encode()[: max(size, 2)]
 
 
 def _pkg_stanzas(r, size, **_):
@@ -151,12 +157,15 @@ def _pkg_stanzas(r, size, **_):
     while n < size:
         nm = rname(r)
         ws = C.words(r, 14)
-        st = (f"Package: {nm}\nVersion: {r.randrange(10)}.{r.randrange(30)}-{r.randrange(6)}\n"
-              f"Installed-Size: {r.randrange(20, 90000)}\nMaintainer: {ws[0].title()} {ws[1].title()} <{ws[0]}@debian.org>\n"
-              f"Architecture: amd64\nDepends: libc6 (>= 2.{r.randrange(20, 37)}), lib{ws[2]}{r.randrange(4)}\n"
-              f"Description: {' '.join(ws[3:9])}\nDescription-md5: {r.getrandbits(128):032x}\n"
-              f"Section: {ws[9]}\nPriority: optional\nFilename: pool/main/{nm[0]}/{nm}/{nm}_1.0_amd64.deb\n"
-              f"Size: {r.randrange(2000, 9000000)}\nSHA256: {r.getrandbits(256):064x}\n\n")
+        st = (
+            f"Package: {nm}\nVersion: {r.randrange(10)}.{r.randrange(30)}-{r.randrange(6)}\n"
+            f"Installed-Size: {r.randrange(20, 90000)}\n"
+            f"Maintainer: {ws[0].title()} {ws[1].title()} <{ws[0]}@debian.org>\n"
+            f"Architecture: amd64\nDepends: libc6 (>= 2.{r.randrange(20, 37)}), lib{ws[2]}{r.randrange(4)}\n"
+            f"Description: {' '.join(ws[3:9])}\nDescription-md5: {r.getrandbits(128):032x}\n"
+            f"Section: {ws[9]}\nPriority: optional\nFilename: pool/main/{nm[0]}/{nm}/{nm}_1.0_amd64.deb\n"
+            f"Size: {r.randrange(2000, 9000000)}\nSHA256: {r.getrandbits(256):064x}\n\n"
+        )
         out.append(st)
         n += len(st)
     return "".join(out).encode()[:size]
@@ -176,7 +185,9 @@ def _zoneinfo(r, size, **_):
 
 def _swap_header(r, size, pages=0, **_):
     hdr = bytearray(4096)
-    hdr[1024:1024 + 12] = (1).to_bytes(4, "little") + (pages - 1).to_bytes(4, "little") + (0).to_bytes(4, "little")
+    hdr[1024 : 1024 + 12] = (
+        (1).to_bytes(4, "little") + (pages - 1).to_bytes(4, "little") + (0).to_bytes(4, "little")
+    )
     hdr[1036:1052] = r.randbytes(16)  # uuid
     hdr[4086:4096] = b"SWAPSPACE2"
     return bytes(hdr)
@@ -250,40 +261,96 @@ def make_package(r, nm, kind, scale_cap):
         add(so, "elf_lib", lognormal(r, 180_000, 1.3, 8_000, 12_000_000))
         links.append((f"/usr/lib/x86_64-linux-gnu/lib{nm}.so.{major}", os.path.basename(so)))
         if r.random() < 0.3:
-            for lang in r.sample(["de", "fr", "es", "it", "pt_BR", "ja", "zh_CN", "ru", "pl", "nl", "sv", "cs"], 3 + r.randrange(8)):
-                add(f"/usr/share/locale/{lang}/LC_MESSAGES/lib{nm}.mo", "mo", lognormal(r, 20_000, 0.8, 1_000, 300_000), stable=True)
+            for lang in r.sample(
+                ["de", "fr", "es", "it", "pt_BR", "ja", "zh_CN", "ru", "pl", "nl", "sv", "cs"],
+                3 + r.randrange(8),
+            ):
+                add(
+                    f"/usr/share/locale/{lang}/LC_MESSAGES/lib{nm}.mo",
+                    "mo",
+                    lognormal(r, 20_000, 0.8, 1_000, 300_000),
+                    stable=True,
+                )
     elif kind == "tool":
         for i in range(1 + r.randrange(4)):
             b = nm if i == 0 else f"{nm}-{rname(r, (1, 2))}"
             add(f"/usr/bin/{b}", "elf_exec", lognormal(r, 60_000, 1.2, 4_000, 8_000_000), 0o755)
-            add(f"/usr/share/man/man1/{b}.1.gz", "man_gz", lognormal(r, 2_500, 0.8, 300, 60_000), stable=r.random() < 0.7)
+            add(
+                f"/usr/share/man/man1/{b}.1.gz",
+                "man_gz",
+                lognormal(r, 2_500, 0.8, 300, 60_000),
+                stable=r.random() < 0.7,
+            )
     elif kind == "daemon":
         add(f"/usr/sbin/{nm}d", "elf_exec", lognormal(r, 300_000, 1.0, 20_000, 6_000_000), 0o755)
         add(f"/usr/share/man/man8/{nm}d.8.gz", "man_gz", lognormal(r, 4_000, 0.6, 500, 40_000), stable=True)
-        add(f"/usr/lib/systemd/system/{nm}.service", "config", lognormal(r, 500, 0.4, 200, 2_000), stable=True)
+        add(
+            f"/usr/lib/systemd/system/{nm}.service", "config", lognormal(r, 500, 0.4, 200, 2_000), stable=True
+        )
         for j in range(1 + r.randrange(6)):
-            add(f"/usr/share/{nm}/{C.words(r, 1)[0]}{j}.{r.choice(['json', 'html', 'txt'])}",
-                r.choice(["json", "html", "prose"]), lognormal(r, 8_000, 1.2, 200, 400_000), stable=r.random() < 0.5)
+            add(
+                f"/usr/share/{nm}/{C.words(r, 1)[0]}{j}.{r.choice(['json', 'html', 'txt'])}",
+                r.choice(["json", "html", "prose"]),
+                lognormal(r, 8_000, 1.2, 200, 400_000),
+                stable=r.random() < 0.5,
+            )
     elif kind == "python":
         base = f"/usr/lib/python3/dist-packages/{nm}"
         add(f"{base}/__init__.py", "py", lognormal(r, 1_500, 1.0, 50, 20_000))
         for j in range(2 + r.randrange(30)):
-            add(f"{base}/{C.words(r, 1)[0]}_{j}.py", "py", lognormal(r, 9_000, 1.1, 200, 200_000), stable=r.random() < 0.6)
+            add(
+                f"{base}/{C.words(r, 1)[0]}_{j}.py",
+                "py",
+                lognormal(r, 9_000, 1.1, 200, 200_000),
+                stable=r.random() < 0.6,
+            )
     else:  # data
         base = f"/usr/share/{nm}"
         for j in range(3 + r.randrange(25)):
-            g = r.choice(["png", "png", "png", "json", "json", "mo", "mo", "prose", "prose", "random", "random", "random",
-                          "gz_text"])
-            size = {"png": lognormal(r, 6_000, 1.0, 200, 200_000), "random": lognormal(r, 120_000, 1.4, 1_000, 6_000_000)}.get(
-                g, lognormal(r, 15_000, 1.2, 200, 2_000_000))
-            ext = {"png": "png", "json": "json", "mo": "mo", "prose": "txt", "random": "dat", "gz_text": "txt.gz"}[g]
+            g = r.choice(
+                [
+                    "png",
+                    "png",
+                    "png",
+                    "json",
+                    "json",
+                    "mo",
+                    "mo",
+                    "prose",
+                    "prose",
+                    "random",
+                    "random",
+                    "random",
+                    "gz_text",
+                ]
+            )
+            size = {
+                "png": lognormal(r, 6_000, 1.0, 200, 200_000),
+                "random": lognormal(r, 120_000, 1.4, 1_000, 6_000_000),
+            }.get(g, lognormal(r, 15_000, 1.2, 200, 2_000_000))
+            ext = {
+                "png": "png",
+                "json": "json",
+                "mo": "mo",
+                "prose": "txt",
+                "random": "dat",
+                "gz_text": "txt.gz",
+            }[g]
             add(f"{base}/{C.words(r, 1)[0]}-{j}.{ext}", g, size, stable=r.random() < 0.7)
     doc = f"/usr/share/doc/{'lib' if kind == 'lib' else ''}{nm}"
     add(f"{doc}/copyright", "copyright", 0, stable=True)
     add(f"{doc}/changelog.Debian.gz", "changelog_gz", 0)
     version = version_string(r)
-    return Package(nm if kind != "lib" else f"lib{nm}{r.randrange(1, 4)}", kind, version, files, links,
-                   r.choice(C.LICENSES), T0 - DAY * (30 + r.randrange(600)), [])
+    return Package(
+        nm if kind != "lib" else f"lib{nm}{r.randrange(1, 4)}",
+        kind,
+        version,
+        files,
+        links,
+        r.choice(C.LICENSES),
+        T0 - DAY * (30 + r.randrange(600)),
+        [],
+    )
 
 
 def package_file_key(pkg, f):
@@ -302,12 +369,22 @@ def render_package(seed, pkg):
         out.append((f.path, generate(seed, f.gen, f.size, package_file_key(pkg, f), params), f.mode))
     info = f"/var/lib/dpkg/info/{pkg.name}:amd64" if pkg.kind == "lib" else f"/var/lib/dpkg/info/{pkg.name}"
     dirs = sorted({os.path.dirname(p) for p, _, _ in out})
-    listing = "".join(d + "\n" for d in dirs) + "".join(p + "\n" for p, _, _ in out) + "".join(l + "\n" for l, _ in pkg.symlinks)
+    listing = (
+        "".join(d + "\n" for d in dirs)
+        + "".join(p + "\n" for p, _, _ in out)
+        + "".join(l + "\n" for l, _ in pkg.symlinks)
+    )
     md5s = "".join(f"{hashlib.md5(d).hexdigest()}  {p[1:]}\n" for p, d, _ in out)
     out.append((info + ".list", listing.encode(), 0o644))
     out.append((info + ".md5sums", md5s.encode(), 0o644))
     if pkg.kind == "daemon":
-        out.append((info + ".postinst", generate(seed, "shell", 1500, ("pkg", pkg.name, pkg.version, "postinst"), {}), 0o755))
+        out.append(
+            (
+                info + ".postinst",
+                generate(seed, "shell", 1500, ("pkg", pkg.name, pkg.version, "postinst"), {}),
+                0o755,
+            )
+        )
     return out
 
 
@@ -325,11 +402,13 @@ def dpkg_status(seed, packages):
     for p in packages.values():
         r = rng(seed, "status", p.name)
         ws = C.words(r, 30)
-        out.append(f"Package: {p.name}\nStatus: install ok installed\nPriority: optional\nSection: {p.kind}\n"
-                   f"Installed-Size: {max(1, p.installed_size() // 1024)}\nMaintainer: Debian {ws[0].title()} Team "
-                   f"<pkg-{ws[0]}@lists.debian.org>\nArchitecture: amd64\nVersion: {p.version}\n"
-                   f"Depends: libc6 (>= 2.36), lib{ws[1]}{len(ws[2]) % 4}\nDescription: {' '.join(ws[3:10])}\n"
-                   f" {' '.join(ws[10:])}\n\n")
+        out.append(
+            f"Package: {p.name}\nStatus: install ok installed\nPriority: optional\nSection: {p.kind}\n"
+            f"Installed-Size: {max(1, p.installed_size() // 1024)}\nMaintainer: Debian {ws[0].title()} Team "
+            f"<pkg-{ws[0]}@lists.debian.org>\nArchitecture: amd64\nVersion: {p.version}\n"
+            f"Depends: libc6 (>= 2.36), lib{ws[1]}{len(ws[2]) % 4}\nDescription: {' '.join(ws[3:10])}\n"
+            f" {' '.join(ws[10:])}\n\n"
+        )
     return "".join(out).encode()
 
 
@@ -350,9 +429,25 @@ def plan_tree(seed, image_bytes):
         tasks.append(("file", path, gen, int(size), key or ("file", path), mtime, mode, uid, params))
 
     links += [("/bin", "usr/bin"), ("/sbin", "usr/sbin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64")]
-    for d in ("/dev", "/proc", "/sys", "/run", "/mnt", "/media", "/srv/data", "/tmp", "/var/tmp",
-              "/home/admin/Downloads", "/var/lib/shop/uploads", "/usr/lib64", "/var/spool/cron/crontabs",
-              "/var/lib/systemd/timers", "/var/log/apt", "/var/log/nginx", "/var/backups"):
+    for d in (
+        "/dev",
+        "/proc",
+        "/sys",
+        "/run",
+        "/mnt",
+        "/media",
+        "/srv/data",
+        "/tmp",
+        "/var/tmp",
+        "/home/admin/Downloads",
+        "/var/lib/shop/uploads",
+        "/usr/lib64",
+        "/var/spool/cron/crontabs",
+        "/var/lib/systemd/timers",
+        "/var/log/apt",
+        "/var/log/nginx",
+        "/var/backups",
+    ):
         dirs.append((d, 0o1777 if d.endswith("tmp") else 0o755, 1000 if d.startswith("/home/admin") else 0))
     links.append(("/usr/lib64/ld-linux-x86-64.so.2", "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"))
 
@@ -380,10 +475,32 @@ def plan_tree(seed, image_bytes):
         tasks.append(("package", p, p.name in cached))
         for l, t in p.symlinks:
             links.append((l, t))
-    tasks.append(("file", "/var/lib/dpkg/status", "literal", 0, None, T0 - 3 * DAY, 0o644, 0,
-                  {"data": dpkg_status(seed, packages)}))
-    tasks.append(("file", "/var/lib/dpkg/status-old", "literal", 0, None, T0 - 3 * DAY, 0o644, 0,
-                  {"data": dpkg_status(seed + 1, packages)}))
+    tasks.append(
+        (
+            "file",
+            "/var/lib/dpkg/status",
+            "literal",
+            0,
+            None,
+            T0 - 3 * DAY,
+            0o644,
+            0,
+            {"data": dpkg_status(seed, packages)},
+        )
+    )
+    tasks.append(
+        (
+            "file",
+            "/var/lib/dpkg/status-old",
+            "literal",
+            0,
+            None,
+            T0 - 3 * DAY,
+            0o644,
+            0,
+            {"data": dpkg_status(seed + 1, packages)},
+        )
+    )
 
     # Kernel.
     kt = T0 - 40 * DAY
@@ -394,8 +511,20 @@ def plan_tree(seed, image_bytes):
     links += [("/vmlinuz", f"boot/vmlinuz-{KERNEL}"), ("/initrd.img", f"boot/initrd.img-{KERNEL}")]
     mods = f"/usr/lib/modules/{KERNEL}"
     used = 0
-    subs = ["drivers/net/ethernet", "drivers/scsi", "drivers/gpu/drm", "drivers/usb", "fs", "net/netfilter",
-            "sound/pci", "drivers/md", "crypto", "drivers/hid", "net/wireless", "drivers/infiniband"]
+    subs = [
+        "drivers/net/ethernet",
+        "drivers/scsi",
+        "drivers/gpu/drm",
+        "drivers/usb",
+        "fs",
+        "net/netfilter",
+        "sound/pci",
+        "drivers/md",
+        "crypto",
+        "drivers/hid",
+        "net/wireless",
+        "drivers/infiniband",
+    ]
     i = 0
     while used < BUDGET["modules"] * S:
         size = lognormal(r, 25_000, 1.0, 3_000, min(cap, 2_000_000))
@@ -407,17 +536,50 @@ def plan_tree(seed, image_bytes):
 
     # Small system files.
     for i in range(60 + int(S / 2**30 * 200)):
-        d = r.choice(["", "ssh/", "default/", "apt/", "systemd/", "security/", "pam.d/", "nginx/", "shop/", "cron.d/"])
-        file(f"/etc/{d}{C.words(r, 1)[0]}-{i}.conf", "config", lognormal(r, 1_500, 1.0, 60, 40_000), T0 - DAY * r.randrange(400))
-    for f, n in (("passwd", 1800), ("group", 900), ("shadow", 1100), ("hosts", 220), ("fstab", 600), ("hostname", 6),
-                 ("nginx/nginx.conf", 1500), ("shop/app.conf", 3000), ("ssh/sshd_config", 3300), ("apt/sources.list", 300)):
+        d = r.choice(
+            ["", "ssh/", "default/", "apt/", "systemd/", "security/", "pam.d/", "nginx/", "shop/", "cron.d/"]
+        )
+        file(
+            f"/etc/{d}{C.words(r, 1)[0]}-{i}.conf",
+            "config",
+            lognormal(r, 1_500, 1.0, 60, 40_000),
+            T0 - DAY * r.randrange(400),
+        )
+    for f, n in (
+        ("passwd", 1800),
+        ("group", 900),
+        ("shadow", 1100),
+        ("hosts", 220),
+        ("fstab", 600),
+        ("hostname", 6),
+        ("nginx/nginx.conf", 1500),
+        ("shop/app.conf", 3000),
+        ("ssh/sshd_config", 3300),
+        ("apt/sources.list", 300),
+    ):
         file(f"/etc/{f}", "config", n, T0 - 100 * DAY, 0o640 if f == "shadow" else 0o644)
-    file("/etc/machine-id", "literal", 0, T0 - 300 * DAY, data=(f"{rng(seed, 'mid').getrandbits(128):032x}\n").encode())
+    file(
+        "/etc/machine-id",
+        "literal",
+        0,
+        T0 - 300 * DAY,
+        data=(f"{rng(seed, 'mid').getrandbits(128):032x}\n").encode(),
+    )
     for i in range(60 + int(S / 2**30 * 80)):
-        file(f"/usr/share/ca-certificates/mozilla/{C.words(r, 1)[0].title()}_Root_CA_{i}.crt", "pem", 0, T0 - 200 * DAY)
+        file(
+            f"/usr/share/ca-certificates/mozilla/{C.words(r, 1)[0].title()}_Root_CA_{i}.crt",
+            "pem",
+            0,
+            T0 - 200 * DAY,
+        )
     for i in range(100 + int(S / 2**30 * 500)):
         area = r.choice(["Europe", "America", "Asia", "Africa", "Australia", "Pacific"])
-        file(f"/usr/share/zoneinfo/{area}/{rname(r, (2, 3)).title()}{i}", "zoneinfo", lognormal(r, 1_500, 0.6, 200, 6_000), T0 - 300 * DAY)
+        file(
+            f"/usr/share/zoneinfo/{area}/{rname(r, (2, 3)).title()}{i}",
+            "zoneinfo",
+            lognormal(r, 1_500, 0.6, 200, 6_000),
+            T0 - 300 * DAY,
+        )
     links.append(("/etc/localtime", "/usr/share/zoneinfo/Etc/UTC"))
     file("/usr/share/zoneinfo/Etc/UTC", "zoneinfo", 114, T0 - 300 * DAY)
     file("/var/lib/systemd/random-seed", "random", 512, T0 - 3600, 0o600)
@@ -427,20 +589,46 @@ def plan_tree(seed, image_bytes):
     lists = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm"
     lt = T0 - 20 * DAY
     file(f"{lists}_main_binary-amd64_Packages", "pkg_stanzas", BUDGET["apt_lists"] * S * 0.85, lt)
-    file(f"{lists}-updates_main_binary-amd64_Packages", "pkg_stanzas", BUDGET["apt_lists"] * S * 0.05, T0 - 2 * DAY)
-    file(f"/var/lib/apt/lists/security.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages",
-         "pkg_stanzas", BUDGET["apt_lists"] * S * 0.10, T0 - 19 * 3600)
+    file(
+        f"{lists}-updates_main_binary-amd64_Packages",
+        "pkg_stanzas",
+        BUDGET["apt_lists"] * S * 0.05,
+        T0 - 2 * DAY,
+    )
+    file(
+        "/var/lib/apt/lists/security.debian.org_debian-security_dists_bookworm-security"
+        "_main_binary-amd64_Packages",
+        "pkg_stanzas",
+        BUDGET["apt_lists"] * S * 0.10,
+        T0 - 19 * 3600,
+    )
     for l in ("bookworm_InRelease", "bookworm-updates_InRelease"):
         file(f"/var/lib/apt/lists/deb.debian.org_debian_dists_{l}", "csv", min(150_000, S * 0.00015), lt)
-    file("/var/lib/apt/lists/security.debian.org_debian-security_dists_bookworm-security_InRelease", "csv",
-         min(50_000, S * 0.00005), T0 - 19 * 3600)
+    file(
+        "/var/lib/apt/lists/security.debian.org_debian-security_dists_bookworm-security_InRelease",
+        "csv",
+        min(50_000, S * 0.00005),
+        T0 - 19 * 3600,
+    )
     file("/var/cache/apt/pkgcache.bin", "apt_cache_bin", BUDGET["apt_cache_bin"] * S * 0.6, T0 - 19 * 3600)
     file("/var/cache/apt/srcpkgcache.bin", "apt_cache_bin", BUDGET["apt_cache_bin"] * S * 0.4, T0 - 19 * 3600)
 
     # Logs: live files appended to every day, and the rotated ones (gzip -6 as logrotate does).
     L = BUDGET["logs_per_day"] * S
-    shares = {"syslog": 0.30, "nginx/access.log": 0.50, "auth.log": 0.08, "kern.log": 0.06, "shop/api.log": 0.06}
-    styles = {"syslog": "syslog", "nginx/access.log": "access", "auth.log": "auth", "kern.log": "kern", "shop/api.log": "app"}
+    shares = {
+        "syslog": 0.30,
+        "nginx/access.log": 0.50,
+        "auth.log": 0.08,
+        "kern.log": 0.06,
+        "shop/api.log": 0.06,
+    }
+    styles = {
+        "syslog": "syslog",
+        "nginx/access.log": "access",
+        "auth.log": "auth",
+        "kern.log": "kern",
+        "shop/api.log": "app",
+    }
     for lg, share in shares.items():
         per_day = L * share
         weekly = lg in ("auth.log", "kern.log")
@@ -449,7 +637,17 @@ def plan_tree(seed, image_bytes):
         midnight = T0 - 3600
         age = 4 if weekly else 1  # hours into the current file (weekly logs: 4 days in)
         start = midnight - (age - 1) * DAY if weekly else midnight
-        file(f"/var/log/{lg}", "log", per_day * (T0 - start) / DAY, T0, 0o640, key=("log", lg, 0), style=st, t0=start, t1=T0)
+        file(
+            f"/var/log/{lg}",
+            "log",
+            per_day * (T0 - start) / DAY,
+            T0,
+            0o640,
+            key=("log", lg, 0),
+            style=st,
+            t0=start,
+            t1=T0,
+        )
         logs[f"/var/log/{lg}"] = st
         end = start
         keep = 4 if weekly else (14 if "nginx" in lg else 7)
@@ -459,9 +657,33 @@ def plan_tree(seed, image_bytes):
             nm = f"/var/log/{lg}.{k}" + ("" if k == 1 else ".gz")
             file(nm, g, per_day * period, end, 0o640, key=("log", lg, k), style=st, t0=beg, t1=end)
             end = beg
-    file("/var/log/dpkg.log", "log", min(600_000, S * 0.0006), T0 - 3 * DAY, style="dpkg", t0=T0 - 30 * DAY, t1=T0 - 3 * DAY)
-    file("/var/log/apt/history.log", "log", min(100_000, S * 0.0001), T0 - 3 * DAY, style="dpkg", t0=T0 - 30 * DAY, t1=T0 - 3 * DAY)
-    file("/var/log/apt/term.log", "log", min(200_000, S * 0.0002), T0 - 3 * DAY, style="dpkg", t0=T0 - 30 * DAY, t1=T0 - 3 * DAY)
+    file(
+        "/var/log/dpkg.log",
+        "log",
+        min(600_000, S * 0.0006),
+        T0 - 3 * DAY,
+        style="dpkg",
+        t0=T0 - 30 * DAY,
+        t1=T0 - 3 * DAY,
+    )
+    file(
+        "/var/log/apt/history.log",
+        "log",
+        min(100_000, S * 0.0001),
+        T0 - 3 * DAY,
+        style="dpkg",
+        t0=T0 - 30 * DAY,
+        t1=T0 - 3 * DAY,
+    )
+    file(
+        "/var/log/apt/term.log",
+        "log",
+        min(200_000, S * 0.0002),
+        T0 - 3 * DAY,
+        style="dpkg",
+        t0=T0 - 30 * DAY,
+        t1=T0 - 3 * DAY,
+    )
     file("/var/log/wtmp", "random", 384 * (20 + int(S / 2**30 * 300)), T0 - 5 * 3600, 0o664)
     file("/var/backups/dpkg.status.0", "literal", 0, T0 - DAY, data=dpkg_status(seed + 1, packages))
     file("/var/lib/logrotate/status", "csv", 3_000, T0 - 3600)
@@ -470,19 +692,39 @@ def plan_tree(seed, image_bytes):
     used = 0
     i = 0
     while used < BUDGET["home_docs"] * S:
-        g, ext = r.choice([("prose", "md"), ("csv", "csv"), ("pdf", "pdf"), ("prose", "txt"), ("html", "html")])
+        g, ext = r.choice(
+            [("prose", "md"), ("csv", "csv"), ("pdf", "pdf"), ("prose", "txt"), ("html", "html")]
+        )
         size = lognormal(r, 30_000, 1.2, 500, min(cap, 3_000_000))
-        file(f"/home/admin/Documents/{'-'.join(C.words(r, 2))}-{i}.{ext}", g, size, T0 - DAY * r.randrange(300), uid=1000)
+        file(
+            f"/home/admin/Documents/{'-'.join(C.words(r, 2))}-{i}.{ext}",
+            g,
+            size,
+            T0 - DAY * r.randrange(300),
+            uid=1000,
+        )
         used += size
         i += 1
     used = 0
     i = 0
     while used < BUDGET["home_photos"] * S:
         size = lognormal(r, 2_500_000, 0.4, 300_000, min(cap, 8_000_000))
-        file(f"/home/admin/Pictures/2024/IMG_{2000 + i:05d}.jpg", "jpeg", size, T0 - DAY * r.randrange(300), uid=1000)
+        file(
+            f"/home/admin/Pictures/2024/IMG_{2000 + i:05d}.jpg",
+            "jpeg",
+            size,
+            T0 - DAY * r.randrange(300),
+            uid=1000,
+        )
         used += size
         i += 1
-    file("/home/admin/backups/shop-2024-11-20.tar.gz", "tar_gz", BUDGET["home_backup"] * S * 2.5, T0 - 4 * DAY, uid=1000)
+    file(
+        "/home/admin/backups/shop-2024-11-20.tar.gz",
+        "tar_gz",
+        BUDGET["home_backup"] * S * 2.5,
+        T0 - 4 * DAY,
+        uid=1000,
+    )
     file("/home/admin/.bash_history", "shell", 12_000, T0 - 7200, 0o600, uid=1000)
     file("/home/admin/.ssh/authorized_keys", "pem", 0, T0 - 200 * DAY, 0o600, uid=1000)
     file("/root/.bash_history", "shell", 6_000, T0 - DAY, 0o600)
@@ -494,33 +736,60 @@ def plan_tree(seed, image_bytes):
     while used < BUDGET["node_modules"] * S:
         mod = f"{rel}/node_modules/{rname(r)}{i}"
         t = T0 - DAY * r.randrange(100)
-        parts = [("package.json", "json", lognormal(r, 1_200, 0.5, 300, 5_000)),
-                 ("README.md", "prose", lognormal(r, 4_000, 1.0, 200, 60_000)),
-                 ("index.js", "js", lognormal(r, 2_000, 1.0, 100, 40_000))]
-        parts += [(f"lib/{C.words(r, 1)[0]}{j}.js", "js", lognormal(r, 6_000, 1.1, 100, 200_000)) for j in range(r.randrange(8))]
+        parts = [
+            ("package.json", "json", lognormal(r, 1_200, 0.5, 300, 5_000)),
+            ("README.md", "prose", lognormal(r, 4_000, 1.0, 200, 60_000)),
+            ("index.js", "js", lognormal(r, 2_000, 1.0, 100, 40_000)),
+        ]
+        parts += [
+            (f"lib/{C.words(r, 1)[0]}{j}.js", "js", lognormal(r, 6_000, 1.1, 100, 200_000))
+            for j in range(r.randrange(8))
+        ]
         if r.random() < 0.3:
-            parts.append((f"dist/{rname(r, (1, 2))}.min.js", "minjs", lognormal(r, 40_000, 1.0, 1_000, 700_000)))
+            parts.append(
+                (f"dist/{rname(r, (1, 2))}.min.js", "minjs", lognormal(r, 40_000, 1.0, 1_000, 700_000))
+            )
         for fn, g, size in parts:
             file(f"{mod}/{fn}", g, size, t, uid=1000)
             used += size
         file(f"{mod}/LICENSE", "license", 0, t, uid=1000, license="MIT")
         i += 1
     for j in range(max(3, int(S / 2**30 * 50))):
-        file(f"{rel}/app/{C.words(r, 1)[0]}_{j}.js", "js", lognormal(r, 8_000, 1.0, 200, 100_000), T0 - 2 * DAY, uid=1000)
+        file(
+            f"{rel}/app/{C.words(r, 1)[0]}_{j}.js",
+            "js",
+            lognormal(r, 8_000, 1.0, 200, 100_000),
+            T0 - 2 * DAY,
+            uid=1000,
+        )
     links.append(("/opt/shop/current", "releases/2024.11.23"))
     used = 0
     i = 0
     while used < BUDGET["www"] * S:
-        g, ext = r.choice([("html", "html"), ("html", "html"), ("png", "png"), ("jpeg", "jpg"), ("minjs", "css")])
+        g, ext = r.choice(
+            [("html", "html"), ("html", "html"), ("png", "png"), ("jpeg", "jpg"), ("minjs", "css")]
+        )
         size = lognormal(r, 15_000 if g != "jpeg" else 150_000, 1.0, 300, 1_000_000)
-        file(f"/srv/www/html/{C.words(r, 1)[0]}/{C.words(r, 1)[0]}-{i}.{ext}", g, size, T0 - DAY * r.randrange(200))
+        file(
+            f"/srv/www/html/{C.words(r, 1)[0]}/{C.words(r, 1)[0]}-{i}.{ext}",
+            g,
+            size,
+            T0 - DAY * r.randrange(200),
+        )
         used += size
         i += 1
     used = 0
     i = 0
     while used < BUDGET["uploads"] * S:
         size = lognormal(r, 250_000, 0.8, 20_000, 3_000_000)
-        file(f"/var/lib/shop/uploads/2024/{1 + i % 11:02d}/{r.getrandbits(48):012x}.jpg", "jpeg", size, T0 - DAY * (300 - i % 300), 0o644, 33)
+        file(
+            f"/var/lib/shop/uploads/2024/{1 + i % 11:02d}/{r.getrandbits(48):012x}.jpg",
+            "jpeg",
+            size,
+            T0 - DAY * (300 - i % 300),
+            0o644,
+            33,
+        )
         used += size
         i += 1
 
@@ -528,8 +797,17 @@ def plan_tree(seed, image_bytes):
     swap_bytes = int(BUDGET["swap"] * S) // 4096 * 4096
     file("/swapfile", "swap_header", 4096, T0 - 300 * DAY, 0o600, pages=swap_bytes // 4096)
 
-    return Tree(dirs=dirs, symlinks=links, tasks=tasks, packages=packages, logs=logs, swap_path="/swapfile",
-                swap_bytes=swap_bytes, db_path="/var/lib/shop/shop.db", db_bytes=int(BUDGET["db"] * S))
+    return Tree(
+        dirs=dirs,
+        symlinks=links,
+        tasks=tasks,
+        packages=packages,
+        logs=logs,
+        swap_path="/swapfile",
+        swap_bytes=swap_bytes,
+        db_path="/var/lib/shop/shop.db",
+        db_bytes=int(BUDGET["db"] * S),
+    )
 
 
 def dir_owner(path):

@@ -34,7 +34,9 @@ class ImageError(RuntimeError):
 
 
 def _env(fake_time):
-    env = dict(os.environ, LC_ALL="C", TZ="UTC", MKE2FS_CONFIG=MKE2FS_CONF, E2FSPROGS_FAKE_TIME=str(int(fake_time)))
+    env = dict(
+        os.environ, LC_ALL="C", TZ="UTC", MKE2FS_CONFIG=MKE2FS_CONF, E2FSPROGS_FAKE_TIME=str(int(fake_time))
+    )
     env.pop("E2FSPROGS_UNDO_DIR", None)
     return env
 
@@ -42,8 +44,24 @@ def _env(fake_time):
 def mkfs(image, size, tree, uuid, hash_seed, fake_time, label="rootfs"):
     with open(image, "wb") as f:
         f.truncate(size)
-    cmd = ["mke2fs", "-q", "-F", "-t", "ext4", "-b", str(BS), "-L", label, "-U", uuid,
-           "-E", f"hash_seed={hash_seed},root_owner=0:0", "-d", tree, image]
+    cmd = [
+        "mke2fs",
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-b",
+        str(BS),
+        "-L",
+        label,
+        "-U",
+        uuid,
+        "-E",
+        f"hash_seed={hash_seed},root_owner=0:0",
+        "-d",
+        tree,
+        image,
+    ]
     p = subprocess.run(cmd, env=_env(fake_time), capture_output=True)
     if p.returncode != 0:
         raise ImageError(f"mke2fs failed: {p.stderr.decode().strip()}")
@@ -54,8 +72,11 @@ def debugfs(image, cmds, fake_time, write=True):
     script = image + ".debugfs"
     with open(script, "w") as f:
         f.write("\n".join(cmds) + "\n")
-    p = subprocess.run(["debugfs"] + (["-w"] if write else []) + ["-f", script, image], env=_env(fake_time),
-                       capture_output=True)
+    p = subprocess.run(
+        ["debugfs"] + (["-w"] if write else []) + ["-f", script, image],
+        env=_env(fake_time),
+        capture_output=True,
+    )
     os.unlink(script)
     err = [l for l in p.stderr.decode(errors="replace").splitlines() if l and not l.startswith("debugfs ")]
     if p.returncode != 0 or err:
@@ -63,7 +84,9 @@ def debugfs(image, cmds, fake_time, write=True):
     return p.stdout.decode(errors="replace")
 
 
-_LEAF = re.compile(r"^\s*(\d+)/\s*(\d+)\s+(\d+)/\s*(\d+)\s+(\d+)\s+-\s+(\d+)\s+(\d+)\s+-\s+(\d+)\s+(\d+)\s*(Uninit)?")
+_LEAF = re.compile(
+    r"^\s*(\d+)/\s*(\d+)\s+(\d+)/\s*(\d+)\s+(\d+)\s+-\s+(\d+)\s+(\d+)\s+-\s+(\d+)\s+(\d+)\s*(Uninit)?"
+)
 
 
 def parse_extents(text):
@@ -301,7 +324,9 @@ class Fs:
     def read(self, path):
         """The file's content as the file system returns it (debugfs cat)."""
         self.flush()
-        p = subprocess.run(["debugfs", "-R", f"cat {path}", self.image], env=_env(self.fake_time), capture_output=True)
+        p = subprocess.run(
+            ["debugfs", "-R", f"cat {path}", self.image], env=_env(self.fake_time), capture_output=True
+        )
         if p.returncode != 0:
             raise ImageError(f"debugfs cat {path}: {p.stderr.decode().strip()}")
         return p.stdout
@@ -316,7 +341,9 @@ class Fs:
         if not self.pending:
             return
         paths = sorted({p for p, *_ in self.pending})
-        ext = parse_extents(debugfs(self.image, [f"dump_extents {p}" for p in paths], self.fake_time, write=False))
+        ext = parse_extents(
+            debugfs(self.image, [f"dump_extents {p}" for p in paths], self.fake_time, write=False)
+        )
         conv = []
         for p in sorted(self.convert):
             conv += self._convert_cmds(p, ext[p])
@@ -337,10 +364,20 @@ class Fs:
             if not e[3]:
                 continue
             prev = next((x for x in reversed(extents[:i]) if x[1] > 0), None)
-            if (prev is not None and not prev[3] and prev[4] == e[4] and prev[0] + prev[1] == e[0]
-                    and prev[2] + prev[1] == e[2] and prev[1] + e[1] <= 32768):
-                cmds += [f"goto_block {e[0]}", "delete_node", f"goto_block {prev[0]}",
-                         f"replace_node {prev[0]} {prev[1] + e[1]} {prev[2]}"]
+            if (
+                prev is not None
+                and not prev[3]
+                and prev[4] == e[4]
+                and prev[0] + prev[1] == e[0]
+                and prev[2] + prev[1] == e[2]
+                and prev[1] + e[1] <= 32768
+            ):
+                cmds += [
+                    f"goto_block {e[0]}",
+                    "delete_node",
+                    f"goto_block {prev[0]}",
+                    f"replace_node {prev[0]} {prev[1] + e[1]} {prev[2]}",
+                ]
                 prev[1] += e[1]
                 e[1] = 0
             else:
@@ -367,7 +404,7 @@ class Fs:
                 if e is None:
                     raise ImageError(f"no block mapped at logical block {lblk}")
             pblk = e[2] + (lblk - e[0])
-            chunk = data[pos:pos + n]
+            chunk = data[pos : pos + n]
             if old_size is not None and lblk * BS >= old_size and inblk + n < BS:
                 chunk = chunk + b"\0" * (BS - inblk - n)  # a new block: zeros past the data
             img.seek(pblk * BS + inblk)

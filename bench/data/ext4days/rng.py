@@ -20,7 +20,9 @@ def lognormal(r, median, sigma, lo, hi):
 
 def name(r, syllables=(2, 4)):
     """A pronounceable lowercase name (package, binary, module names)."""
-    parts = "ka ko ki ta to ti na no ni ra ro ri la lo li ma mo mi sa so si pa po pe de da do ve va vo " \
-            "ex in un re pro con ser ter tor ver gen bin net sys dev mod ant ent al er or ly ize ate"
+    parts = (
+        "ka ko ki ta to ti na no ni ra ro ri la lo li ma mo mi sa so si pa po pe de da do ve va vo "
+        "ex in un re pro con ser ter tor ver gen bin net sys dev mod ant ent al er or ly ize ate"
+    )
     parts = parts.split()
     return "".join(r.choice(parts) for _ in range(r.randint(*syllables)))
