@@ -19,6 +19,7 @@ import threading
 import time
 
 from . import appdb, distro, image
+from .clock import DAY, T0
 from .activity import Day
 
 
@@ -96,7 +97,7 @@ def make_day1(args, out, work, timings):
     os.makedirs(os.path.dirname(root + tree.db_path), exist_ok=True)
     os.link(db_host, root + tree.db_path)
     db_sha = _sha_file(db_host)
-    db_mtime = distro.T0 - 600
+    db_mtime = T0 - 600
     os.utime(root + tree.db_path, (db_mtime, db_mtime))
     results.append((tree.db_path, db_size, db_sha, 0o644, db_mtime, 33))
     for path, target in tree.symlinks:
@@ -113,20 +114,20 @@ def make_day1(args, out, work, timings):
     for d in all_dirs:
         os.chmod(root + d if d != "/" else root, dir_modes.get(d, (0o755, 0))[0])
     for path, target in tree.symlinks:
-        os.utime(root + path, (distro.T0 - 300 * distro.DAY,) * 2, follow_symlinks=False)
+        os.utime(root + path, (T0 - 300 * DAY,) * 2, follow_symlinks=False)
     for d in sorted(all_dirs, key=lambda x: -x.count("/")):
-        mt = mtimes.get(d, distro.T0 - 300 * distro.DAY)
+        mt = mtimes.get(d, T0 - 300 * DAY)
         os.utime(root + d if d != "/" else root, (mt, mt))
 
     timings["prepare_seconds"] = round(time.monotonic() - t, 2)
     # mke2fs -d, then what mke2fs takes from the host: change times, owners.
     t, c = time.monotonic(), _cpu()
     img = os.path.join(out, "day1.img")
-    image.mkfs(img, S, root, _uuid(seed, "fs"), _uuid(seed, "hash"), distro.T0)
+    image.mkfs(img, S, root, _uuid(seed, "fs"), _uuid(seed, "hash"), T0)
     timings["mkfs_seconds"] = round(time.monotonic() - t, 2)
     timings["mkfs_cpu_seconds"] = round(_cpu() - c, 2)
     t = time.monotonic()
-    fs = image.Fs(img, work, distro.T0)
+    fs = image.Fs(img, work, T0)
     owners = {}
     for path, size, sha, mode, mtime, uid in results:
         fs.add(path, size, sha, mode, uid, mtime)
@@ -134,10 +135,10 @@ def make_day1(args, out, work, timings):
     fs.dirs.add("/lost+found")  # made by mke2fs
     for d in all_dirs:
         fs.dirs.add(d)
-        owners.setdefault(d, (distro.dir_owner(d), mtimes.get(d, distro.T0 - 300 * distro.DAY)))
+        owners.setdefault(d, (distro.dir_owner(d), mtimes.get(d, T0 - 300 * DAY)))
     for path, target in tree.symlinks:
         fs.links[path] = target
-        owners[path] = (0, distro.T0 - 300 * distro.DAY)
+        owners[path] = (0, T0 - 300 * DAY)
     # Every inode gets the same commands whoever runs this (the superblock counts the bytes
     # debugfs writes).
     cmds = []
@@ -161,7 +162,8 @@ def make_day1(args, out, work, timings):
     info.size, info.sha = tree.swap_bytes, h.hexdigest()
     # Logs are appended to: keep their hash state.
     for path in tree.logs:
-        fs.files[path].hasher = hashlib.sha256(open(root + path, "rb").read())
+        with open(root + path, "rb") as f:
+            fs.files[path].hasher = hashlib.sha256(f.read())
     fs.files[tree.db_path].host = db_host
     timings["fixup_seconds"] = round(time.monotonic() - t, 2)
     cleanup = None
@@ -242,7 +244,7 @@ def main(argv=None):
         t, c = time.monotonic(), _cpu()
         prev, img = os.path.join(out, f"day{day - 1}.img"), os.path.join(out, f"day{day}.img")
         subprocess.run(["cp", "--sparse=always", prev, img], check=True)
-        fs.image, fs.fake_time, fs.log = img, distro.T0 + (day - 1) * distro.DAY, []
+        fs.image, fs.fake_time, fs.log = img, T0 + (day - 1) * DAY, []
         Day(fs, tree, args.seed, day, args.size, work, db_state).run()
         _write(os.path.join(out, f"day{day}.manifest.tsv"), fs.manifest())
         _write(

@@ -31,9 +31,11 @@ import os
 import shutil
 import time
 
-from . import appdb
-from . import content as C
-from .distro import BUDGET, DAY, GENERATORS, T0, bump, deb_path, dpkg_status, render_deb, render_package
+from . import appdb, binary, logfiles, media, text
+from .clock import DAY, T0
+from .distro import BUDGET
+from .generators import GENERATORS
+from .packages import bump, deb_path, dpkg_status, render_deb, render_package
 from .rng import lognormal, rng
 
 VOLUME = {
@@ -99,7 +101,7 @@ class Day:
     def log_chunk(self, t, path, style, size, start, q):
         """The lines logged from `start` hours after the last snapshot until t."""
         r = rng(self.seed, "log", path, self.day, q)
-        data = C.log_lines(r, int(size), self.t0 + int(start * 3600), t, style)
+        data = logfiles.log_lines(r, int(size), self.t0 + int(start * 3600), t, style)
         self.fs.append(path, data, t)
 
     def rotate(self, t, path, keep):
@@ -111,14 +113,14 @@ class Day:
             if fs.exists(f"{path}.{j}.gz"):
                 fs.rename(f"{path}.{j}.gz", f"{path}.{j + 1}.gz", t)
         if fs.exists(f"{path}.1"):
-            fs.write(f"{path}.2.gz", C.gzip_n(fs.read(f"{path}.1"), 6), t, 0o640)
+            fs.write(f"{path}.2.gz", media.gzip_n(fs.read(f"{path}.1"), 6), t, 0o640)
             fs.delete(f"{path}.1", t)
         fs.rename(path, f"{path}.1", t)
         fs.write(path, b"", t, 0o640, what=None)
 
     def logrotate_status(self, t):
         r = rng(self.seed, "logrotate", self.day)
-        self.fs.replace("/var/lib/logrotate/status", C.csv_table(r, 3_000), t + 5, ".tmp")
+        self.fs.replace("/var/lib/logrotate/status", text.csv_table(r, 3_000), t + 5, ".tmp")
 
     # -- apt ----------------------------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class Day:
         for name in sorted(p for p in fs.files if p.startswith(lists)):
             if "security" in name or "updates" in name:
                 size = fs.files[name].size
-                gen = C.csv_table if name.endswith("InRelease") else None
+                gen = text.csv_table if name.endswith("InRelease") else None
                 lr = rng(self.seed, "list", name, self.day)
                 data = (
                     gen(lr, size)
@@ -227,23 +229,23 @@ class Day:
         r = rng(self.seed, "upload", self.day, i)
         g = time.gmtime(t)
         path = f"/var/lib/shop/uploads/{g.tm_year}/{g.tm_mon:02d}/{r.getrandbits(48):012x}.jpg"
-        self.fs.write(path, C.jpeg(r, lognormal(r, median, 0.8, 20_000, 3_000_000)), t, 0o644, 33)
+        self.fs.write(path, media.jpeg(r, lognormal(r, median, 0.8, 20_000, 3_000_000)), t, 0o644, 33)
 
     def swap_out(self, t):
         fs, r = self.fs, rng(self.seed, "swap", self.day)
         pages = max(1, int(self.S * VOLUME["swap"]) // 4096)
         total = self.tree.swap_bytes // 4096
         start = 1 + ((self.day - 2) * pages * 3) % max(1, total - pages - 1)
-        data = b"".join(C.prose(r, 4096) if i % 2 else C.code(r, 4096) for i in range(pages))
+        data = b"".join(text.prose(r, 4096) if i % 2 else binary.code(r, 4096) for i in range(pages))
         fs.raw_write(self.tree.swap_path, start * 4096, data)
 
     def admin(self, t):
         fs, r = self.fs, rng(self.seed, "admin", self.day)
         fs.append("/var/log/wtmp", r.randbytes(384), t)
-        fs.replace("/etc/shop/app.conf", C.config(r, 3_000 + r.randrange(200)), t + 300, ".swp")
+        fs.replace("/etc/shop/app.conf", text.config(r, 3_000 + r.randrange(200)), t + 300, ".swp")
         fs.write(
             f"/home/admin/Documents/notes-day{self.day}.md",
-            C.prose(r, lognormal(r, 8_000, 1.0, 500, 200_000)),
+            text.prose(r, lognormal(r, 8_000, 1.0, 500, 200_000)),
             t + 900,
             0o644,
             1000,
@@ -251,7 +253,7 @@ class Day:
         old = sorted(p for p in fs.files if p.startswith("/home/admin/Documents/") and "/notes-day" not in p)
         for p in old[r.randrange(max(1, len(old) - 2)) :][:2]:
             fs.delete(p, t + 1200)
-        fs.append("/home/admin/.bash_history", C.shell_script(r, 600 + r.randrange(600))[10:], t + 3000)
+        fs.append("/home/admin/.bash_history", text.shell_script(r, 600 + r.randrange(600))[10:], t + 3000)
         fs.append("/var/log/wtmp", r.randbytes(384), t + 3600)
 
     def deploy(self, t):
@@ -260,7 +262,7 @@ class Day:
         for p in sorted(p for p in fs.files if p.startswith(rel + "/app/")):
             fs.replace(
                 p,
-                C.source_code(r, max(200, int(fs.files[p].size * (0.9 + 0.2 * r.random()))), "js"),
+                text.source_code(r, max(200, int(fs.files[p].size * (0.9 + 0.2 * r.random()))), "js"),
                 t,
                 ".tmp",
             )
@@ -270,7 +272,11 @@ class Day:
                 for p in sorted(p for p in fs.files if p.startswith(m + "/")):
                     if p.endswith("LICENSE"):
                         continue
-                    g = C.minified_js if p.endswith(".min.js") else (lambda rr, n: C.source_code(rr, n, "js"))
+                    g = (
+                        text.minified_js
+                        if p.endswith(".min.js")
+                        else (lambda rr, n: text.source_code(rr, n, "js"))
+                    )
                     fs.replace(p, g(r, max(100, fs.files[p].size)), t + 60, ".tmp")
 
     READ_PREFIXES = (
@@ -294,7 +300,7 @@ class Day:
     def tmp_files(self, t, h):
         fs, r = self.fs, rng(self.seed, "tmp", self.day, h)
         size = int(self.S * VOLUME["tmp"] / 3)
-        fs.write(f"/tmp/sess-{self.day}-{h}.tmp", C.csv_table(r, max(100, size)), t, 0o600, 33)
+        fs.write(f"/tmp/sess-{self.day}-{h}.tmp", text.csv_table(r, max(100, size)), t, 0o600, 33)
         prev = f"/tmp/sess-{self.day}-{h - 4}.tmp"
         if fs.exists(prev):
             fs.delete(prev, t + 60)

@@ -16,7 +16,7 @@ behind (the last transaction's), which the image writes and deletes as DELETE mo
 import os
 import subprocess
 
-from . import content as C
+from . import text
 from .rng import rng
 
 ROW_BYTES = 370  # bytes of database file per order row, indexes and customers included (measured)
@@ -43,7 +43,7 @@ def build(seed, path, target_bytes):
     orders = max(2000, target_bytes // ROW_BYTES)
     customers = max(200, orders // 12)
     r = rng(seed, "db", "corpus")
-    corpus = [" ".join(C.words(r, 400))[:2000] for _ in range(1024)]
+    corpus = [" ".join(text.words(r, 400))[:2000] for _ in range(1024)]
     h0 = rng(seed, "db", "hash").getrandbits(31)
     sql = [
         "PRAGMA page_size=4096;",
@@ -111,8 +111,8 @@ def day_sql(seed, day, state, t_begin, scale_rows):
         out.append("BEGIN;")
         rows = []
         for _ in range(ins_total // 24):
-            note = " ".join(C.words(r, 6 + r.randrange(50)))
-            ship = " ".join(C.words(r, 4))
+            note = " ".join(text.words(r, 6 + r.randrange(50)))
+            ship = " ".join(text.words(r, 4))
             payload = (
                 f'{{"sku":"{r.randrange(1000000):06d}","qty":{1 + r.randrange(9)},'
                 f'"ship":"{ship}","note":"{note}"}}'
