@@ -5,18 +5,19 @@ every file (a task makes one file, or a whole package: its files, its dpkg .list
 and for some a .deb in the apt cache). Tasks are plain data, so they run in worker processes;
 run_task() writes the files under a host directory and returns what it wrote.
 
-What is in it, as shares of the image (about half of the disk; the rest is never written):
+What is in it, as shares of the image at 1 GiB (BUDGET below; about half of the disk, the
+rest is never written):
   /usr, /etc, /var/lib/dpkg   Debian packages: ELF executables and libraries, Python modules,
                              man pages and changelogs (gzip -9n), copyright files (the same
                              license texts in many packages, as in Debian), gettext catalogs,
-                             icons, dpkg's status and per-package .list/.md5sums      ~20%
-  /boot, /usr/lib/modules    a kernel, an initrd (compressed), System.map, modules    ~7%
-  /var/lib/shop/shop.db      an SQLite database of a web shop (built by sqlite3)      ~15%
-  /var/lib/apt, /var/cache   package lists, apt's binary caches, downloaded .debs      ~3%
-  /var/log                   rsyslog, nginx, dpkg and apt logs, rotated and gzipped    ~2.5%
+                             icons, dpkg's status and per-package .list/.md5sums       17.5%
+  /var/lib/shop/shop.db      an SQLite database of a web shop (built by sqlite3)        14%
+  /boot, /usr/lib/modules    a kernel, an initrd (compressed), System.map, modules       7.5%
+  /var/lib/apt, /var/cache   package lists, apt's binary caches, downloaded .debs        2.1%
   /home, /srv, /opt          documents, photos, a tar.gz backup, a web site, a Node.js app
-                             with its node_modules (thousands of small files)         ~5%
-  /swapfile                  allocated with fallocate (unwritten: zeros), a swap header ~4%
+                             with its node_modules (thousands of small files), uploads   4.7%
+  /var/log                   rsyslog, nginx, dpkg and apt logs, rotated and gzipped      1.2%
+  /swapfile                  allocated with fallocate (unwritten: zeros), a swap header  4%
 """
 import dataclasses
 import hashlib
