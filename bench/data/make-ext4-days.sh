@@ -4,7 +4,7 @@
 # the previous image changed in place by a day of real file activity (debugfs -w, and writes at
 # the files' own blocks): package upgrades, logs, an SQLite database, uploads, deletions.
 #
-#   bench/data/make-ext4-days.sh OUTDIR [--size 1G] [--seed N] [--days 2] [--jobs N] [--keep-work]
+#   bench/data/make-ext4-days.sh OUTDIR [--size 1G] [--seed N] [--days 2] [--jobs N] [--work DIR] [--keep-work]
 #
 # Output: OUTDIR/day1.img, day2.img, ... (sparse raw images), dayK.manifest.tsv (what every file
 # of day K holds: type, path, size, SHA-256), dayK.changes.tsv (what day K did) and summary.json.

@@ -1,6 +1,6 @@
 """Makes a series of ext4 disk images of one server, a day apart (see make-ext4-days.sh).
 
-  python3 -m ext4days OUTDIR [--size 1G] [--seed N] [--days 2] [--jobs 2] [--keep-work]
+  python3 -m ext4days OUTDIR [--size 1G] [--seed N] [--days 2] [--jobs N] [--work DIR] [--keep-work]
 
 Writes OUTDIR/dayK.img, OUTDIR/dayK.manifest.tsv (every file, symlink and directory the image
 should hold: type, path, size, SHA-256 or link target), OUTDIR/dayK.changes.tsv (what day K did:
@@ -166,11 +166,22 @@ def make_day1(args, out, work, timings):
             fs.files[path].hasher = hashlib.sha256(f.read())
     fs.files[tree.db_path].host = db_host
     timings["fixup_seconds"] = round(time.monotonic() - t, 2)
-    cleanup = None
-    if not args.keep_work:  # while the next days are made
-        cleanup = threading.Thread(target=shutil.rmtree, args=(root,))
-        cleanup.start()
-    return tree, fs, db_result["state"], cleanup
+    return tree, fs, db_result["state"]
+
+
+def _default_scratch(out, size):
+    """/dev/shm when it and the memory have room for the image size (the tree and the database
+    take about half of it): writing and deleting them there is much faster than on a busy disk.
+    Else OUTDIR."""
+    try:
+        st = os.statvfs("/dev/shm")
+        with open("/proc/meminfo") as f:
+            avail = next(int(l.split()[1]) * 1024 for l in f if l.startswith("MemAvailable:"))
+        if os.access("/dev/shm", os.W_OK) and st.f_bavail * st.f_frsize > size and avail > 2 * size:
+            return "/dev/shm"
+    except (OSError, StopIteration, ValueError):
+        pass
+    return out
 
 
 def _cpu():
@@ -209,19 +220,39 @@ def main(argv=None):
         "not depend on it",
     )
     ap.add_argument(
-        "--keep-work", action="store_true", help="keep OUTDIR/.work (the day-1 tree, the database)"
+        "--work",
+        help="where the day-1 tree and the database are made (default /dev/shm when it and the memory "
+        "have room for the image size, else OUTDIR); the images do not depend on it",
     )
+    ap.add_argument("--keep-work", action="store_true", help="keep the scratch directory")
     args = ap.parse_args(argv)
     if args.days < 1:
         ap.error("--days must be at least 1")
     out = os.path.abspath(args.outdir)
     os.makedirs(out, exist_ok=True)
-    work = os.path.join(out, ".work")
-    shutil.rmtree(work, ignore_errors=True)
+    scratch = os.path.abspath(args.work) if args.work else _default_scratch(out, args.size)
+    work = os.path.join(scratch, f".ext4days-work-{os.getpid()}")
     os.makedirs(work)
+    _progress(f"scratch directory {work}")
+    cleanup = []
+    try:
+        return _make(args, out, work, cleanup)
+    finally:
+        for th in cleanup:
+            th.join()
+        if args.keep_work:
+            print(f"make-ext4-days: the day-1 tree and the database are in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _make(args, out, work, cleanup):
     t_all, c_all = time.monotonic(), _cpu()
     timings = {}
-    tree, fs, db_state, cleanup = make_day1(args, out, work, timings)
+    tree, fs, db_state = make_day1(args, out, work, timings)
+    if not args.keep_work:  # the day-1 tree goes while the next days are made
+        cleanup.append(threading.Thread(target=shutil.rmtree, args=(os.path.join(work, "tree"),)))
+        cleanup[-1].start()
     t = time.monotonic()
     _write(os.path.join(out, "day1.manifest.tsv"), fs.manifest())
     timings["manifest_seconds"] = round(time.monotonic() - t, 2)
@@ -247,9 +278,8 @@ def main(argv=None):
         fs.image, fs.fake_time, fs.log = img, T0 + (day - 1) * DAY, []
         Day(fs, tree, args.seed, day, args.size, work, db_state).run()
         _write(os.path.join(out, f"day{day}.manifest.tsv"), fs.manifest())
-        _write(
-            os.path.join(out, f"day{day}.changes.tsv"), "".join(f"{op}\t{p}\t{n}\n" for op, p, n in fs.log)
-        )
+        changes = "".join(f"{op}\t{p}\t{n}\n" for op, p, n in fs.log)
+        _write(os.path.join(out, f"day{day}.changes.tsv"), changes)
         ops = {}
         for op, _, n in fs.log:
             o = ops.setdefault(op, {"count": 0, "bytes": 0})
@@ -259,10 +289,8 @@ def main(argv=None):
         timings[f"day{day}_seconds"] = round(time.monotonic() - t, 2)
         timings[f"day{day}_cpu_seconds"] = round(_cpu() - c, 2)
         _progress(f"day {day} done in {timings[f'day{day}_seconds']} s")
-    if cleanup:
-        cleanup.join()
-    if not args.keep_work:
-        shutil.rmtree(work)
+    for th in cleanup:
+        th.join()
     timings["total_seconds"] = round(time.monotonic() - t_all, 2)
     timings["cpu_seconds"] = round(_cpu() - c_all, 2)
     summary["timings"] = timings
