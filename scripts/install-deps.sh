@@ -17,6 +17,7 @@ build_pkgs=(
 )
 test_pkgs=(
   rnp sq restic time procps curl iproute2 nftables python3
+  e2fsprogs  # mke2fs/debugfs/e2fsck: the ext4 benchmark images (bench/data) and their test
   ceph-mon ceph-osd radosgw ceph-common awscli
   prometheus prometheus-alertmanager corosync corosync-qdevice
   ansible ansible-lint debootstrap python3-proxmoxer python3-requests
