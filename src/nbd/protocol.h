@@ -10,6 +10,7 @@
 
 namespace pvesafe::nbd {
 
+// Values as libnbd and QEMU use them (lib/nbd-protocol.h, include/block/nbd.h).
 // Magic numbers.
 inline constexpr uint64_t kInitPasswd = 0x4e42444d41474943ULL;  // "NBDMAGIC"
 inline constexpr uint64_t kIHaveOpt = 0x49484156454f5054ULL;    // "IHAVEOPT"
@@ -40,8 +41,8 @@ inline constexpr uint32_t kOptStartTls = 5;
 inline constexpr uint32_t kOptInfo = 6;
 inline constexpr uint32_t kOptGo = 7;
 inline constexpr uint32_t kOptStructuredReply = 8;
-inline constexpr uint32_t kOptListMetaContext = 10;
-inline constexpr uint32_t kOptSetMetaContext = 11;
+inline constexpr uint32_t kOptListMetaContext = 9;
+inline constexpr uint32_t kOptSetMetaContext = 10;
 
 // Option replies.
 inline constexpr uint32_t kRepAck = 1;

@@ -88,7 +88,7 @@ void Session::run() {
   }
   wait_idle();
   try {
-    if (!broken_) transport_->finish();
+    if (!broken_ && transport_) transport_->finish();
   } catch (const std::exception&) {
   }
   // Close now, not when the server gets round to reaping the session: the client sees the end
@@ -256,8 +256,17 @@ bool Session::start_tls() {
   send_option_reply(kOptStartTls, kRepAck);
   auto* plain = dynamic_cast<PlainTransport*>(transport_.get());
   int fd = plain->release();
-  transport_.reset();
-  transport_ = tls_accept(*shared_.options.tls, fd, shared_.options.handshake_timeout);
+  try {
+    auto tls = tls_accept(*shared_.options.tls, fd, shared_.options.handshake_timeout);
+    std::lock_guard lock(mu_);
+    transport_ = std::move(tls);
+  } catch (...) {
+    // tls_accept closed the socket: fd_ may already name another connection's socket.
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    transport_.reset();
+    throw;
+  }
   tls_done_ = true;
   // Nothing negotiated before TLS carries over (the spec asks clients to negotiate again).
   structured_ = false;
