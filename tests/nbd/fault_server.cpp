@@ -12,6 +12,8 @@
 // {"source_fetched_bytes": ..., "read_bytes": ..., "failed_reads": ...}; SIGTERM stops.
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -55,6 +57,7 @@ void print_stats(const nbd::Server& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("log"));  // stdout carries JSON
   std::string image, socket, name, flag;
   std::vector<std::string> ranges;
   long latency_us = 0, threads = 8;

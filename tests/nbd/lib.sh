@@ -7,6 +7,7 @@
 #                          line; sets EXPORT_PID, EXPORT_URI, EXPORT_LOG
 #   start_fault_export ARGS...  the same with pvesafe-nbd-fault-server
 #   stop_pid PID           SIGTERM and wait; the exit status is in $STOP_RC
+#   on_exit CMD            run CMD at exit (before the background processes are killed)
 #   fail MSG, note MSG
 set -euo pipefail
 
@@ -22,8 +23,11 @@ need_libnbd_python() {
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/pvesafe-nbd.XXXXXX")
 BG_PIDS=()
+EXIT_HOOKS=()
+on_exit() { EXIT_HOOKS+=("$1"); }
 _cleanup() {
-  local rc=$?
+  local rc=$? h
+  for h in "${EXIT_HOOKS[@]}"; do eval "$h" >/dev/null 2>&1 || true; done
   for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   if [[ $rc -ne 0 && $rc -ne 77 ]]; then
