@@ -231,6 +231,7 @@ void run(const GlobalOptions& g, const InstantFlags& f) {
                      {"disk_bytes", r.disk_bytes},
                      {"copied_bytes", r.copied_bytes},
                      {"source_bytes_at_healthy", r.source_bytes_at_healthy},
+                     {"guest_read_bytes_at_healthy", r.guest_read_bytes_at_healthy},
                      {"source_bytes_total", r.source_bytes_total},
                      {"target", r.target},
                      {"overlay", r.overlay},

@@ -207,6 +207,7 @@ class Job {
  private:
   uint64_t fetched() const { return server_ ? server_->stats().source_fetched_bytes : 0; }
   void report(InstantProgress::Phase phase, const std::string& message = {});
+  uint64_t guest_read_bytes();
   void start_copy();
   // One look at QEMU: events (waiting up to `wait` for them) and the copy's progress.
   // Returns true when the copy job ended.
@@ -243,6 +244,20 @@ void Job::report(InstantProgress::Phase phase, const std::string& message) {
   p.source_fetched_bytes = fetched();
   p.message = message;
   o_.progress(p);
+}
+
+// Bytes the guest has read from its disk, as QEMU counts them for the device.
+uint64_t Job::guest_read_bytes() {
+  try {
+    for (const auto& b : qmp_->execute("query-blockstats")) {
+      if (b.value("qdev", "").find(kDeviceId) != std::string::npos) {
+        return b["stats"].value("rd_bytes", uint64_t{0});
+      }
+    }
+  } catch (const Error& e) {
+    spdlog::debug("instant restore: query-blockstats: {}", e.what());
+  }
+  return 0;
 }
 
 void Job::start_copy() {
@@ -497,6 +512,7 @@ InstantRestoreResult Job::run() {
         r_.healthy = true;
         r_.seconds_to_healthy = since(t0_);
         r_.source_bytes_at_healthy = fetched();
+        r_.guest_read_bytes_at_healthy = guest_read_bytes();
       }
       if (copy_started_ && !copy_ended_ && Clock::now() >= next_poll) {
         poll_copy();

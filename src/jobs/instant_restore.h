@@ -98,7 +98,8 @@ struct InstantRestoreResult {
   double seconds_to_copied = 0;
   uint64_t disk_bytes = 0;
   uint64_t copied_bytes = 0;
-  uint64_t source_bytes_at_healthy = 0;  // in-process export only
+  uint64_t source_bytes_at_healthy = 0;      // in-process export only
+  uint64_t guest_read_bytes_at_healthy = 0;  // what the guest read from its disk (QEMU's count)
   uint64_t source_bytes_total = 0;
   std::string target, overlay, qmp_socket, serial_socket, nbd_uri;
   pid_t qemu_pid = 0;

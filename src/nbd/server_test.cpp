@@ -5,6 +5,9 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -87,21 +90,35 @@ class Client {
     std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
     connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   }
-  ~Client() { ::close(fd_); }
+  ~Client() {
+    if (ssl_) SSL_free(ssl_);
+    ::close(fd_);
+  }
   bool connected() const { return connected_; }
 
   void send(const std::vector<uint8_t>& b) {
+    if (ssl_) {
+      ASSERT_EQ(SSL_write(ssl_, b.data(), static_cast<int>(b.size())), static_cast<int>(b.size()));
+      return;
+    }
     ASSERT_EQ(::send(fd_, b.data(), b.size(), MSG_NOSIGNAL), static_cast<ssize_t>(b.size()));
   }
   // false at EOF
   bool recv(uint8_t* p, size_t n) {
     size_t got = 0;
     while (got < n) {
-      ssize_t r = ::recv(fd_, p + got, n - got, 0);
+      ssize_t r = ssl_ ? SSL_read(ssl_, p + got, static_cast<int>(n - got))
+                       : ::recv(fd_, p + got, n - got, 0);
       if (r <= 0) return false;
       got += static_cast<size_t>(r);
     }
     return true;
+  }
+  // After NBD_OPT_STARTTLS was acknowledged: the client side of the TLS handshake.
+  bool start_tls(SSL_CTX* ctx) {
+    ssl_ = SSL_new(ctx);
+    SSL_set_fd(ssl_, fd_);
+    return SSL_connect(ssl_) == 1;
   }
   std::vector<uint8_t> recv(size_t n) {
     std::vector<uint8_t> b(n);
@@ -145,8 +162,9 @@ class Client {
   }
   // Fixed newstyle, optionally structured replies and base:allocation, then NBD_OPT_GO.
   // Returns the export size.
-  uint64_t connect_export(bool structured, bool meta, const std::string& name = "") {
-    greet();
+  uint64_t connect_export(bool structured, bool meta, const std::string& name = "",
+                          bool greet_first = true) {
+    if (greet_first) greet();
     if (structured) {
       option(kOptStructuredReply);
       EXPECT_EQ(option_reply().type, kRepAck);
@@ -247,11 +265,12 @@ class Client {
   }
   bool at_eof() {
     uint8_t b;
-    return ::recv(fd_, &b, 1, 0) <= 0;
+    return ssl_ ? SSL_read(ssl_, &b, 1) <= 0 : ::recv(fd_, &b, 1, 0) <= 0;
   }
 
  private:
   int fd_ = -1;
+  SSL* ssl_ = nullptr;
   bool connected_ = false;
   bool structured_ = false;
   uint16_t flags_ = 0;
@@ -593,6 +612,119 @@ TEST(Listener, RemoteAddressesNeedConsentAndTls) {
   }
   EXPECT_THROW(Listener::tcp("localhost", false), Error);
   EXPECT_THROW(Listener::tcp("127.0.0.1:99999", false), Error);
+}
+
+// A CA and certificates it signs, written as PEM files.
+class Pki {
+ public:
+  explicit Pki(const TempDir& dir) : dir_(dir) {}
+  ~Pki() {
+    for (auto* k : keys_) EVP_PKEY_free(k);
+    for (auto* c : certs_) X509_free(c);
+  }
+  // A self-signed CA (issuer null) or a leaf signed by `issuer`; writes NAME-cert.pem,
+  // NAME-key.pem.
+  X509* make(const std::string& name, X509* issuer, EVP_PKEY* issuer_key, EVP_PKEY** key_out) {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), static_cast<long>(++serial_));
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, nullptr, nullptr, 0);
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_basic_constraints,
+                                              issuer ? "critical,CA:FALSE" : "critical,CA:TRUE");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
+    FILE* f = std::fopen((dir_ / (name + "-cert.pem")).c_str(), "w");
+    PEM_write_X509(f, x);
+    std::fclose(f);
+    f = std::fopen((dir_ / (name + "-key.pem")).c_str(), "w");
+    PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+    std::fclose(f);
+    keys_.push_back(key);
+    certs_.push_back(x);
+    *key_out = key;
+    return x;
+  }
+  std::string cert(const std::string& name) const { return dir_ / (name + "-cert.pem"); }
+  std::string key(const std::string& name) const { return dir_ / (name + "-key.pem"); }
+
+ private:
+  const TempDir& dir_;
+  std::vector<EVP_PKEY*> keys_;
+  std::vector<X509*> certs_;
+  int serial_ = 0;
+};
+
+TEST_F(ServerTest, TlsIsRequiredAndClientsMustPresentACertificateFromTheCa) {
+  Pki pki(dir_);
+  EVP_PKEY *ca_key, *rogue_key, *k;
+  X509* ca = pki.make("ca", nullptr, nullptr, &ca_key);
+  pki.make("server", ca, ca_key, &k);
+  pki.make("client", ca, ca_key, &k);
+  X509* rogue = pki.make("rogue", nullptr, nullptr, &rogue_key);
+  pki.make("intruder", rogue, rogue_key, &k);
+  ServerOptions opt;
+  opt.tls = std::make_shared<TlsContext>(
+      TlsOptions{pki.cert("server"), pki.key("server"), pki.cert("ca")});
+  serve(std::make_shared<FileBlockSource>(image_), opt);
+
+  auto client_ctx = [&](const std::string& who) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);  // the server is the one under test
+    if (!who.empty()) {
+      SSL_CTX_use_certificate_file(ctx, pki.cert(who).c_str(), SSL_FILETYPE_PEM);
+      SSL_CTX_use_PrivateKey_file(ctx, pki.key(who).c_str(), SSL_FILETYPE_PEM);
+    }
+    return std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)>(ctx, SSL_CTX_free);
+  };
+
+  // Plain text: every option but STARTTLS is refused; EXPORT_NAME ends the session.
+  {
+    Client c(socket_);
+    c.greet();
+    c.option(kOptList);
+    EXPECT_EQ(c.option_reply().type, kRepErrTlsReqd);
+    c.option(kOptGo, Client::go_data(""));
+    EXPECT_EQ(c.option_reply().type, kRepErrTlsReqd);
+    c.option(kOptExportName);
+    EXPECT_TRUE(c.at_eof());
+  }
+  // Without a client certificate, or with one from another CA: no NBD reply ever comes.
+  for (const std::string who : {"", "intruder"}) {
+    auto ctx = client_ctx(who);
+    Client c(socket_);
+    c.greet();
+    c.option(kOptStartTls);
+    ASSERT_EQ(c.option_reply().type, kRepAck);
+    if (c.start_tls(ctx.get())) {  // TLS 1.3: the refusal arrives after the client's handshake
+      c.option(kOptGo, Client::go_data(""));
+      EXPECT_TRUE(c.at_eof()) << who;
+    }
+  }
+  // With the CA's client certificate: negotiation and reads over TLS, and STARTTLS only once.
+  auto ctx = client_ctx("client");
+  Client c(socket_);
+  c.greet();
+  c.option(kOptStartTls);
+  ASSERT_EQ(c.option_reply().type, kRepAck);
+  ASSERT_TRUE(c.start_tls(ctx.get()));
+  c.option(kOptStartTls);
+  EXPECT_EQ(c.option_reply().type, kRepErrInvalid);
+  ASSERT_EQ(c.connect_export(true, true, "", false), kImageSize);
+  c.request(kCmdRead, 1, (4u << 20) - 1000, 1u << 20);
+  check(c.reply(), (4u << 20) - 1000, 1u << 20);
+  c.request(kCmdBlockStatus, 2, 0, 16u << 20);
+  EXPECT_EQ(c.reply().extents.size(), 4u);
+  c.request(kCmdDisc, 3, 0, 0);
+  EXPECT_TRUE(c.at_eof());
 }
 
 }  // namespace

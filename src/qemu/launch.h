@@ -34,6 +34,7 @@ pid_t start_daemonized(const std::string& binary, std::vector<std::string> args,
                        const std::string& pidfile,
                        std::chrono::seconds timeout = std::chrono::seconds(60));
 
+// True while `pid` runs (a zombie does not count).
 bool process_alive(pid_t pid);
 // Waits up to `timeout` for `pid` to exit; true when it is gone.
 bool wait_gone(pid_t pid, std::chrono::milliseconds timeout);
