@@ -49,6 +49,14 @@ Health check: the guest's serial console (ttyS0) is watched for --health-expect 
 comes. --copy-start healthy (default) lets the boot have the whole link and starts the copy
 once the guest is healthy; --copy-start now copies while it boots.
 
+Examples:
+  pvesafe instant-restore --image /srv/restore/vm-100-disk-0.raw \
+      --to /var/lib/vz/images/100/vm-100-disk-0.raw --memory 2048 --cpus 2 \
+      --qemu-arg=-netdev --qemu-arg=user,id=n0 --qemu-arg=-device --qemu-arg=virtio-net-pci,netdev=n0
+  pvesafe instant-restore --nbd 'nbd+unix:///?socket=/run/pvesafe/disk.sock' --to /dev/vg0/vm-100 \
+      --health-send ping --health-expect 'PVESAFE pong' --copy-start now --copy-rate 200M
+(QEMU arguments that start with '-' are given as --qemu-arg=-ARG.)
+
 Progress goes to stderr on a terminal. With --json, one JSON object per line on stdout:
 "status" lines (phase, copied_bytes, total_bytes, rate_bytes_per_second,
 source_fetched_bytes) and a final "summary".

@@ -2,10 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,10 +14,10 @@
 
 #include "nbd/listener.h"
 #include "nbd/server.h"
+#include "qemu/nbd_blockdev.h"
+#include "qemu/qemu_img.h"
 #include "qemu/qmp_client.h"
 #include "qemu/serial_console.h"
-
-extern char** environ;
 
 namespace pvesafe::jobs {
 
@@ -39,115 +37,6 @@ constexpr char kJobId[] = "pvesafe-copy";
 
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// Runs a short helper program (qemu-img); returns its stdout, throws with its stderr.
-std::string run_tool(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-    throw Error(Errc::kIo, std::string("pipe: ") + std::strerror(errno));
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(out[1]);
-  ::close(err[1]);
-  std::string o, e;
-  if (rc == 0) {
-    // Small outputs: read stdout to the end, then stderr.
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(out[0], buf, sizeof(buf))) > 0) o.append(buf, static_cast<size_t>(n));
-    while ((n = ::read(err[0], buf, sizeof(buf))) > 0) e.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out[0]);
-  ::close(err[0]);
-  if (rc != 0) {
-    throw Error(rc == ENOENT ? Errc::kNotFound : Errc::kIo,
-                "cannot run " + args[0] + ": " + std::strerror(rc), "install qemu-utils");
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    while (!e.empty() && e.back() == '\n') e.pop_back();
-    throw Error(Errc::kRemote, args[0] + " " + args[1] + " failed: " + e);
-  }
-  return o;
-}
-
-// QEMU's nbd block driver options for an NBD URI.
-Json nbd_blockdev_from_uri(const std::string& uri) {
-  Json server;
-  std::string rest, export_name;
-  if (uri.rfind("nbd+unix://", 0) == 0) {
-    rest = uri.substr(11);  // /NAME?socket=PATH
-    auto q = rest.find("?socket=");
-    if (rest.empty() || rest[0] != '/' || q == std::string::npos) {
-      throw Error(Errc::kUsage, "bad NBD URI '" + uri + "'", "use nbd+unix:///NAME?socket=PATH");
-    }
-    export_name = rest.substr(1, q - 1);
-    server = {{"type", "unix"}, {"path", rest.substr(q + 8)}};
-  } else if (uri.rfind("nbd://", 0) == 0) {
-    rest = uri.substr(6);  // HOST[:PORT][/NAME]
-    auto slash = rest.find('/');
-    std::string hp = rest.substr(0, slash);
-    export_name = slash == std::string::npos ? "" : rest.substr(slash + 1);
-    std::string host = hp, port = "10809";
-    if (!hp.empty() && hp[0] == '[') {
-      auto close = hp.find(']');
-      if (close == std::string::npos) throw Error(Errc::kUsage, "bad NBD URI '" + uri + "'");
-      host = hp.substr(1, close - 1);
-      if (close + 1 < hp.size() && hp[close + 1] == ':') port = hp.substr(close + 2);
-    } else if (auto colon = hp.rfind(':'); colon != std::string::npos) {
-      host = hp.substr(0, colon);
-      port = hp.substr(colon + 1);
-    }
-    if (host.empty() || port.empty()) throw Error(Errc::kUsage, "bad NBD URI '" + uri + "'");
-    server = {{"type", "inet"}, {"host", host}, {"port", port}};
-  } else if (uri.rfind("nbds", 0) == 0) {
-    throw Error(Errc::kUnsupported,
-                "TLS NBD exports are not supported as an instant-restore source yet",
-                "forward the export's Unix socket over SSH (ssh -L /run/x.sock:/run/y.sock) and "
-                "use nbd+unix://");
-  } else {
-    throw Error(Errc::kUsage, "bad NBD URI '" + uri + "'",
-                "use nbd+unix:///NAME?socket=PATH or nbd://HOST:PORT/NAME");
-  }
-  // Percent-decoding of the export name (pvesafe's own URIs escape only unusual bytes).
-  std::string name;
-  for (size_t i = 0; i < export_name.size(); ++i) {
-    if (export_name[i] == '%' && i + 2 < export_name.size()) {
-      name += static_cast<char>(std::stoi(export_name.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      name += export_name[i];
-    }
-  }
-  return {{"driver", "nbd"},
-          {"node-name", kSrcNode},
-          {"server", server},
-          {"export", name},
-          {"read-only", true}};
-}
-
-uint64_t size_of_export(const std::string& qemu_img, const Json& nbd) {
-  Json opts = nbd;
-  opts.erase("node-name");
-  std::string out = run_tool({qemu_img, "info", "--output=json", "json:" + opts.dump()});
-  try {
-    return Json::parse(out).at("virtual-size").get<uint64_t>();
-  } catch (const std::exception& e) {
-    throw Error(Errc::kRemote, std::string("cannot read the size of the NBD export: ") + e.what());
-  }
 }
 
 bool is_block_device(const std::string& path) {
@@ -421,11 +310,11 @@ InstantRestoreResult Job::run() {
     server_->start(nbd::Listener::unix_socket(o_.run_dir + "/nbd.sock"));
     r_.nbd_uri = server_->uri();
     r_.disk_bytes = o_.disk->size();
-    src = nbd_blockdev_from_uri(r_.nbd_uri);
+    src = qemu::nbd_blockdev(r_.nbd_uri, kSrcNode);
   } else {
     r_.nbd_uri = o_.nbd_uri;
-    src = nbd_blockdev_from_uri(o_.nbd_uri);
-    r_.disk_bytes = size_of_export(o_.qemu_img, src);
+    src = qemu::nbd_blockdev(o_.nbd_uri, kSrcNode);
+    r_.disk_bytes = qemu::image_size(o_.qemu_img, src);
   }
 
   // 2. Target and overlay. Existing files are never overwritten.
@@ -451,8 +340,8 @@ InstantRestoreResult Job::run() {
       ::close(fd);
       if (rc != 0) throw Error(Errc::kIo, "cannot size " + o_.target + ": " + std::strerror(errno));
     } else {
-      run_tool(
-          {o_.qemu_img, "create", "-q", "-f", "qcow2", o_.target, std::to_string(r_.disk_bytes)});
+      qemu::run_qemu_img(o_.qemu_img,
+                         {"create", "-q", "-f", "qcow2", o_.target, std::to_string(r_.disk_bytes)});
       undo.remove_files.push_back(o_.target);
     }
   }
@@ -464,8 +353,8 @@ InstantRestoreResult Job::run() {
     // The header names the export as its backing file (QEMU here gives the backing node
     // explicitly): should the copy fail, the overlay alone still says where the rest of the
     // disk is, and `qemu-img convert OVERLAY` reads the guest's disk once the export is back.
-    run_tool({o_.qemu_img, "create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", r_.nbd_uri,
-              r_.overlay, std::to_string(r_.disk_bytes)});
+    qemu::run_qemu_img(o_.qemu_img, {"create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b",
+                                     r_.nbd_uri, r_.overlay, std::to_string(r_.disk_bytes)});
     undo.remove_files.push_back(r_.overlay);
     ::chmod(r_.overlay.c_str(), 0600);
   }

@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "qemu/launch.h"
+#include "qemu/nbd_blockdev.h"
 #include "qemu/qmp_client.h"
 #include "qemu/serial_console.h"
 
@@ -234,6 +235,40 @@ TEST(Launch, StartFailuresCarryQemusMessage) {
   EXPECT_TRUE(process_alive(pid));
   ::kill(pid, SIGKILL);
   EXPECT_TRUE(wait_gone(pid, std::chrono::seconds(5)));
+}
+
+TEST(NbdBlockdev, UrisBecomeDriverOptions) {
+  auto u = nbd_blockdev("nbd+unix:///drive-scsi0?socket=/run/pvesafe/a,b.sock", "src");
+  EXPECT_EQ(u["driver"], "nbd");
+  EXPECT_EQ(u["node-name"], "src");
+  EXPECT_EQ(u["server"]["type"], "unix");
+  EXPECT_EQ(u["server"]["path"], "/run/pvesafe/a,b.sock");  // a comma: why JSON, not a string
+  EXPECT_EQ(u["export"], "drive-scsi0");
+  EXPECT_EQ(u["read-only"], true);
+  EXPECT_EQ(nbd_blockdev("nbd+unix:///?socket=/s", "n")["export"], "");
+  auto t = nbd_blockdev("nbd://10.0.0.5:10810/disk%20one", "n");
+  EXPECT_EQ(t["server"]["type"], "inet");
+  EXPECT_EQ(t["server"]["host"], "10.0.0.5");
+  EXPECT_EQ(t["server"]["port"], "10810");
+  EXPECT_EQ(t["export"], "disk one");
+  auto v6 = nbd_blockdev("nbd://[::1]/x", "n");
+  EXPECT_EQ(v6["server"]["host"], "::1");
+  EXPECT_EQ(v6["server"]["port"], "10809");
+  for (const char* bad : {"nbd+unix:///x", "nbd://", "nbd://h:p/x", "file:///x", "nbd://[::1/x",
+                          "nbd+unix:///%zz?socket=/s"}) {
+    try {
+      nbd_blockdev(bad, "n");
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::kUsage) << bad;
+    }
+  }
+  try {
+    nbd_blockdev("nbds://h:1/x", "n");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kUnsupported);
+  }
 }
 
 }  // namespace
