@@ -155,11 +155,14 @@ void Job::start_copy() {
   Json file = {{"node-name", kTargetFileNode}, {"filename", o_.target}, {"discard", "unmap"}};
   file["driver"] = is_block_device(o_.target) ? "host_device" : "file";
   qmp_->execute("blockdev-add", file);
-  qmp_->execute("blockdev-add", {{"driver", o_.target_format},
-                                 {"node-name", kTargetNode},
-                                 {"file", kTargetFileNode},
-                                 {"discard", "unmap"},
-                                 {"detect-zeroes", "unmap"}});
+  Json fmt = {{"driver", o_.target_format},
+              {"node-name", kTargetNode},
+              {"file", kTargetFileNode},
+              {"discard", "unmap"},
+              {"detect-zeroes", "unmap"}};
+  // A mirror needs equal sizes: a block device may be larger than the disk, use its start.
+  if (o_.target_format == "raw") fmt["size"] = r_.disk_bytes;
+  qmp_->execute("blockdev-add", fmt);
   Json args = {{"job-id", kJobId},
                {"device", kOverlayNode},
                {"target", kTargetNode},
@@ -295,7 +298,13 @@ InstantRestoreResult Job::run() {
   make_run_dir(o_.run_dir);
   Undo undo;
   r_.target = o_.target;
-  r_.overlay = o_.overlay.empty() ? o_.target + ".overlay.qcow2" : o_.overlay;
+  if (!o_.overlay.empty()) {
+    r_.overlay = o_.overlay;
+  } else if (is_block_device(o_.target)) {
+    r_.overlay = o_.run_dir + "/overlay.qcow2";  // not next to a device node in /dev
+  } else {
+    r_.overlay = o_.target + ".overlay.qcow2";
+  }
   r_.qmp_socket = o_.run_dir + "/qmp.sock";
   r_.serial_socket = o_.run_dir + "/serial.sock";
   const std::string pidfile = o_.run_dir + "/qemu.pid";

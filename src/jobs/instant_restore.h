@@ -78,8 +78,8 @@ struct InstantRestoreOptions {
 
   std::string target;                 // file (created, must not exist) or block device
   std::string target_format = "raw";  // raw | qcow2 (files only)
-  std::string overlay;                // default: TARGET.overlay.qcow2
-  std::string run_dir;                // sockets, pid file (created 0700); must be short
+  std::string overlay;  // default: TARGET.overlay.qcow2, RUN_DIR/overlay.qcow2 for a device
+  std::string run_dir;  // sockets, pid file (created 0700); must be short
   qemu::Machine machine;
   SerialHealthCheck health;
   CopyStart copy_start = CopyStart::kAfterHealthy;

@@ -52,6 +52,11 @@ rc=0; wait "$IR_PID" || rc=$?
 [[ $rc == 7 ]] || fail "exit $rc, want 7: $(cat "$T/ir1.log.err")"
 check_failed_summary "$T/ir1.log" transient-io
 note "$(tail -1 "$T/ir1.log.err")"
+"$PVESAFE_BIN" report --json --kind instant-restore | python3 -c '
+import json, sys
+e = json.load(sys.stdin)
+assert len(e) == 1 and e[0]["result"] == "error" and "stopped at" in e[0]["error"], e'
+
 pid=$(summary_field "$T/ir1.log" qemu_pid)
 guestctl health "$T/run1/serial.sock" --timeout 30 >/dev/null || fail "the guest stopped answering"
 rm "$T/outage"

@@ -22,6 +22,7 @@ need_libnbd_python() {
 }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/pvesafe-nbd.XXXXXX")
+export PVESAFE_CATALOG="$T/catalog.db"  # the audit log of this test only
 BG_PIDS=()
 EXIT_HOOKS=()
 on_exit() { EXIT_HOOKS+=("$1"); }
