@@ -168,6 +168,8 @@ std::function<void(const jobs::InstantProgress&)> make_reporter(const GlobalOpti
                                                static_cast<double>(p.total_bytes)
                                          : 0.0,
                            human_bytes(static_cast<uint64_t>(p.rate_bytes_per_second)));
+        // The offset moves fast over holes; what the source delivered tells the real cost.
+        if (p.source_fetched_bytes) line += "  fetched " + human_bytes(p.source_fetched_bytes);
         break;
       case P::kPivoted:
         line = fmt::format("copy complete after {:.1f} s: the guest runs from the target",
