@@ -88,9 +88,19 @@ class Export:
 
     def stop(self):
         total = self.fetched()
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        self.kill()
         return total
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+
+def stop_guest(run_dir):
+    """Stops a guest left running in run_dir (no-op when there is none)."""
+    subprocess.run([sys.executable, os.path.join(GUEST, "guestctl.py"), "stop", "--run-dir", run_dir],
+                   capture_output=True)
 
 
 def guestctl(*args):
@@ -112,23 +122,26 @@ def run_instant(a, guest, work, env):
     run_dir = os.path.join(work, "run")
     cmd = [a.pvesafe, "instant-restore", "--json", "--nbd", exp.uri, "--to", target, "--run-dir", run_dir,
            *boot_args(guest, a)]
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    healthy_s = fetched_at_healthy = None
-    summary = None
-    for line in p.stdout:
-        j = json.loads(line)
-        if j.get("phase") == "healthy" and healthy_s is None:
-            healthy_s = time.monotonic() - t0
-            fetched_at_healthy = exp.fetched()
-        if j.get("message_type") == "summary":
-            summary = j
-    p.wait()
-    copied_s = time.monotonic() - t0
-    if p.returncode != 0 or not summary or not summary["copied"]:
-        raise SystemExit(f"bench: instant restore failed ({p.returncode}): {p.stderr.read()}")
-    guestctl("stop", "--run-dir", run_dir)
-    total = exp.stop()
+    try:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        healthy_s = fetched_at_healthy = None
+        summary = None
+        for line in p.stdout:
+            j = json.loads(line)
+            if j.get("phase") == "healthy" and healthy_s is None:
+                healthy_s = time.monotonic() - t0
+                fetched_at_healthy = exp.fetched()
+            if j.get("message_type") == "summary":
+                summary = j
+        p.wait()
+        copied_s = time.monotonic() - t0
+        if p.returncode != 0 or not summary or not summary["copied"]:
+            raise SystemExit(f"bench: instant restore failed ({p.returncode}): {p.stderr.read()}")
+        total = exp.stop()
+    finally:
+        stop_guest(run_dir)
+        exp.kill()
     os.unlink(target)
     return {"healthy_s": healthy_s, "fetched_at_healthy": fetched_at_healthy,
             "guest_read_at_healthy": summary["guest_read_bytes_at_healthy"], "independent_s": copied_s,
@@ -139,16 +152,18 @@ def run_copy_then_boot(a, guest, work, env):
     exp = Export(a.export_cmd, os.path.join(guest, "disk.raw"), os.path.join(work, "src.sock"), env)
     target = os.path.join(work, "target.raw")
     run_dir = os.path.join(work, "run")
-    t0 = time.monotonic()
-    subprocess.run([a.qemu_img, "convert", "-f", "raw", "-O", "raw", exp.uri, target], check=True)
-    copy_s = time.monotonic() - t0
-    fetched = exp.fetched()
-    out = guestctl("boot", "--guest", guest, "--disk", target, "--run-dir", run_dir, "--accel", a.accel,
-                   "--memory", str(a.memory), "--timeout", "600")
-    healthy_s = time.monotonic() - t0
-    json.loads(out)
-    guestctl("stop", "--run-dir", run_dir)
-    total = exp.stop()
+    try:
+        t0 = time.monotonic()
+        subprocess.run([a.qemu_img, "convert", "-f", "raw", "-O", "raw", exp.uri, target], check=True)
+        copy_s = time.monotonic() - t0
+        fetched = exp.fetched()
+        guestctl("boot", "--guest", guest, "--disk", target, "--run-dir", run_dir, "--accel", a.accel,
+                 "--memory", str(a.memory), "--timeout", "600")
+        healthy_s = time.monotonic() - t0
+        total = exp.stop()
+    finally:
+        stop_guest(run_dir)
+        exp.kill()
     os.unlink(target)
     return {"healthy_s": healthy_s, "fetched_at_healthy": fetched, "guest_read_at_healthy": None,
             "independent_s": copy_s, "fetched_total": total, "copy_s": copy_s}
