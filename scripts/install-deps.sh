@@ -22,6 +22,10 @@ test_pkgs=(
   prometheus prometheus-alertmanager corosync corosync-qdevice
   ansible ansible-lint debootstrap python3-proxmoxer python3-requests
   openssh-server openssh-client chromium
+  # NBD export and instant restore: libnbd's and QEMU's clients judge the server; the test
+  # guest is Debian's kernel + busybox-static on a GPT/ext4 disk built without root.
+  qemu-system-x86 qemu-utils libnbd-bin python3-libnbd
+  linux-image-amd64 busybox-static fdisk e2fsprogs cpio
 )
 pkgs=("${build_pkgs[@]}")
 (( want_test )) && pkgs+=("${test_pkgs[@]}")

@@ -43,5 +43,7 @@ void register_audit(CLI::App& app, GlobalOptions& global);
 void register_exporter(CLI::App& app, GlobalOptions& global);
 void register_drill(CLI::App& app, GlobalOptions& global);
 void register_vzdump_hook(CLI::App& app, GlobalOptions& global);
+void register_nbd(CLI::App& app, GlobalOptions& global);
+void register_instant_restore(CLI::App& app, GlobalOptions& global);
 
 }  // namespace pvesafe::cli

@@ -55,6 +55,8 @@ void register_all(CLI::App& app, GlobalOptions& g) {
   register_exporter(app, g);
   register_drill(app, g);
   register_vzdump_hook(app, g);
+  register_nbd(app, g);
+  register_instant_restore(app, g);
 }
 
 }  // namespace pvesafe::cli

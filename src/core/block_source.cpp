@@ -49,23 +49,25 @@ FileBlockSource::~FileBlockSource() {
 
 void FileBlockSource::read(uint64_t offset, uint8_t* buf, size_t n) {
   if (offset > size_ || n > size_ - offset) {
-    throw Error(Errc::kUsage, "read of " + std::to_string(n) + " bytes at " + std::to_string(offset) +
-                                  " is beyond the end of " + path_ + " (" + std::to_string(size_) + " bytes)");
+    throw Error(Errc::kUsage, "read of " + std::to_string(n) + " bytes at " +
+                                  std::to_string(offset) + " is beyond the end of " + path_ + " (" +
+                                  std::to_string(size_) + " bytes)");
   }
   size_t done = 0;
   while (done < n) {
     ssize_t r = ::pread(fd_, buf + done, n - done, static_cast<off_t>(offset + done));
     if (r < 0) {
       if (errno == EINTR) continue;
-      throw Error(Errc::kIo, "read error on " + path_ + " at byte " + std::to_string(offset + done) + ": " +
-                                 std::strerror(errno));
+      throw Error(Errc::kIo, "read error on " + path_ + " at byte " +
+                                 std::to_string(offset + done) + ": " + std::strerror(errno));
     }
     if (r == 0) {
-      throw Error(Errc::kIo, path_ + " ended at byte " + std::to_string(offset + done) + " (it shrank?)");
+      throw Error(Errc::kIo,
+                  path_ + " ended at byte " + std::to_string(offset + done) + " (it shrank?)");
     }
     done += static_cast<size_t>(r);
   }
-  fetched_ += n;
+  fetched_.fetch_add(n, std::memory_order_relaxed);
 }
 
 std::vector<BlockExtent> FileBlockSource::extents(uint64_t offset, uint64_t n) {

@@ -12,6 +12,7 @@
 //    data piece.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -53,13 +54,13 @@ class FileBlockSource : public BlockSource {
   void read(uint64_t offset, uint8_t* buf, size_t n) override;
   std::vector<BlockExtent> extents(uint64_t offset, uint64_t n) override;
   std::string name() const override { return path_; }
-  uint64_t fetched_bytes() const override { return fetched_; }
+  uint64_t fetched_bytes() const override { return fetched_.load(std::memory_order_relaxed); }
 
  private:
   std::string path_;
   int fd_ = -1;
   uint64_t size_ = 0;
-  uint64_t fetched_ = 0;  // approximate under concurrent reads; a statistic only
+  std::atomic<uint64_t> fetched_{0};  // the NBD server reads from several threads at once
 };
 
 }  // namespace pvesafe

@@ -1,0 +1,30 @@
+// Where a disk that pvesafe serves or instant-restores comes from: a snapshot's disk in the
+// repository (SNAPSHOT --disk NAME), or a raw image file (--image FILE: local images, tests).
+// open_disk_source() is the one place that turns these flags into a BlockSource; the
+// repository's disk reader plugs in there.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "cli/command.h"
+#include "cli/repo_context.h"
+#include "core/block_source.h"
+
+namespace pvesafe::cli {
+
+struct DiskSourceFlags {
+  RepoFlags repo;
+  std::string snapshot;  // id, unique prefix or latest
+  std::string disk;      // the disk's name in the snapshot (drive-scsi0, ...)
+  std::string image;     // a raw image file instead of a snapshot
+};
+
+// Adds SNAPSHOT (positional, optional), --disk, --image and the passphrase flags.
+void add_disk_source_flags(CLI::App* cmd, DiskSourceFlags& flags);
+// True when the flags name a disk (SNAPSHOT --disk or --image); kUsage when they are mixed.
+bool disk_source_given(const DiskSourceFlags& flags);
+std::shared_ptr<BlockSource> open_disk_source(const GlobalOptions& g, const DiskSourceFlags& flags);
+
+}  // namespace pvesafe::cli
