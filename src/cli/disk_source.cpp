@@ -1,13 +1,15 @@
 #include "cli/disk_source.h"
 
 #include "core/error.h"
+#include "repo/disk_reader.h"
 
 namespace pvesafe::cli {
 
 void add_disk_source_flags(CLI::App* cmd, DiskSourceFlags& f) {
   add_passphrase_flags(cmd, f.repo);
   cmd->add_option("snapshot", f.snapshot, "Snapshot id, unique prefix, or latest");
-  cmd->add_option("--disk", f.disk, "The snapshot's disk to use (e.g. drive-scsi0)");
+  cmd->add_option("--disk", f.disk, "The snapshot's disk to use (e.g. drive-scsi0; `pvesafe snapshots` lists them)");
+  cmd->add_option("--guest", f.guest, "With latest: the newest snapshot of this guest");
   cmd->add_option("--image", f.image, "A raw disk image file instead of a snapshot's disk");
 }
 
@@ -26,17 +28,24 @@ bool disk_source_given(const DiskSourceFlags& f) {
 
 namespace {
 
-// The repository integration replaces this function's body with
-//   return repo::open_snapshot_disk(open_repository(g, f.repo), f.snapshot, f.disk);
-// Everything around it (export, instant restore) already works on any BlockSource.
-std::shared_ptr<BlockSource> open_snapshot_disk(const GlobalOptions& g, const DiskSourceFlags& f) {
-  (void)g;
-  throw Error(Errc::kUnsupported,
-              "serving disk " + f.disk + " of snapshot " + f.snapshot +
-                  " needs the repository's disk reader, which this build does not have yet",
-              "restore the snapshot to a raw file (pvesafe restore SNAPSHOT --to FILE) and use "
-              "--image FILE");
-}
+// The disk of a snapshot, with the repository it reads from (which must outlive it).
+class RepositoryDisk : public BlockSource {
+ public:
+  RepositoryDisk(repo::Repository repo, const DiskSourceFlags& f) : repo_(std::move(repo)) {
+    repo::SnapshotFilter filter;
+    filter.guest_id = f.guest;
+    disk_ = repo::open_snapshot_disk(repo_, f.snapshot, f.disk, {}, filter);
+  }
+  uint64_t size() const override { return disk_->size(); }
+  void read(uint64_t offset, uint8_t* buf, size_t n) override { disk_->read(offset, buf, n); }
+  std::vector<BlockExtent> extents(uint64_t offset, uint64_t n) override { return disk_->extents(offset, n); }
+  std::string name() const override { return disk_->name(); }
+  uint64_t fetched_bytes() const override { return disk_->fetched_bytes(); }
+
+ private:
+  repo::Repository repo_;
+  std::unique_ptr<BlockSource> disk_;
+};
 
 }  // namespace
 
@@ -45,7 +54,7 @@ std::shared_ptr<BlockSource> open_disk_source(const GlobalOptions& g, const Disk
     throw Error(Errc::kUsage, "no disk given", "give SNAPSHOT --disk NAME, or --image FILE");
   }
   if (!f.image.empty()) return std::make_shared<FileBlockSource>(f.image);
-  return open_snapshot_disk(g, f);
+  return std::make_shared<RepositoryDisk>(open_repository(g, f.repo), f);
 }
 
 }  // namespace pvesafe::cli

@@ -1,7 +1,7 @@
 // Where a disk that pvesafe serves or instant-restores comes from: a snapshot's disk in the
-// repository (SNAPSHOT --disk NAME), or a raw image file (--image FILE: local images, tests).
-// open_disk_source() is the one place that turns these flags into a BlockSource; the
-// repository's disk reader plugs in there.
+// repository (SNAPSHOT --disk NAME: repo/disk_reader.h), or a raw image file (--image FILE:
+// local images, tests). open_disk_source() is the one place that turns these flags into a
+// BlockSource.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -18,10 +18,11 @@ struct DiskSourceFlags {
   RepoFlags repo;
   std::string snapshot;  // id, unique prefix or latest
   std::string disk;      // the disk's name in the snapshot (drive-scsi0, ...)
+  std::string guest;     // with "latest": the newest snapshot of this guest
   std::string image;     // a raw image file instead of a snapshot
 };
 
-// Adds SNAPSHOT (positional, optional), --disk, --image and the passphrase flags.
+// Adds SNAPSHOT (positional, optional), --disk, --guest, --image and the passphrase flags.
 void add_disk_source_flags(CLI::App* cmd, DiskSourceFlags& flags);
 // True when the flags name a disk (SNAPSHOT --disk or --image); kUsage when they are mixed.
 bool disk_source_given(const DiskSourceFlags& flags);
