@@ -32,7 +32,7 @@ constexpr const char* kMonths[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 
 // The words padded to 16 bytes, with their lengths: put_words copies 16 bytes at a time and
 // advances by the length, so callers render into a buffer with kSlack bytes to spare.
-constexpr size_t kSlack = 256;
+constexpr size_t kSlack = 512;
 struct Word {
   char s[16];
   size_t len;
@@ -49,12 +49,13 @@ const std::array<Word, 64>& words() {
   return table;
 }
 
-// Words until at least `end` (may write up to 16 bytes past it); returns the position reached.
+// Words until at least `end`, eight per random draw (may write up to 8 words and 16 bytes past
+// `end`); returns the position reached.
 size_t put_words(unsigned char* out, size_t pos, size_t end, Rng& r) {
   const auto& w = words();
   while (pos < end) {
     uint64_t x = r.next();
-    for (int k = 0; k < 8 && pos < end; ++k, x >>= 8) {
+    for (int k = 0; k < 8; ++k, x >>= 8) {
       const Word& wd = w[x & 63];
       std::memcpy(out + pos, wd.s, 16);
       pos += wd.len;

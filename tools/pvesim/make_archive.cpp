@@ -338,7 +338,7 @@ int make_archive_main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Examples:\n"
-      "  # the disks of guest 100 on two days, and a VMA of them with 5% of the clusters out of "
+      "  # the disks of guest 100 on a day, and a VMA of them with 5% of the clusters out of "
       "order\n"
       "  pvesim make-archive disks --vmid 100 --day 2026-03-01 --size 256M "
       "--disks scsi0:32G,virtio1:64G,efidisk0 --out-dir d1\n"
