@@ -534,7 +534,7 @@ void FsModel::install() {
   for (uint64_t db = 0, want = static_cast<uint64_t>(d * db_share); db < want || db == 0;) {
     uint64_t pages = std::min<uint64_t>(log_uniform(own, 2, std::max(4.0, (want - db) * 0.6)),
                                         std::max<uint64_t>(1, want - db));
-    pages = std::min<uint64_t>(pages, cap / B * 4);
+    pages = std::max<uint64_t>(1, std::min<uint64_t>(pages, cap / B * 4));
     if (!create(FileKind::kDb, base, pages * B, own.next(), nullptr)) break;
     db += pages;
   }

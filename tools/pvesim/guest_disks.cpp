@@ -11,7 +11,10 @@ namespace {
 
 constexpr uint64_t kEfiVarsSize = 540672;  // OVMF_VARS_4M: 528 KiB
 constexpr uint64_t kTpmStateSize = 4ull << 20;
-constexpr int kRebootEvery = 11;  // days between reboots of a guest (EFI vars, TPM state change)
+constexpr int kRebootEvery = 11;
+constexpr uint64_t kMinFsDisk =
+    1ull << 20;  // the smallest disk that holds the file system model  // days between reboots of a
+                 // guest (EFI vars, TPM state change)
 
 // PVE's drive order (qemu-server's valid_drive_names).
 std::vector<std::string> drive_order() {
@@ -125,7 +128,7 @@ std::vector<GuestDisk> guest_disks(const std::string& type,
     if (out[k].size) continue;
     uint64_t share =
         weight ? static_cast<uint64_t>(static_cast<long double>(left) * weights[k] / weight) : left;
-    out[k].size = std::max<uint64_t>(unit, share / unit * unit);
+    out[k].size = std::max<uint64_t>(kMinFsDisk, share / unit * unit);
   }
   return out;
 }

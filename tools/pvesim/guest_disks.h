@@ -4,9 +4,9 @@
 // are drive-<key> (drive-tpmstate0-backup for the TPM state). A container's disk is its rootfs.
 // The archive holds `total` disk bytes per guest (pvesim's --backup-size): an EFI vars disk
 // keeps its real size (528 KiB, not a multiple of the 64 KiB cluster), a TPM state 4 MiB, and
-// the other disks share the rest in proportion to their configured sizes. Content is a
-// deterministic function of (vmid, disk, day): a file system (fs_model.h) for data disks, a
-// UEFI variable store or TPM state that changes on the days the guest reboots.
+// the other disks share the rest in proportion to their configured sizes (at least 1 MiB each).
+// Content is a deterministic function of (vmid, disk, day): a file system (fs_model.h) for data
+// disks, a UEFI variable store or TPM state that changes on the days the guest reboots.
 #pragma once
 
 #include <cstdint>
