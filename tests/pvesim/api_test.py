@@ -288,7 +288,7 @@ def vzdump_names_and_determinism():
     subprocess.run(["zstd", "-q", "-t", first], check=True)
     log = [x["t"] for x in c.get("/nodes/pve-01/tasks/%s/log" % st["upid"], limit=500)]
     assert any(re.match(r"INFO: started backup task '[0-9a-f-]{36}'", x) for x in log), log
-    assert "INFO: include disk 'scsi0' 'local-lvm:vm-100-disk-0' 16.0 MiB" in log, log
+    assert "INFO: include disk 'scsi0' 'local-lvm:vm-100-disk-0' 16M" in log, log
     # A real VMA (checked by the independent reader): the disks are the guest's disks of that day;
     # the guest runs, so copy-before-write put some clusters out of order.
     a = vma_judge.read_vma_file(first)

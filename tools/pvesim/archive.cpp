@@ -26,14 +26,27 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string human_bytes(uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+// PVE::Tools::render_bytes: "28.13 GiB".
+std::string render_bytes(uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = static_cast<double>(b);
   int u = 0;
-  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  while (v >= 1024 && u < 5) v /= 1024, ++u;
   char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+  std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
   return buf;
+}
+
+// PVE::JSONSchema::format_size: "32G", "528K", or bytes.
+std::string format_size(uint64_t size) {
+  const char* units[] = {"K", "M", "G", "T"};
+  std::string out = std::to_string(size);
+  for (const char* u : units) {
+    if (size % 1024) break;
+    size /= 1024;
+    out = std::to_string(size) + u;
+  }
+  return out;
 }
 
 // The config as vzdump stores it: without the lock, the parent and the snapshot sections.
@@ -102,7 +115,7 @@ ArchiveResult write_vma_archive(Output& out, const std::string& path, const Arch
     content.push_back(
         std::make_unique<DiskContent>("qemu", spec.vmid, d, fs_disk && first_fs, day));
     if (fs_disk) first_fs = false;
-    log("INFO: include disk '" + d.key + "' '" + d.volume + "' " + human_bytes(d.size));
+    log("INFO: include disk '" + d.key + "' '" + d.volume + "' " + format_size(d.size));
     conf += "#qmdump#map:" + d.key + ":" + d.devname + ":" + d.storage + ":" + d.format + ":\n";
     res.disk_bytes += d.size;
   }
@@ -149,7 +162,7 @@ ArchiveResult write_vma_archive(Output& out, const std::string& path, const Arch
     zero += std::min(z, disks[k].size);
   }
   if (res.disk_bytes)
-    log("INFO: backup is sparse: " + human_bytes(zero) + " (" +
+    log("INFO: backup is sparse: " + render_bytes(zero) + " (" +
         std::to_string(zero * 100 / res.disk_bytes) + "%) total zero data");
   return res;
 }
