@@ -111,7 +111,7 @@ uint32_t be32(const Bytes& b, size_t at) {
   return static_cast<uint32_t>(b[at]) << 24 | b[at + 1] << 16 | b[at + 2] << 8 | b[at + 3];
 }
 
-TEST(Vma, RoundTripOddSizesOutOfOrder) {
+TEST(PvesimVma, RoundTripOddSizesOutOfOrder) {
   Bytes a = make_disk(1000000, 1), b = make_disk(3 * 65536 + 5 * 4096 + 100, 2),
         c = make_disk(540672, 3);
   std::vector<VmaSource> src = {source("drive-scsi0", a), source("drive-sata1", b),
@@ -136,7 +136,7 @@ TEST(Vma, RoundTripOddSizesOutOfOrder) {
   rmdir(dir.c_str());
 }
 
-TEST(Vma, HeaderLayoutAsPveWritesIt) {
+TEST(PvesimVma, HeaderLayoutAsPveWritesIt) {
   Bytes disk = make_disk(58 * 65536, 4);  // 58 clusters: one full extent
   Uuid u{};
   ASSERT_TRUE(parse_uuid("0b5e7a3c-1111-4222-8333-444455556666", u));
@@ -174,7 +174,7 @@ TEST(Vma, HeaderLayoutAsPveWritesIt) {
   EXPECT_EQ(read_bytes(bare, "").extents, 1u);
 }
 
-TEST(Vma, ReaderReportsDamageInVmaWords) {
+TEST(PvesimVma, ReaderReportsDamageInVmaWords) {
   Bytes disk = make_disk(200 * 65536, 5);
   std::vector<VmaSource> src = {source("drive-scsi0", disk)};
   Bytes good = write_vma(src, 0, 1);
@@ -217,7 +217,7 @@ TEST(Vma, ReaderReportsDamageInVmaWords) {
   expect(b, "wrong vma extent uuid");
 }
 
-TEST(GuestDisks, OrderNamesAndSizes) {
+TEST(PvesimGuestDisks, OrderNamesAndSizes) {
   std::map<std::string, std::string> cfg = {
       {"virtio1", "local-lvm:vm-100-disk-1,size=64G"},
       {"scsi0", "local-lvm:vm-100-disk-0,iothread=1,size=32G"},
@@ -243,7 +243,7 @@ TEST(GuestDisks, OrderNamesAndSizes) {
   EXPECT_EQ(d[0].format, "raw");
 }
 
-TEST(FsModel, DeterministicAndNextDayWritesAreTheChanges) {
+TEST(PvesimFsModel, DeterministicAndNextDayWritesAreTheChanges) {
   FsModel a(77, 48ull << 20, DiskRole::kSystem), b(77, 48ull << 20, DiskRole::kSystem);
   a.advance_to(30);
   b.advance_to(29);
@@ -267,7 +267,7 @@ TEST(FsModel, DeterministicAndNextDayWritesAreTheChanges) {
   EXPECT_NE(other.cids(), a.cids());
 }
 
-TEST(Content, RenderedBlocksAreDistinctAndOnlyIdZeroIsZero) {
+TEST(PvesimContent, RenderedBlocksAreDistinctAndOnlyIdZeroIsZero) {
   Bytes x(kBlockSize), y(kBlockSize), zero(kBlockSize, 0);
   for (int k = 1; k <= 9; ++k) {
     auto kind = static_cast<BlockKind>(k);
