@@ -5,142 +5,13 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "fs_layout.h"
+
 namespace pvesim {
 
 namespace {
 
 constexpr uint32_t B = static_cast<uint32_t>(kBlockSize);
-
-struct DirSpec {
-  const char* path;
-  uint16_t mode;
-  uint32_t uid, gid;
-};
-// The directories of a Debian server with nginx and PostgreSQL (a container's root tree).
-constexpr DirSpec kDirs[] = {
-    {"", 0755, 0, 0},
-    {"/boot", 0755, 0, 0},
-    {"/dev", 0755, 0, 0},
-    {"/etc", 0755, 0, 0},
-    {"/etc/apt", 0755, 0, 0},
-    {"/etc/default", 0755, 0, 0},
-    {"/etc/nginx", 0755, 0, 0},
-    {"/etc/nginx/sites-enabled", 0755, 0, 0},
-    {"/etc/postgresql", 0755, 105, 113},
-    {"/etc/postgresql/15", 0755, 105, 113},
-    {"/etc/postgresql/15/main", 0755, 105, 113},
-    {"/etc/ssh", 0755, 0, 0},
-    {"/etc/systemd", 0755, 0, 0},
-    {"/etc/systemd/system", 0755, 0, 0},
-    {"/home", 0755, 0, 0},
-    {"/home/user", 0750, 1000, 1000},
-    {"/lost+found", 0700, 0, 0},
-    {"/media", 0755, 0, 0},
-    {"/mnt", 0755, 0, 0},
-    {"/opt", 0755, 0, 0},
-    {"/opt/app", 0755, 0, 0},
-    {"/opt/app/bin", 0755, 0, 0},
-    {"/proc", 0555, 0, 0},
-    {"/root", 0700, 0, 0},
-    {"/run", 0755, 0, 0},
-    {"/srv", 0755, 0, 0},
-    {"/srv/data", 0755, 0, 0},
-    {"/srv/data/archive", 0755, 0, 0},
-    {"/srv/data/media", 0755, 0, 0},
-    {"/srv/data/reports", 0755, 0, 0},
-    {"/srv/empty", 0755, 0, 0},
-    {"/sys", 0555, 0, 0},
-    {"/tmp", 01777, 0, 0},
-    {"/usr", 0755, 0, 0},
-    {"/usr/bin", 0755, 0, 0},
-    {"/usr/lib", 0755, 0, 0},
-    {"/usr/lib/x86_64-linux-gnu", 0755, 0, 0},
-    {"/usr/lib64", 0755, 0, 0},
-    {"/usr/sbin", 0755, 0, 0},
-    {"/usr/share", 0755, 0, 0},
-    {"/usr/share/doc", 0755, 0, 0},
-    {"/usr/share/man", 0755, 0, 0},
-    {"/usr/share/man/man1", 0755, 0, 0},
-    {"/usr/share/zoneinfo", 0755, 0, 0},
-    {"/usr/share/zoneinfo/Etc", 0755, 0, 0},
-    {"/var", 0755, 0, 0},
-    {"/var/cache", 0755, 0, 0},
-    {"/var/cache/apt", 0755, 0, 0},
-    {"/var/cache/apt/archives", 0755, 0, 0},
-    {"/var/cache/apt/archives/partial", 0700, 0, 0},
-    {"/var/lib", 0755, 0, 0},
-    {"/var/lib/app", 0755, 0, 0},
-    {"/var/lib/postgresql", 0755, 105, 113},
-    {"/var/lib/postgresql/15", 0755, 105, 113},
-    {"/var/lib/postgresql/15/main", 0700, 105, 113},
-    {"/var/lib/postgresql/15/main/base", 0700, 105, 113},
-    {"/var/lib/postgresql/15/main/base/16384", 0700, 105, 113},
-    {"/var/lib/postgresql/15/main/pg_wal", 0700, 105, 113},
-    {"/var/log", 0755, 0, 0},
-    {"/var/log/nginx", 0755, 33, 4},
-    {"/var/log/postgresql", 01775, 105, 113},
-    {"/var/spool", 0755, 0, 0},
-    {"/var/spool/cron", 0755, 0, 0},
-    {"/var/tmp", 01777, 0, 0},
-};
-
-constexpr std::pair<const char*, const char*> kLinks[] = {
-    {"/bin", "usr/bin"},  {"/sbin", "usr/sbin"},
-    {"/lib", "usr/lib"},  {"/lib64", "usr/lib64"},
-    {"/var/run", "/run"}, {"/etc/localtime", "/usr/share/zoneinfo/Etc/UTC"}};
-
-struct LogSpec {
-  const char* dir;
-  const char* name;
-  uint16_t mode;
-  uint32_t uid, gid;
-  int weight;
-};
-constexpr LogSpec kLogs[] = {
-    {"/var/log", "syslog", 0640, 0, 4, 4},
-    {"/var/log", "auth.log", 0640, 0, 4, 1},
-    {"/var/log", "daemon.log", 0640, 0, 4, 1},
-    {"/var/log/nginx", "access.log", 0640, 33, 4, 4},
-    {"/var/log/nginx", "error.log", 0640, 33, 4, 1},
-    {"/var/log/postgresql", "postgresql-15-main.log", 0640, 105, 4, 2},
-    {"/var/lib/app", "app.log", 0644, 0, 0, 3},
-};
-constexpr int kDataRoleLog = 5;  // a data disk holds only the database log
-
-struct FixedSpec {
-  const char* dir;
-  const char* name;
-  FileKind kind;
-  uint32_t size;
-  uint16_t mode;
-  uint32_t gid;
-};
-constexpr FixedSpec kFixed[] = {
-    {"/etc", "hostname", FileKind::kText, 7, 0644, 0},
-    {"/etc", "hosts", FileKind::kText, 221, 0644, 0},
-    {"/etc", "fstab", FileKind::kText, 612, 0644, 0},
-    {"/etc", "passwd", FileKind::kText, 1423, 0644, 0},
-    {"/etc", "group", FileKind::kText, 812, 0644, 0},
-    {"/etc", "shadow", FileKind::kText, 903, 0640, 42},
-    {"/etc", "os-release", FileKind::kText, 267, 0644, 0},
-    {"/etc/ssh", "sshd_config", FileKind::kText, 3305, 0644, 0},
-    {"/etc/nginx", "nginx.conf", FileKind::kText, 1447, 0644, 0},
-    {"/etc/nginx/sites-enabled", "default", FileKind::kText, 2412, 0644, 0},
-    {"/etc/postgresql/15/main", "postgresql.conf", FileKind::kText, 29793, 0644, 0},
-    {"/etc/postgresql/15/main", "pg_hba.conf", FileKind::kText, 5588, 0640, 113},
-    {"/usr/share/zoneinfo/Etc", "UTC", FileKind::kBinary, 114, 0644, 0},
-    {"/root", ".bashrc", FileKind::kText, 571, 0644, 0},
-    {"/home/user", ".bashrc", FileKind::kText, 3526, 0644, 1000},
-    {"/home/user", ".profile", FileKind::kText, 807, 0644, 1000},
-    {"/boot", "vmlinuz-6.1.0-28-amd64", FileKind::kBinary, 8u << 20, 0644, 0},
-    {"/boot", "initrd.img-6.1.0-28-amd64", FileKind::kArchive, 30u << 20, 0644, 0},
-};
-constexpr uint32_t kFixedBit = 0x80000000u, kLogBit = 0x40000000u;
-
-constexpr const char* kSyl[32] = {"net", "cfg",  "sys", "log",  "data", "srv", "web", "db",
-                                  "app", "run",  "lib", "core", "util", "mgr", "ctl", "fmt",
-                                  "img", "pkg",  "sec", "auth", "io",   "fs",  "dev", "mon",
-                                  "key", "sync", "xml", "json", "http", "ssl", "zip", "tar"};
 
 struct Rates {  // per day, as a share of the blocks held by files
   double log, db, rewrite, fresh, wal;
@@ -159,10 +30,6 @@ Rates rates_of(DiskRole r) {
 uint64_t log_uniform(Rng& r, double lo, double hi) {
   if (hi <= lo) return static_cast<uint64_t>(lo);
   return static_cast<uint64_t>(std::exp(std::log(lo) + r.unit() * (std::log(hi) - std::log(lo))));
-}
-
-bool starts_with_path(const std::string& s, const char* prefix) {
-  return s.compare(0, std::char_traits<char>::length(prefix), prefix) == 0;
 }
 
 uint64_t blocks_of(uint64_t bytes) { return (bytes + B - 1) / B; }
@@ -755,85 +622,18 @@ std::vector<uint32_t> FsModel::next_day_writes() const {
 }
 
 std::string FsModel::path_of(const FsFile& f) const {
-  std::string name;
-  uint32_t id = f.ino;
-  const char* a = kSyl[f.name & 31];
-  const char* b = kSyl[(f.name >> 5) & 31];
-  if (f.name & kFixedBit) {
-    name = kFixed[f.name & 0xffff].name;
-  } else if (f.name & kLogBit) {
-    name = kLogs[f.name & 0xffff].name;
-    if (f.rotation == 1) name += ".1";
-    if (f.rotation >= 2) name += "." + std::to_string(f.rotation) + ".gz";
-  } else {
-    const std::string& dir = dirs_[f.dir].path;
-    std::string n = std::to_string(id);
-    switch (f.kind) {
-      case FileKind::kBinary:
-        name = std::string(a) + b + n;
-        break;
-      case FileKind::kLibrary:
-        name = "lib" + std::string(a) + b + "-" + n + ".so." + std::to_string(f.name % 7);
-        break;
-      case FileKind::kText:
-        name = starts_with_path(dir, "/usr/share/doc") ? std::string(a) + "-" + n + ".txt"
-               : dir == "/etc/systemd/system"          ? std::string(a) + b + n + ".service"
-                                                       : std::string(a) + b + n + ".conf";
-        break;
-      case FileKind::kArchive:
-        name = dir == "/usr/share/man/man1" ? std::string(a) + b + n + ".1.gz"
-               : dir == "/var/cache/apt/archives"
-                   ? std::string(a) + b + n + "_1.0-" + std::to_string(f.name % 9) + "_amd64.deb"
-                   : "changelog-" + n + ".gz";
-        break;
-      case FileKind::kDb:
-        name = std::to_string(16384 + id);
-        break;
-      case FileKind::kWal: {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "0000000100000000%08X", id);
-        name = buf;
-        break;
-      }
-      case FileKind::kSparse:
-        name = "blobstore.img";
-        break;
-      default:
-        name = dir == "/tmp"                ? "tmp." + n
-               : dir == "/srv/data/media"   ? "img" + n + ".jpg"
-               : dir == "/srv/data/archive" ? "backup-" + n + ".tar.gz"
-               : dir == "/srv/data/reports" ? "report-" + n + ".csv"
-               : dir == "/var/lib/app"      ? "state-" + n + ".dat"
-                                            : std::string(a) + "-" + n + ".txt";
-    }
-  }
-  return dirs_[f.dir].path + "/" + name;
+  return dirs_[f.dir].path + "/" + layout_file_name(f, dirs_[f.dir].path);
 }
 
-uint32_t FsModel::mode_of(const FsFile& f) const {
-  if (f.name & kFixedBit) return kFixed[f.name & 0xffff].mode;
-  if (f.name & kLogBit) return kLogs[f.name & 0xffff].mode;
-  switch (f.kind) {
-    case FileKind::kBinary:
-      return 0755;
-    case FileKind::kDb:
-    case FileKind::kWal:
-    case FileKind::kSparse:
-      return 0600;
-    default:
-      return 0644;
-  }
-}
+uint32_t FsModel::mode_of(const FsFile& f) const { return layout_file_mode(f); }
 
 uint32_t FsModel::uid_of(const FsFile& f) const {
-  if (f.name & kLogBit) return kLogs[f.name & 0xffff].uid;
-  return dirs_[f.dir].uid;
+  return f.name & kLogBit ? kLogs[f.name & 0xffff].uid : dirs_[f.dir].uid;
 }
 
 uint32_t FsModel::gid_of(const FsFile& f) const {
   if (f.name & kFixedBit && kFixed[f.name & 0xffff].gid) return kFixed[f.name & 0xffff].gid;
-  if (f.name & kLogBit) return kLogs[f.name & 0xffff].gid;
-  return dirs_[f.dir].gid;
+  return f.name & kLogBit ? kLogs[f.name & 0xffff].gid : dirs_[f.dir].gid;
 }
 
 }  // namespace pvesim
