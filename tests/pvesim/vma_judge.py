@@ -7,12 +7,12 @@ pvesim's C++ code.
     archive.uuid, archive.ctime, archive.configs, archive.extents, archive.early
 
 Checks: header magic, version, MD5 (over header_size bytes with the MD5 field zeroed), sizes
-(multiples of 512, blob table starting at offset 1 and exactly blob_buffer_size long), config
-and device pointers, dev_ids from 1; each extent: magic, reserved bytes, MD5 (over its 512-byte
-header with the field zeroed), the header's uuid, at most 58 clusters (the writer flushes at 58;
-the format allows 59), a block count that matches the masks, no block past a device's end, the
-bytes of a block past the end zero; only the last extent may be empty; every cluster of every
-device exactly once.
+(blob table starting at offset 1, exactly blob_buffer_size long, grown in 512-byte steps as PVE's
+writer grows it), config and device pointers (device names after the configs), dev_ids from 1;
+each extent: magic, reserved bytes, MD5 (over its 512-byte header with the field zeroed), the
+header's uuid, 58 clusters (the writer flushes at 58, the format allows 59) except in the last
+one, which may be empty, a block count that matches the masks, no block past a device's end, the
+bytes of a block past the end zero; every cluster of every device exactly once.
 """
 
 import gzip
@@ -111,6 +111,16 @@ def parse_header(f):
         pos += 2 + n
     check(pos == blob_size, "blob_buffer_size %d is not the used length %d" % (blob_size, pos))
     check(table[blob_size:] == bytes(len(table) - blob_size), "bytes after the blobs")
+    # PVE's writer grows the table by each blob's size (with its 2-byte length) rounded up to
+    # 512 whenever the blob does not fit; the header is 12288 bytes plus that table.
+    size, at = 0, 1
+    for start in sorted(blobs):
+        need = len(blobs[start]) + 2
+        if size < at + need:
+            size += (need + 511) // 512 * 512
+        at += need
+    check(header_size == FIXED_HEADER + size,
+          "header size %d, PVE's writer makes %d" % (header_size, FIXED_HEADER + size))
 
     def string(ptr):
         check(ptr in blobs, "pointer %d is not a blob" % ptr)
@@ -136,6 +146,11 @@ def parse_header(f):
         a.devices.append((i, string(ptr), size))
     check([d[0] for d in a.devices] == list(range(1, len(a.devices) + 1)),
           "dev_ids do not run from 1: %r" % [d[0] for d in a.devices])
+    # Configs are added before the header is written, device names when it is: names come after.
+    dev_ptrs = [struct.unpack(">I", head[4096 + 32 * i:4100 + 32 * i])[0] for i, _, _ in a.devices]
+    cfg_ptrs = [p for i in range(256) for p in struct.unpack(">II", head[2044 + 4 * i:2048 + 4 * i] +
+                                                             head[3068 + 4 * i:3072 + 4 * i]) if p]
+    check(not dev_ptrs or not cfg_ptrs or min(dev_ptrs) > max(cfg_ptrs), "device names before configs")
     return a
 
 
@@ -159,6 +174,7 @@ def read_vma(f, keep_disks=True):
             cursor[1] = 0
 
     empty_extent_seen = False
+    short_extent_seen = False
     while True:
         head = f.read(EXTENT_HEADER)
         if not head:
@@ -178,6 +194,10 @@ def read_vma(f, keep_disks=True):
         check(len(used) <= 58, "extent %d holds %d clusters (the writer flushes at 58)" % (a.extents, len(used)))
         check(all(x for x in infos[:len(used)]) and not any(infos[len(used):]),
               "extent %d: blockinfo slots not packed" % a.extents)
+        # The writer flushes an extent when it holds 58 clusters, and once more at the end.
+        check(not short_extent_seen, "an extent follows one with fewer than 58 clusters")
+        if len(used) < 58:
+            short_extent_seen = True
         if not used:
             empty_extent_seen = True
         pos = 0

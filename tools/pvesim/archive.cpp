@@ -26,17 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// PVE::Tools::render_bytes: "28.13 GiB".
-std::string render_bytes(uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 5) v /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
-  return buf;
-}
-
 // PVE::JSONSchema::format_size: "32G", "528K", or bytes.
 std::string format_size(uint64_t size) {
   const char* units[] = {"K", "M", "G", "T"};
@@ -212,6 +201,30 @@ ArchiveResult write_tar_archive(Output& out, const std::string& path, const Arch
 }
 
 }  // namespace
+
+std::string render_bytes(uint64_t b, int precision) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 5) v /= 1024, ++u;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*f %s", precision, v, units[u]);
+  return buf;
+}
+
+std::string vzdump_file_size(uint64_t b) {
+  double kb = static_cast<double>(b) / 1024, mb = kb / 1024, gb = mb / 1024;
+  char buf[40];
+  if (kb < 1024)
+    std::snprintf(buf, sizeof buf, "%dKB", static_cast<int>(kb));
+  else if (mb < 1024)
+    std::snprintf(buf, sizeof buf, "%dMB", static_cast<int>(mb));
+  else if (gb < 1024)
+    std::snprintf(buf, sizeof buf, "%.2fGB", gb);
+  else
+    std::snprintf(buf, sizeof buf, "%.2fTB", gb / 1024);
+  return buf;
+}
 
 bool valid_compress(const std::string& c) {
   return c == "0" || c == "1" || c == "gzip" || c == "lzo" || c == "zstd";

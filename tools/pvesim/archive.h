@@ -37,6 +37,11 @@ struct ArchiveResult {
   std::vector<std::string> log;  // lines for vzdump's log
 };
 
+// Sizes as PVE's logs print them: PVE::Tools::render_bytes ("28.13 GiB" with precision 2) and
+// vzdump's archive file size ("747KB", "12MB", "1.23GB").
+std::string render_bytes(uint64_t bytes, int precision = 2);
+std::string vzdump_file_size(uint64_t bytes);
+
 // "0", "1" (= lzo), "gzip", "lzo", "zstd".
 bool valid_compress(const std::string& c);
 // ".zst", ".gz", ".lzo" or "".

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "archive.h"
@@ -156,7 +157,7 @@ RestoredArchive restore_vma(const std::string& path, int vmid, const std::string
   log("restore vma archive: " + shown);
   std::string error;
   VmaContents c;
-  const std::string storage = "local-lvm";
+  const std::string default_storage = "local-lvm";
   auto started = std::chrono::steady_clock::now();
   VmaReadHooks hooks;
   hooks.header = [&](const VmaContents& h) {
@@ -166,9 +167,18 @@ RestoredArchive restore_vma(const std::string& path, int vmid, const std::string
       log("DEV: dev_id=" + std::to_string(d.dev_id) + " size: " + std::to_string(d.size) +
           " devname: " + d.name);
     log("CTIME: " + ctime_text(h.ctime));
+    // Where each disk goes: vzdump's "#qmdump#map:KEY:DEVNAME:STORAGE:FORMAT:" lines.
+    std::map<std::string, std::string> target;
+    for (const auto& [name, data] : h.configs)
+      if (name == "qemu-server.conf")
+        for (const auto& line : split(data, '\n')) {
+          auto f = split(line, ':');
+          if (f.size() >= 4 && f[0] == "#qmdump#map" && !f[3].empty()) target[f[2]] = f[3];
+        }
     int n = 0;
     for (const auto& d : h.devices) {
       std::string vol = "vm-" + std::to_string(vmid) + "-disk-" + std::to_string(n++);
+      std::string storage = target.count(d.name) ? target[d.name] : default_storage;
       log("new volume ID is '" + storage + ":" + vol + "'");
       log("map '" + d.name + "' to '/dev/pve/" + vol + "' (write zeros = 0)");
     }
@@ -203,18 +213,22 @@ RestoredArchive restore_vma(const std::string& path, int vmid, const std::string
         std::to_string(vmid) + " state is NOT cleaned up.");
     throw std::runtime_error("command '" + cmdline + "' failed: exit code 133");
   }
-  uint64_t total = 0, zero = 0;
+  uint64_t zero = 0;
   for (const auto& [name, data] : c.configs)
     if (name == "qemu-server.conf") res.config = data;
-  for (const auto& d : c.devices) {
-    total += d.size;
-    zero += d.zero_bytes;
-  }
+  for (const auto& d : c.devices) zero += d.zero_bytes;
+  uint64_t total = c.clusters * 65536;  // vma counts whole clusters
   char line[160];
   std::snprintf(line, sizeof line, "total bytes read %llu, sparse bytes %llu (%.3g%%)",
                 static_cast<unsigned long long>(total), static_cast<unsigned long long>(zero),
                 total ? 100.0 * static_cast<double>(zero) / static_cast<double>(total) : 0.0);
   log(line);
+  if (total > zero) {
+    std::snprintf(
+        line, sizeof line, "space reduction due to 4K zero blocks %.3g%%",
+        100.0 * static_cast<double>(c.partial_zero_bytes) / static_cast<double>(total - zero));
+    log(line);
+  }
   log("rescan volumes...");
   res.devices = c.devices;
   res.early = c.out_of_order;

@@ -28,12 +28,6 @@ std::string human_time(int64_t t) {
   return buf;
 }
 
-std::string mib(uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2fMB", static_cast<double>(bytes) / 1e6);
-  return buf;
-}
-
 struct Job {
   int vmid;
   std::string type, name, config;
@@ -161,10 +155,14 @@ json vzdump(Ctx& c) {
         fs::create_directories(scratch, mk);
         ArchiveResult r = write_archive(path, a, [&run](const std::string& l) { run.log(l); });
         run.sleep(secs);
-        if (j.type == "qemu")
-          run.log("INFO: 100% (" + mib(r.disk_bytes) + " of " + mib(r.disk_bytes) +
-                  ") in 1s, read: " + mib(r.disk_bytes) + "/s, write: " + mib(r.size) + "/s");
-        run.log("INFO: archive file size: " + mib(r.size));
+        if (j.type == "qemu") {
+          std::string disks = render_bytes(r.disk_bytes, 1);
+          run.log("INFO: 100% (" + disks + " of " + disks + ") in 1s, read: " + disks +
+                  "/s, write: " + render_bytes(r.size, 1) + "/s");
+          run.log("INFO: transferred " + render_bytes(r.disk_bytes) + " in 1 seconds (" +
+                  render_bytes(r.disk_bytes) + "/s)");
+        }
+        run.log("INFO: archive file size: " + vzdump_file_size(r.size));
         if (!notes_tpl.empty()) {
           std::string notes = notes_tpl;
           for (auto [k, v] : {std::pair<std::string, std::string>{"{{guestname}}", j.name},

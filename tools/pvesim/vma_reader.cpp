@@ -211,8 +211,11 @@ VmaContents read_vma(int fd, const std::string& disk_dir, const VmaReadHooks& ho
       for (int b = 0; b < 16; ++b) {
         uint64_t offset = cluster * kVmaCluster + static_cast<uint64_t>(b) * 4096;
         if (!(mask >> b & 1)) {
-          if (offset < d.info->size)
-            d.info->zero_bytes += std::min<uint64_t>(4096, d.info->size - offset);
+          if (offset < d.info->size) {
+            uint64_t n = std::min<uint64_t>(4096, d.info->size - offset);
+            d.info->zero_bytes += n;
+            if (mask) c.partial_zero_bytes += n;
+          }
           continue;
         }
         if (start + 4096 > extent_size) fail("short vma extent - too many blocks");

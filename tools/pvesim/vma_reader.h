@@ -33,6 +33,7 @@ struct VmaContents {
   std::vector<std::pair<std::string, std::string>> configs;  // name -> data
   std::vector<VmaDevice> devices;
   uint64_t extents = 0, clusters = 0, out_of_order = 0;  // clusters written before a lower one
+  uint64_t partial_zero_bytes = 0;  // zero blocks in clusters that also hold data
 };
 
 struct VmaReadHooks {
