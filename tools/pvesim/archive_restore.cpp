@@ -197,12 +197,13 @@ RestoredArchive restore_vma(const std::string& path, int vmid, const std::string
   } catch (const VmaError& e) {
     error = e.what();
   }
+  // With pipefail the command fails with the exit code of the last tool that failed: vma's
+  // when it failed too, else the decompressor's (141: it was stopped by our error).
   int rc = in.finish();
-  if (rc != 0 && rc != 141) {  // the decompressor failed (141: it was stopped by our error)
+  bool decompressor_failed = rc != 0 && rc != 141;
+  if (decompressor_failed)
     for (const auto& line : split(in.child->stderr_text(), '\n'))
       if (!line.empty()) log(line);
-    throw std::runtime_error("command '" + cmdline + "' failed: exit code " + std::to_string(rc));
-  }
   if (!error.empty()) {
     log("** (process:" + std::to_string(getpid()) + "): ERROR **: " + clock_text() +
         ": restore failed - " + error);
@@ -213,6 +214,9 @@ RestoredArchive restore_vma(const std::string& path, int vmid, const std::string
         std::to_string(vmid) + " state is NOT cleaned up.");
     throw std::runtime_error("command '" + cmdline + "' failed: exit code 133");
   }
+  if (decompressor_failed)
+    throw std::runtime_error("command '" + cmdline + "' failed: exit code " + std::to_string(rc));
+
   uint64_t zero = 0;
   for (const auto& [name, data] : c.configs)
     if (name == "qemu-server.conf") res.config = data;
