@@ -14,6 +14,7 @@ build_pkgs=(
   libcorosync-common-dev libvotequorum-dev libquorum-dev libcmap-dev libcfg-dev
   zlib1g-dev libbz2-dev zstd sqlite3 openssl ca-certificates libexpat1-dev
   gnupg  # recovery by hand (docs/recovery.md) and the demo's look at a stored object
+  lzop   # pvesim compresses archives with the tools vzdump runs (zstd, gzip, lzop)
 )
 test_pkgs=(
   rnp sq restic time procps curl iproute2 nftables python3

@@ -11,6 +11,7 @@ import time
 import requests
 
 from pvesim_client import API, CERT, DATA, Client, check, control, expect_status, run_checks, tokens
+import vma_judge
 
 ROOT_TOKEN = "root@pam!pvesafe"
 UPID_RE = re.compile(r"^UPID:([a-zA-Z0-9-]+):([0-9A-F]{8}):([0-9A-F]{8,9}):([0-9A-F]{8}):([a-z]+):([^:]*):([^:]+):$")
@@ -256,6 +257,31 @@ def fail_next_task_switch():
 # ---------------------------------------------------------------- vzdump and restore
 
 
+def expected_disks(vmid, ctime, config_text, size, name):
+    """The disks pvesim's vzdump puts in a guest's archive, from make-archive (see archive_test)."""
+    d = os.path.join(os.environ["PVESIM_DIR"], name)
+    conf = os.path.join(os.environ["PVESIM_DIR"], name + ".conf")
+    with open(conf, "w") as f:
+        f.write(config_text)
+    subprocess.run([os.environ["PVESIM_BIN"], "make-archive", "disks", "--vmid", str(vmid),
+                    "--ctime", str(ctime), "--size", str(size), "--config", conf, "--out-dir", d],
+                   check=True, stdout=subprocess.DEVNULL)
+    return {f[:-4]: open(os.path.join(d, f), "rb").read() for f in os.listdir(d) if f.endswith(".raw")}
+
+
+def one_file(d, pattern):
+    """The one archive matching pattern: the simulated clock may have moved a second or two past
+    the time the test set before the task read it."""
+    files = sorted(glob.glob(os.path.join(d, pattern)))
+    assert len(files) == 1, (pattern, sorted(os.listdir(d)))
+    return files[0]
+
+
+def guest_config_text(vmid):
+    cfg = control("GET", "guest/%d" % vmid)["config"]
+    return "".join("%s: %s\n" % (k, cfg[k]) for k in sorted(cfg))
+
+
 @check
 def vzdump_names_and_determinism():
     c = admin()
@@ -264,41 +290,89 @@ def vzdump_names_and_determinism():
     control("POST", "time", epoch=str(at(2026, 11, 24)))
     st = c.wait(c.post("/nodes/pve-01/vzdump", vmid="100", storage="local", mode="snapshot", compress="zstd"))
     assert st["exitstatus"] == "OK" and st["type"] == "vzdump" and st["id"] == "100", st
-    first = os.path.join(d, "vzdump-qemu-100-2026_11_24-01_00_00.vma.zst")
-    assert os.path.exists(first), os.listdir(d)
-    assert os.path.exists(os.path.join(d, "vzdump-qemu-100-2026_11_24-01_00_00.log"))
+    first = one_file(d, "vzdump-qemu-100-2026_11_24-01_00_*.vma.zst")
+    assert os.path.exists(first[:-len(".vma.zst")] + ".log")
     subprocess.run(["zstd", "-q", "-t", first], check=True)
-    # same guest, same day: the same bytes
+    log = [x["t"] for x in c.get("/nodes/pve-01/tasks/%s/log" % st["upid"], limit=500)]
+    assert any(re.match(r"INFO: started backup task '[0-9a-f-]{36}'", x) for x in log), log
+    assert "INFO: include disk 'scsi0' 'local-lvm:vm-100-disk-0' 16M" in log, log
+    # A real VMA (checked by the independent reader): the disks are the guest's disks of that day;
+    # the guest runs, so copy-before-write put some clusters out of order.
+    a = vma_judge.read_vma_file(first)
+    assert [x[1] for x in a.devices] == ["drive-scsi0"] and 0 <= a.ctime - at(2026, 11, 24) < 60, a.devices
+    assert a.early > 0, "running guest, but no cluster out of order"
+    want = expected_disks(100, a.ctime, guest_config_text(100), "16M", "d100-24")
+    assert {n: hashlib.sha256(b).hexdigest() for n, b in a.disks.items()} == \
+        {n: hashlib.sha256(b).hexdigest() for n, b in want.items()}
+    conf = a.configs["qemu-server.conf"].decode()
+    assert conf.startswith("agent: 1\n") and "#qmdump#map:scsi0:drive-scsi0:local-lvm:raw:" in conf, conf
+    # same guest, same day: the same disks in an archive of its own (fresh uuid)
     control("POST", "time", epoch=str(at(2026, 11, 24, 5, 30, 7)))
-    c.wait(c.post("/nodes/pve-01/vzdump", vmid="100", storage="local"))
-    second = os.path.join(d, "vzdump-qemu-100-2026_11_24-05_30_07.vma.zst")
-    assert sha256(first) == sha256(second)
-    # three days later: a few percent of the 64 KiB blocks changed
+    c.wait(c.post("/nodes/pve-01/vzdump", vmid="100", storage="local", compress="zstd"))
+    second = one_file(d, "vzdump-qemu-100-2026_11_24-05_30_*.vma.zst")
+    b = vma_judge.read_vma_file(second)
+    assert b.disks == a.disks and b.uuid != a.uuid and sha256(first) != sha256(second)
+    # three days later: a few percent of the 4 KiB blocks changed
     control("POST", "time", epoch=str(at(2026, 11, 27)))
-    c.wait(c.post("/nodes/pve-01/vzdump", vmid="100", storage="local"))
-    later = os.path.join(d, "vzdump-qemu-100-2026_11_27-01_00_00.vma.zst")
-    assert os.path.getsize(first) == os.path.getsize(later) and sha256(first) != sha256(later)
-    # compare the disk images (after the 4 KiB header) in their 64 KiB blocks
-    a, b = (subprocess.run(["zstd", "-q", "-dc", f], check=True, capture_output=True).stdout[4096:]
-            for f in (first, later))
-    blocks = len(a) // 65536
-    assert blocks == 256, blocks
-    changed = sum(1 for i in range(blocks) if a[i * 65536:(i + 1) * 65536] != b[i * 65536:(i + 1) * 65536])
-    assert 1 <= changed <= blocks * 0.15, (changed, blocks)
+    c.wait(c.post("/nodes/pve-01/vzdump", vmid="100", storage="local", compress="zstd"))
+    later = vma_judge.read_vma_file(one_file(d, "vzdump-qemu-100-2026_11_27-01_00_*.vma.zst"))
+    x, y = a.disks["drive-scsi0"], later.disks["drive-scsi0"]
+    blocks = len(x) // 4096
+    assert blocks == 4096, blocks
+    changed = sum(1 for i in range(blocks) if x[i * 4096:(i + 1) * 4096] != y[i * 4096:(i + 1) * 4096])
+    assert blocks * 0.005 <= changed <= blocks * 0.15, (changed, blocks)
     # storage content lists them like PVE
     content = c.get("/nodes/pve-01/storage/local/content", content="backup")
-    e = next(x for x in content if x["volid"] == "local:backup/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst")
-    assert e["size"] == os.path.getsize(first) and e["ctime"] == at(2026, 11, 24) and e["format"] == "vma.zst"
+    e = next(x for x in content if x["volid"] == "local:backup/" + os.path.basename(first))
+    assert e["size"] == os.path.getsize(first) and e["ctime"] == a.ctime and e["format"] == "vma.zst"
     assert e["subtype"] == "qemu" and e["vmid"] == 100 and e["content"] == "backup"
-    # lxc: a tar inside zstd, with the container config
+    # lxc: GNU tar of the container's root, compressed by zstd
     control("POST", "time", epoch=str(at(2026, 11, 24, 2)))
-    st = c.wait(c.post("/nodes/pve-03/vzdump", vmid="102", storage="local"))
-    tar = os.path.join(dump_dir("pve-03"), "vzdump-lxc-102-2026_11_24-02_00_00.tar.zst")
-    names = subprocess.run("zstd -q -dc '%s' | tar -t" % tar, shell=True, check=True, capture_output=True,
+    st = c.wait(c.post("/nodes/pve-03/vzdump", vmid="102", storage="local", compress="zstd"))
+    assert st["exitstatus"] == "OK", st
+    tar = one_file(dump_dir("pve-03"), "vzdump-lxc-102-2026_11_24-02_00_*.tar.zst")
+    names = subprocess.run(["tar", "-t", "--zstd", "-f", tar], check=True, capture_output=True,
                            text=True).stdout.split()
-    assert names == ["./etc/vzdump/pct.conf", "./var/lib/pvesim/disk.img"], names
+    assert names[:3] == ["./etc/vzdump/pct.conf", "./etc/vzdump/pct.fw", "./"], names[:5]
+    assert "./var/log/syslog" in names and "./etc/hostname" in names, names[:40]
     # the guest was locked during the backup and is unlocked after
     assert "lock" not in c.get("/nodes/pve-01/qemu/100/config")
+
+
+@check
+def vzdump_compress_options():
+    c = admin()
+    d = dump_dir("pve-01")
+    # 103 is stopped: a strictly sequential archive
+    cases = (("0", "", b"VMA\0"), ("gzip", ".gz", b"\x1f\x8b"), ("lzo", ".lzo", b"\x89LZO"),
+             ("1", ".lzo", b"\x89LZO"), ("zstd", ".zst", b"\x28\xb5\x2f\xfd"), (None, "", b"VMA\0"))
+    for minute, (comp, suffix, magic) in enumerate(cases):
+        control("POST", "time", epoch=str(at(2026, 12, 1, 1, minute)))
+        args = {"vmid": "103", "storage": "local"}
+        if comp is not None:
+            args["compress"] = comp
+        st = c.wait(c.post("/nodes/pve-01/vzdump", **args))
+        assert st["exitstatus"] == "OK", (comp, st)
+        path = one_file(d, "vzdump-qemu-103-2026_12_01-01_%02d_*.vma%s" % (minute, suffix))
+        name = os.path.basename(path)
+        with open(path, "rb") as f:
+            assert f.read(4).startswith(magic), (comp, name)
+        a = vma_judge.read_vma_file(path)
+        assert a.early == 0 and a.order == sorted(a.order), "a stopped guest's archive is sequential"
+        e = next(x for x in c.get("/nodes/pve-01/storage/local/content") if x["volid"] == "local:backup/" + name)
+        assert e["format"] == "vma" + suffix, e
+    # the schema's default is no compression (also what vzdump/defaults says)
+    assert c.get("/nodes/pve-01/vzdump/defaults")["compress"] == "0"
+    r = c.req("POST", "/nodes/pve-01/vzdump", data={"vmid": "103", "compress": "bzip2"})
+    assert "compress" in expect_status(r, 400)["errors"]
+    # several disks (example guest 101: scsi0, virtio1, efidisk0, tpmstate0)
+    st = c.wait(c.post("/nodes/pve-02/vzdump", vmid="101", storage="local", compress="lzo"))
+    assert st["exitstatus"] == "OK", st
+    f = sorted(glob.glob(os.path.join(dump_dir("pve-02"), "vzdump-qemu-101-*.vma.lzo")))[-1]
+    a = vma_judge.read_vma_file(f)
+    assert [x[1] for x in a.devices] == ["drive-scsi0", "drive-virtio1", "drive-efidisk0",
+                                         "drive-tpmstate0-backup"], a.devices
+    assert sum(x[2] for x in a.devices) <= 16 << 20 and a.devices[2][2] == 540672
 
 
 @check
@@ -306,7 +380,7 @@ def vzdump_to_shared_storage_and_errors():
     c = admin()
     st = c.wait(c.post("/nodes/pve-02/vzdump", vmid="101", storage="backup-nfs"))
     assert st["exitstatus"] == "OK"
-    files = glob.glob(os.path.join(dump_dir("pve-02", "backup-nfs"), "vzdump-qemu-101-*.vma.zst"))
+    files = glob.glob(os.path.join(dump_dir("pve-02", "backup-nfs"), "vzdump-qemu-101-*.vma"))
     assert len(files) == 1 and dump_dir("pve-01", "backup-nfs") == dump_dir("pve-02", "backup-nfs")
     assert any(x["vmid"] == 101 for x in c.get("/nodes/pve-03/storage/backup-nfs/content"))
     expect_status(c.req("POST", "/nodes/pve-01/vzdump", data={"vmid": "100", "storage": "local-lvm"}), 500)
@@ -325,6 +399,14 @@ def restore_from_archive_records_sha256():
     assert st["exitstatus"] == "OK", st
     g = control("GET", "guest/900")
     assert g["sha256"] == sha256(path) and g["restored_from"] == vol and g["restored_bytes"] == os.path.getsize(path)
+    # qmrestore rebuilt every disk; they are the ones in the archive
+    a = vma_judge.read_vma_file(path)
+    assert {x["name"]: x["sha256"] for x in g["disks"]} == \
+        {n: hashlib.sha256(b).hexdigest() for n, b in a.disks.items()}, g["disks"]
+    log = [x["t"] for x in c.get("/nodes/pve-01/tasks/%s/log" % upid, limit=500)]
+    assert any(x.startswith("restore vma archive: vma extract -v -r ") or
+               x.startswith("restore vma archive: zstd -q -d -c ") for x in log), log
+    assert "DEV: dev_id=1 size: %d devname: drive-scsi0" % a.devices[0][2] in log, log
     cfg = c.get("/nodes/pve-01/qemu/900/config")
     assert cfg["name"] == "web-01" and cfg["scsi0"].startswith("local-lvm:vm-900-disk-0"), cfg
     assert c.get("/nodes/pve-01/vzdump/extractconfig", volume=vol).startswith("agent: 1")
@@ -345,6 +427,63 @@ def restore_from_archive_records_sha256():
     st = c.wait(c.post("/nodes/pve-01/lxc", vmid="950", ostemplate=ct, restore="1", storage="local-lvm"))
     assert st["exitstatus"] == "OK" and st["type"] == "vzrestore", st
     assert c.get("/nodes/pve-01/lxc/950/config")["hostname"] == "dns-01"
+    assert control("GET", "guest/950")["entries"] > 50
+
+
+@check
+def restore_rejects_broken_archives():
+    """qmrestore / pct restore read the whole archive: a broken one fails the restore task with
+    their message, and the guest is not created."""
+    c = admin()
+    control("POST", "time", epoch=str(at(2026, 12, 2)))
+    st = c.wait(c.post("/nodes/pve-01/vzdump", vmid="103", storage="local", compress="0"))
+    good = one_file(dump_dir("pve-01"), "vzdump-qemu-103-2026_12_02-01_00_*.vma")
+    data = open(good, "rb").read()
+    hsize = int.from_bytes(data[56:60], "big")
+    blocks = int.from_bytes(data[hsize + 6:hsize + 8], "big")
+    second = hsize + 512 + blocks * 4096  # the second extent
+    cases = [
+        ("extent-md5", data[:hsize + 30] + bytes([data[hsize + 30] ^ 1]) + data[hsize + 31:],
+         "wrong vma extent header chechsum"),
+        ("header", data[:70] + b"x" + data[71:], "wrong vma header chechsum"),
+        ("missing", data[:second] + data[second + 512 + int.from_bytes(data[second + 6:second + 8], "big") * 4096:],
+         "detected missing cluster"),
+        ("duplicate", data + data[hsize:second], "found duplicated cluster"),
+        ("uuid", data[:second + 8] + bytes(16) + data[second + 24:], "wrong vma extent"),
+        ("truncated", data[:-1000], "short vma extent"),
+    ]
+    for k, (name, bad, msg) in enumerate(cases):
+        path = os.path.join(dump_dir("pve-01"), "vzdump-qemu-103-2026_12_03-01_00_%02d.vma" % k)
+        with open(path, "wb") as f:
+            f.write(bad)
+        vol = "local:backup/" + os.path.basename(path)
+        upid = c.post("/nodes/pve-01/qemu", vmid="920", archive=vol)
+        st = c.wait(upid)
+        assert st["exitstatus"].startswith("command 'vma extract -v -r ") and \
+            st["exitstatus"].endswith("failed: exit code 133"), (name, st)
+        log = [x["t"] for x in c.get("/nodes/pve-01/tasks/%s/log" % upid, limit=500)]
+        assert any("restore failed - " + msg in x for x in log), (name, log[-8:])
+        assert all(g.get("vmid") != 920 for g in c.get("/cluster/resources", type="vm")), name
+    # compressed: the decompressor's own check fails first
+    trunc = os.path.join(dump_dir("pve-01"), "vzdump-qemu-103-2026_12_04-01_00_00.vma.zst")
+    z = subprocess.run(["zstd", "-q", "-c", good], check=True, capture_output=True).stdout
+    with open(trunc, "wb") as f:
+        f.write(z[:len(z) // 2])
+    st = c.wait(c.post("/nodes/pve-01/qemu", vmid="921", archive=trunc))
+    assert st["exitstatus"].startswith("command 'set -o pipefail && zstd -q -d -c ") and \
+        "| vma extract" in st["exitstatus"] and "exit code" in st["exitstatus"], st
+    # a tar cut short, and a VMA handed to pct restore
+    c.wait(c.post("/nodes/pve-03/vzdump", vmid="102", storage="local", compress="gzip"))
+    tgz = sorted(glob.glob(os.path.join(dump_dir("pve-03"), "vzdump-lxc-102-*.tar.gz")))[-1]
+    cut = os.path.join(dump_dir("pve-03"), "vzdump-lxc-102-2026_12_05-01_00_00.tar.gz")
+    blob = open(tgz, "rb").read()
+    with open(cut, "wb") as f:
+        f.write(blob[:len(blob) * 2 // 3])
+    for path in (cut, good):
+        st = c.wait(c.post("/nodes/pve-03/lxc", vmid="951", ostemplate=path, restore="1"))
+        assert st["exitstatus"].startswith("unable to restore CT 951 - command 'lxc-usernsexec ") and \
+            "tar xpf -" in st["exitstatus"], st
+        assert all(g.get("vmid") != 951 for g in c.get("/cluster/resources", type="vm"))
 
 
 # ---------------------------------------------------------------- guests

@@ -1,185 +1,283 @@
+// Writing vzdump archives (see archive.h); reading them back is archive_restore.cpp.
 #include "archive.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <stdexcept>
-#include <vector>
+#include <memory>
+
+#include "common.h"
+#include "content.h"
+#include "ct_tree.h"
+#include "guest_disks.h"
+#include "proc.h"
+#include "vma_stream.h"
 
 namespace pvesim {
 
 namespace {
 
-constexpr size_t kBlock = 64 * 1024;       // disk block that changes as a unit
-constexpr size_t kZstdBlock = 128 * 1024;  // raw zstd block size (window 2^17)
-constexpr int64_t kBaseDay = 20454;        // 2026-01-01: history starts here
-constexpr size_t kHeader = 4096;           // qemu image header
+namespace fs = std::filesystem;
 
-uint64_t mix(uint64_t x) {  // splitmix64 finalizer
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+// PVE::JSONSchema::format_size: "32G", "528K", or bytes.
+std::string format_size(uint64_t size) {
+  const char* units[] = {"K", "M", "G", "T"};
+  std::string out = std::to_string(size);
+  for (const char* u : units) {
+    if (size % 1024) break;
+    size /= 1024;
+    out = std::to_string(size) + u;
+  }
+  return out;
 }
 
-uint64_t h3(uint64_t a, uint64_t b, uint64_t c) { return mix(mix(mix(a) ^ b) ^ c); }
-
-// Day on which block i of the guest last changed, at or before `day`.
-int64_t block_generation(int vmid, uint64_t i, int64_t day) {
-  for (int64_t d = day; d > kBaseDay && day - d < 1000; --d)
-    if (h3(static_cast<uint64_t>(vmid), i, static_cast<uint64_t>(d)) % 50 == 0) return d;
-  return kBaseDay;
+// The config as vzdump stores it: without the lock, the parent and the snapshot sections.
+std::string backup_config(const std::string& text) {
+  std::string out;
+  for (const auto& line : split(text, '\n')) {
+    if (!line.empty() && line[0] == '[') break;
+    if (line.rfind("lock:", 0) == 0 || line.rfind("parent:", 0) == 0) continue;
+    if (line.rfind("#qmdump#", 0) == 0 || line.rfind("#vzdump#", 0) == 0) continue;
+    if (!line.empty()) out += line + "\n";
+  }
+  return out;
 }
 
-void fill_block(unsigned char* out, size_t n, int vmid, uint64_t i, int64_t day) {
-  int64_t gen = block_generation(vmid, i, day);
-  uint64_t kind = h3(static_cast<uint64_t>(vmid), i, 0xC0FFEE) % 100;
-  if (kind < 25 && gen == kBaseDay) {
-    std::memset(out, 0, n);
-    return;
-  }
-  uint64_t s = h3(static_cast<uint64_t>(vmid) << 20 ^ 0x5eed, i, static_cast<uint64_t>(gen));
-  if (kind < 45) {
-    static const char* words[] = {
-        "proxmox ", "backup ",      "cluster ", "node ",    "guest ", "storage ",
-        "kernel: ", "systemd[1]: ", "Started ", "session ", "INFO ",  "\n"};
-    size_t pos = 0;
-    while (pos < n) {
-      s = mix(s);
-      const char* w = words[s % 12];
-      size_t len = std::strlen(w);
-      for (size_t k = 0; k < len && pos < n; ++k) out[pos++] = static_cast<unsigned char>(w[k]);
-    }
-    return;
-  }
-  for (size_t pos = 0; pos < n; pos += 8) {
-    s = mix(s);
-    size_t len = std::min<size_t>(8, n - pos);
-    std::memcpy(out + pos, &s, len);
-  }
-}
-
-// Streams the plain archive bytes into a sink in pieces.
-class Writer {
+// Output file plus, when compressing, the compressor between us and it.
+class Output {
  public:
-  Writer(std::ofstream& out, bool zstd) : out_(out), zstd_(zstd) {}
-  void frame_header(uint64_t content_size) {
-    if (!zstd_) return;
-    unsigned char h[14] = {0x28, 0xB5, 0x2F, 0xFD, 0xC0, 0x38};  // magic, FCS 8 bytes, window 2^17
-    for (int k = 0; k < 8; ++k) h[6 + k] = static_cast<unsigned char>(content_size >> (8 * k));
-    out_.write(reinterpret_cast<char*>(h), 14);
-    remaining_ = content_size;
+  Output(const std::string& path, const std::string& compress) : path_(path) {
+    fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      throw std::runtime_error("unable to create '" + path + "' - " + std::strerror(errno));
+    auto cmd = compressor_command(compress);
+    if (!cmd.empty()) comp_ = std::make_unique<Child>(cmd, Child::kPipe, fd_);
   }
-  void write(const unsigned char* p, size_t n) {
-    if (!zstd_) {
-      out_.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(n));
-      return;
-    }
-    buf_.insert(buf_.end(), p, p + n);
-    while (buf_.size() >= kZstdBlock) emit(kZstdBlock);
+  ~Output() {
+    comp_.reset();
+    if (fd_ >= 0) close(fd_);
+  }
+  int fd() const { return comp_ ? comp_->in_fd() : fd_; }
+  // Closes our end of the compressor's input (its writer must have finished).
+  void close_input() {
+    if (comp_) comp_->close_in();
   }
   void finish() {
-    if (!zstd_) return;
-    while (!buf_.empty() || !last_written_) emit(std::min(buf_.size(), kZstdBlock));
+    if (comp_) {
+      comp_->close_in();
+      int rc = comp_->wait();
+      if (rc != 0)
+        throw std::runtime_error("command '" + comp_->command() + "' failed: exit code " +
+                                 std::to_string(rc) + " " + comp_->stderr_text());
+    }
+    if (fsync(fd_) != 0 && errno != EINVAL)
+      throw std::runtime_error("write error on '" + path_ + "' - " + std::strerror(errno));
+    close(fd_);
+    fd_ = -1;
   }
 
  private:
-  void emit(size_t n) {
-    remaining_ -= n;
-    bool last = remaining_ == 0;
-    uint32_t hdr = (last ? 1u : 0u) | (0u << 1) | static_cast<uint32_t>(n << 3);  // raw block
-    unsigned char h[3] = {static_cast<unsigned char>(hdr), static_cast<unsigned char>(hdr >> 8),
-                          static_cast<unsigned char>(hdr >> 16)};
-    out_.write(reinterpret_cast<char*>(h), 3);
-    out_.write(reinterpret_cast<const char*>(buf_.data()), static_cast<std::streamsize>(n));
-    buf_.erase(buf_.begin(), buf_.begin() + static_cast<long>(n));
-    if (last) last_written_ = true;
-  }
-  std::ofstream& out_;
-  bool zstd_;
-  std::vector<unsigned char> buf_;
-  uint64_t remaining_ = 0;
-  bool last_written_ = false;
+  std::string path_;
+  int fd_ = -1;
+  std::unique_ptr<Child> comp_;
 };
 
-void tar_header(unsigned char* h, const std::string& name, uint64_t size, int64_t mtime) {
-  std::memset(h, 0, 512);
-  std::snprintf(reinterpret_cast<char*>(h), 100, "%s", name.c_str());
-  std::snprintf(reinterpret_cast<char*>(h) + 100, 8, "%07o", 0644);
-  std::snprintf(reinterpret_cast<char*>(h) + 108, 8, "%07o", 0);
-  std::snprintf(reinterpret_cast<char*>(h) + 116, 8, "%07o", 0);
-  std::snprintf(reinterpret_cast<char*>(h) + 124, 12, "%011llo",
-                static_cast<unsigned long long>(size));
-  std::snprintf(reinterpret_cast<char*>(h) + 136, 12, "%011llo",
-                static_cast<unsigned long long>(mtime));
-  h[156] = '0';
-  std::memcpy(h + 257, "ustar", 6);
-  std::memcpy(h + 263, "00", 2);
-  std::memset(h + 148, ' ', 8);
-  unsigned sum = 0;
-  for (int k = 0; k < 512; ++k) sum += h[k];
-  std::snprintf(reinterpret_cast<char*>(h) + 148, 8, "%06o", sum);
+ArchiveResult write_vma_archive(Output& out, const std::string& path, const ArchiveSpec& spec,
+                                const std::function<void(const std::string&)>& log) {
+  ArchiveResult res;
+  auto cfg = parse_guest_config(spec.config);
+  std::vector<std::string> excluded;
+  std::vector<GuestDisk> disks = guest_disks("qemu", cfg, spec.disk_bytes, &excluded);
+  int day = history_day(spec.ctime);
+  std::vector<std::unique_ptr<DiskContent>> content;
+  bool first_fs = true;
+  std::string conf = backup_config(spec.config);
+  for (const auto& d : disks) {
+    bool fs_disk = d.key != "efidisk0" && d.key != "tpmstate0";
+    content.push_back(
+        std::make_unique<DiskContent>("qemu", spec.vmid, d, fs_disk && first_fs, day));
+    if (fs_disk) first_fs = false;
+    log("INFO: include disk '" + d.key + "' '" + d.volume + "' " + format_size(d.size));
+    conf += "#qmdump#map:" + d.key + ":" + d.devname + ":" + d.storage + ":" + d.format + ":\n";
+    res.disk_bytes += d.size;
+  }
+  for (const auto& e : excluded) log("INFO: exclude disk " + e);
+  log("INFO: creating vzdump archive '" + path + "'");
+  std::vector<VmaSource> sources;
+  for (size_t k = 0; k < disks.size(); ++k) {
+    const DiskContent* dc = content[k].get();
+    sources.push_back({disks[k].devname, disks[k].size, [dc](uint64_t cluster, unsigned char* buf) {
+                         uint64_t first = cluster * 16, blocks = dc->blocks();
+                         bool any = false;
+                         for (uint64_t b = first; b < first + 16 && b < blocks; ++b)
+                           any = any || dc->cid(b) != 0;
+                         if (!any) return false;
+                         for (uint64_t b = 0; b < 16; ++b) {
+                           uint64_t cid = first + b < blocks ? dc->cid(first + b) : 0;
+                           render_block(cid, buf + b * kBlockSize);
+                         }
+                         return true;
+                       }});
+  }
+  std::vector<GuestWrite> writes;
+  if (spec.running) {
+    // What the guest writes while the backup runs: a share of its next day's writes.
+    std::vector<std::pair<size_t, uint64_t>> w;
+    Rng pick(hash_combine(static_cast<uint64_t>(spec.vmid), static_cast<uint64_t>(day)));
+    for (size_t k = 0; k < content.size(); ++k)
+      for (uint32_t b : content[k]->next_day_writes())
+        if (pick.chance(0.5)) w.emplace_back(k, b / 16);
+    writes = time_guest_writes(sources, w, pick.next());
+  }
+  Uuid uuid = random_uuid_v4();
+  res.uuid = uuid_text(uuid);
+  log("INFO: started backup task '" + res.uuid + "'");
+  int fd = out.fd();
+  VmaStreamStats st =
+      write_vma_stream([fd](const unsigned char* p, size_t n) { write_all(fd, p, n); }, uuid,
+                       spec.ctime, {{"qemu-server.conf", conf}}, sources, std::move(writes));
+  res.early = st.early;
+  uint64_t zero = 0;
+  for (size_t k = 0; k < disks.size(); ++k) {
+    uint64_t z = 0;
+    for (uint64_t b = 0; b < content[k]->blocks(); ++b) z += content[k]->cid(b) == 0 ? 4096 : 0;
+    zero += std::min(z, disks[k].size);
+  }
+  if (res.disk_bytes)
+    log("INFO: backup is sparse: " + render_bytes(zero) + " (" +
+        std::to_string(zero * 100 / res.disk_bytes) + "%) total zero data");
+  return res;
+}
+
+ArchiveResult write_tar_archive(Output& out, const std::string& path, const ArchiveSpec& spec,
+                                const std::function<void(const std::string&)>& log) {
+  ArchiveResult res;
+  auto cfg = parse_guest_config(spec.config);
+  GuestDisk disk = guest_disks("lxc", cfg, spec.disk_bytes)[0];
+  res.disk_bytes = disk.size;
+  DiskContent dc("lxc", spec.vmid, disk, true, history_day(spec.ctime));
+  std::string work = spec.work_dir.empty() ? fs::path(path).parent_path().string() : spec.work_dir;
+  std::string tmpl = work + "/vzdumptmpXXXXXX";
+  if (!mkdtemp(tmpl.data()))
+    throw std::runtime_error("unable to create temporary directory in '" + work + "'");
+  struct Remove {
+    std::string dir;
+    ~Remove() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } remove{tmpl};
+  fs::create_directories(tmpl + "/etc/vzdump");
+  {
+    std::ofstream(tmpl + "/etc/vzdump/pct.conf") << backup_config(spec.config);
+    std::ofstream(tmpl + "/etc/vzdump/pct.fw");
+  }
+  timespec ts[2] = {{static_cast<time_t>(spec.ctime), 0}, {static_cast<time_t>(spec.ctime), 0}};
+  for (const char* f : {"/etc/vzdump/pct.conf", "/etc/vzdump/pct.fw"})
+    utimensat(AT_FDCWD, (tmpl + f).c_str(), ts, 0);
+  write_ct_tree(*dc.fs(), tmpl + "/rootfs");
+  log("INFO: including mount point rootfs ('/') in backup");
+  log("INFO: creating vzdump archive '" + path + "'");
+  auto un = cfg.find("unprivileged");
+  bool unprivileged = un != cfg.end() && un->second == "1";
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  Child tar(vzdump_tar_command(tmpl, tmpl + "/rootfs", unprivileged), devnull, out.fd());
+  if (devnull >= 0) close(devnull);
+  out.close_input();
+  int rc = tar.wait();
+  for (const auto& line : split(tar.stderr_text(), '\n'))
+    if (!line.empty()) log("INFO: " + line);
+  if (rc != 0)
+    throw std::runtime_error("command '" + tar.command() + "' failed: exit code " +
+                             std::to_string(rc));
+  return res;
 }
 
 }  // namespace
 
-std::string archive_file_name(const std::string& type, int vmid, int64_t epoch, bool zstd) {
+std::string render_bytes(uint64_t b, int precision) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 5) v /= 1024, ++u;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*f %s", precision, v, units[u]);
+  return buf;
+}
+
+std::string vzdump_file_size(uint64_t b) {
+  double kb = static_cast<double>(b) / 1024, mb = kb / 1024, gb = mb / 1024;
+  char buf[40];
+  if (kb < 1024)
+    std::snprintf(buf, sizeof buf, "%dKB", static_cast<int>(kb));
+  else if (mb < 1024)
+    std::snprintf(buf, sizeof buf, "%dMB", static_cast<int>(mb));
+  else if (gb < 1024)
+    std::snprintf(buf, sizeof buf, "%.2fGB", gb);
+  else
+    std::snprintf(buf, sizeof buf, "%.2fTB", gb / 1024);
+  return buf;
+}
+
+bool valid_compress(const std::string& c) {
+  return c == "0" || c == "1" || c == "gzip" || c == "lzo" || c == "zstd";
+}
+
+std::string compress_suffix(const std::string& c) {
+  if (c == "zstd") return ".zst";
+  if (c == "gzip") return ".gz";
+  if (c == "lzo" || c == "1") return ".lzo";
+  return "";
+}
+
+std::vector<std::string> compressor_command(const std::string& c) {
+  // PVE::VZDump::compressor_info with the defaults (zstd: 1 thread, pigz: 0 = plain gzip).
+  if (c == "zstd") return {"zstd", "--rsyncable", "--threads=1"};
+  if (c == "gzip") return {"gzip", "--rsyncable"};
+  if (c == "lzo" || c == "1") return {"lzop"};
+  return {};
+}
+
+std::string archive_file_name(const std::string& type, int vmid, int64_t epoch,
+                              const std::string& compress) {
   std::time_t t = static_cast<std::time_t>(epoch);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y_%m_%d-%H_%M_%S", &tm);
   std::string ext = type == "qemu" ? ".vma" : ".tar";
-  return "vzdump-" + type + "-" + std::to_string(vmid) + "-" + ts + ext + (zstd ? ".zst" : "");
+  return "vzdump-" + type + "-" + std::to_string(vmid) + "-" + ts + ext + compress_suffix(compress);
 }
 
-uint64_t write_archive(const std::string& path, const ArchiveSpec& spec) {
+ArchiveResult write_archive(const std::string& path, const ArchiveSpec& spec,
+                            const std::function<void(const std::string&)>& log_fn) {
+  auto log = [&](const std::string& line) {
+    if (log_fn) log_fn(line);
+  };
+  if (!valid_compress(spec.compress))
+    throw std::runtime_error("unknown compression option '" + spec.compress + "'");
   std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("unable to create '" + path + "'");
-    Writer w(out, spec.zstd);
-    std::vector<unsigned char> block(kBlock);
-    uint64_t blocks = (spec.disk_bytes + kBlock - 1) / kBlock;
-    int64_t mtime = spec.day * 86400;
-    if (spec.type == "qemu") {
-      std::vector<unsigned char> hdr(kHeader, 0);
-      std::string text = "PVESIM-VMA 1\nvmid: " + std::to_string(spec.vmid) +
-                         "\n--- qemu-server.conf\n" + spec.config;
-      if (text.size() > kHeader) text.resize(kHeader);
-      std::memcpy(hdr.data(), text.data(), text.size());
-      w.frame_header(kHeader + spec.disk_bytes);
-      w.write(hdr.data(), hdr.size());
-    } else {
-      uint64_t conf_pad = (spec.config.size() + 511) / 512 * 512;
-      uint64_t disk_pad = (spec.disk_bytes + 511) / 512 * 512;
-      w.frame_header(512 + conf_pad + 512 + disk_pad + 1024);
-      unsigned char h[512];
-      tar_header(h, "./etc/vzdump/pct.conf", spec.config.size(), mtime);
-      w.write(h, 512);
-      std::vector<unsigned char> conf(conf_pad, 0);
-      std::memcpy(conf.data(), spec.config.data(), spec.config.size());
-      w.write(conf.data(), conf.size());
-      tar_header(h, "./var/lib/pvesim/disk.img", spec.disk_bytes, mtime);
-      w.write(h, 512);
-    }
-    for (uint64_t i = 0; i < blocks; ++i) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, spec.disk_bytes - i * kBlock));
-      fill_block(block.data(), n, spec.vmid, i, spec.day);
-      w.write(block.data(), n);
-    }
-    if (spec.type == "lxc") {
-      std::vector<unsigned char> pad((512 - spec.disk_bytes % 512) % 512 + 1024, 0);
-      w.write(pad.data(), pad.size());
-    }
-    w.finish();
-    out.flush();
-    if (!out) throw std::runtime_error("write error on '" + path + "'");
+  ArchiveResult res;
+  try {
+    Output out(tmp, spec.compress);
+    res = spec.type == "qemu" ? write_vma_archive(out, path, spec, log)
+                              : write_tar_archive(out, path, spec, log);
+    out.finish();
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
   }
-  std::filesystem::rename(tmp, path);
-  return std::filesystem::file_size(path);
+  fs::rename(tmp, path);
+  res.size = fs::file_size(path);
+  return res;
 }
 
 bool parse_archive_name(const std::string& name, std::string& type, int& vmid, int64_t& ctime,
@@ -214,30 +312,6 @@ bool parse_archive_name(const std::string& name, std::string& type, int& vmid, i
       format != "tgz")
     return false;
   return true;
-}
-
-std::string read_archive_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> buf(14 + 3 + 2048, 0);
-  in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-  size_t got = static_cast<size_t>(in.gcount());
-  std::string s(buf.data(), got);
-  size_t off = 0;
-  if (got >= 4 && static_cast<unsigned char>(s[0]) == 0x28 &&
-      static_cast<unsigned char>(s[1]) == 0xB5)
-    off = 17;
-  std::string body = s.substr(std::min(off, s.size()));
-  if (body.rfind("PVESIM-VMA 1\n", 0) == 0) {
-    auto start = body.find("--- qemu-server.conf\n");
-    if (start == std::string::npos) return "";
-    std::string conf = body.substr(start + 21);
-    return conf.substr(0, conf.find('\0'));
-  }
-  if (body.size() >= 512 && body.rfind("./etc/vzdump/pct.conf", 0) == 0) {
-    size_t size = std::stoul(body.substr(124, 11), nullptr, 8);
-    return body.substr(512, std::min(size, body.size() - 512));
-  }
-  return "";
 }
 
 }  // namespace pvesim

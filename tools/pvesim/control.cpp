@@ -37,6 +37,10 @@ json guest_info(Sim& sim, const Guest& g) {
   j["restored_from"] = g.restored_from.empty() ? json(nullptr) : json(g.restored_from);
   j["sha256"] = g.restored_sha256.empty() ? json(nullptr) : json(g.restored_sha256);
   j["restored_bytes"] = g.restored_bytes < 0 ? json(nullptr) : json(g.restored_bytes);
+  j["disks"] = json::array();
+  for (const auto& d : g.restored_disks)
+    j["disks"].push_back({{"name", d.name}, {"size", d.size}, {"sha256", d.sha256}});
+  j["entries"] = g.restored_entries < 0 ? json(nullptr) : json(g.restored_entries);
   j["ha"] = ha_state(sim, g).empty() ? json(nullptr) : json(ha_state(sim, g));
   return j;
 }

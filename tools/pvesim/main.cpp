@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "control.h"
+#include "make_archive.h"
 #include "router.h"
 #include "state.h"
 #include "tasks.h"
@@ -22,7 +23,14 @@
 using namespace pvesim;
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "make-archive")
+    return make_archive_main(argc - 1, argv + 1);
+  // Archives go through compressor pipes: a compressor that dies is a write error, not SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
   CLI::App app{"pvesim - Proxmox VE API simulator (HTTPS, /api2/json)"};
+  app.footer(
+      "Also: pvesim make-archive vma|disks|ct|qemu ... writes vzdump archives and their disks "
+      "without a server (pvesim make-archive --help).");
   std::string config, listen = "127.0.0.1:8006", data_dir, tokens_file, cert_out, version = "9.0.3";
   std::string backup_size = "4M";
   int nodes = 0, guests = 0, port = -1;

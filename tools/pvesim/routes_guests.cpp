@@ -131,29 +131,36 @@ json create_guest(Ctx& c, const std::string& type) {
   spec.type = task_prefix(type) + (archive.empty() ? "create" : "restore");
   spec.id = std::to_string(vmid);
   spec.user = c.who.user;
-  spec.body = [vmid, archive, archive_path, start, overrides, secs, type,
+  std::string scratch = sim.opts.data_dir + "/tmp/restore-" + std::to_string(vmid);
+  spec.body = [vmid, archive, archive_path, start, overrides, secs, type, scratch,
                node = n.name](TaskRun& run) {
     std::string sha, conf;
     uint64_t bytes = 0;
+    RestoredArchive restored;
     if (!archive.empty()) {
-      run.log("restore " + std::string(type == "qemu" ? "vma" : "tar") +
-              " archive: " + archive_path);
-      sha = sha256_hex_file(archive_path);
-      bytes = std::filesystem::file_size(archive_path);
-      conf = read_archive_config(archive_path);
-      run.log("archive sha256: " + sha + " (" + std::to_string(bytes) + " bytes)");
       std::string otype;
       int ovmid = 0;
       int64_t ctime = 0;
       std::string fmt;
-      if (parse_archive_name(std::filesystem::path(archive_path).filename(), otype, ovmid, ctime,
-                             fmt)) {
-        if (otype != type)
-          throw std::runtime_error("archive '" + archive + "' holds a " + otype + " guest, not " +
-                                   type);
+      bool named = parse_archive_name(std::filesystem::path(archive_path).filename(), otype, ovmid,
+                                      ctime, fmt);
+      sha = sha256_hex_file(archive_path);
+      bytes = std::filesystem::file_size(archive_path);
+      // Read and check the whole archive as qmrestore / pct restore do; a bad one fails here.
+      struct RemoveScratch {
+        std::string dir;
+        ~RemoveScratch() {
+          std::error_code ec;
+          std::filesystem::remove_all(dir, ec);
+        }
+      } remove_scratch{scratch};
+      restored = restore_archive(archive_path, type, vmid, scratch,
+                                 [&run](const std::string& l) { run.log(l); });
+      conf = restored.config;
+      run.log("archive sha256: " + sha + " (" + std::to_string(bytes) + " bytes)");
+      if (named)
         conf = replace_all(conf, "vm-" + std::to_string(ovmid) + "-disk",
                            "vm-" + std::to_string(vmid) + "-disk");
-      }
     }
     run.sleep(secs);
     auto lk = run.lock();
@@ -170,6 +177,10 @@ json create_guest(Ctx& c, const std::string& type) {
       cur->restored_from = archive;
       cur->restored_sha256 = sha;
       cur->restored_bytes = static_cast<int64_t>(bytes);
+      cur->restored_disks.clear();
+      for (const auto& d : restored.devices)
+        cur->restored_disks.push_back({d.name, d.size, d.sha256});
+      cur->restored_entries = type == "lxc" ? static_cast<int64_t>(restored.entries) : -1;
       cur->snapshots.clear();
     }
     cur->lock.clear();

@@ -1,6 +1,6 @@
-// POST /nodes/{node}/vzdump: a task that writes real archive files (see archive.h) into the dump
-// directory of the target storage, with the log PVE writes; plus vzdump/defaults and
-// vzdump/extractconfig.
+// POST /nodes/{node}/vzdump: a task that writes real archive files (VMA or tar, compressed by the
+// real tools; see archive.h) into the dump directory of the target storage, with the log PVE
+// writes; plus vzdump/defaults and vzdump/extractconfig.
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -28,17 +28,15 @@ std::string human_time(int64_t t) {
   return buf;
 }
 
-std::string mib(uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2fMB", static_cast<double>(bytes) / 1e6);
-  return buf;
-}
-
 struct Job {
   int vmid;
   std::string type, name, config;
   uint64_t size;
 };
+
+// vzdump's default compression: the API schema's default ("0"), unless /etc/vzdump.conf (not
+// simulated) says otherwise.
+constexpr const char* kDefaultCompress = "0";
 
 json vzdump(Ctx& c) {
   Sim& sim = c.sim;
@@ -91,10 +89,11 @@ json vzdump(Ctx& c) {
     c.require("/storage/" + storage_id, "Datastore.AllocateSpace");
     dir = sim.storage_path(*s, n.name) + "/dump";
   }
-  std::string compress = c.params.count("compress") ? c.params.at("compress") : "zstd";
-  if (compress != "zstd" && compress != "0")
+  std::string compress = c.params.count("compress") ? c.params.at("compress") : kDefaultCompress;
+  if (!valid_compress(compress))
     param_error("compress",
-                "pvesim writes only zstd (or uncompressed, 0) archives, not '" + compress + "'");
+                "value '" + compress +
+                    "' does not have a value in the enumeration '0, 1, gzip, lzo, zstd'");
   std::string mode = c.params.count("mode") ? c.params.at("mode") : "snapshot";
   if (mode != "snapshot" && mode != "suspend" && mode != "stop")
     param_error("mode", "value '" + mode +
@@ -113,8 +112,9 @@ json vzdump(Ctx& c) {
   spec.id = jobs.size() == 1 ? std::to_string(jobs[0].vmid) : "";
   spec.user = c.who.user;
   double secs = sim.c.task_seconds;
-  bool zstd = compress == "zstd";
-  spec.body = [jobs, dir, zstd, mode, cmdline, secs, notes_tpl, protect, cluster = sim.c.name](TaskRun& run) {
+  std::string scratch = sim.opts.data_dir + "/tmp";
+  spec.body = [jobs, dir, compress, mode, cmdline, secs, notes_tpl, protect, scratch,
+               cluster = sim.c.name](TaskRun& run) {
     run.log("INFO: starting new backup job: " + cmdline);
     int failed = 0;
     std::error_code ec;
@@ -124,29 +124,45 @@ json vzdump(Ctx& c) {
       std::string word = j.type == "qemu" ? "VM" : "CT";
       run.log("INFO: Starting Backup of VM " + std::to_string(j.vmid) + " (" + j.type + ")");
       run.log("INFO: Backup started at " + human_time(start));
-      std::string file = archive_file_name(j.type, j.vmid, start, zstd);
+      std::string file = archive_file_name(j.type, j.vmid, start, compress);
       std::string path = dir + "/" + file;
       try {
+        bool running = false;
         {
           auto lk = run.lock();
           Guest* g = run.sim().guest(j.vmid);
           if (!g) throw std::runtime_error("unable to find VM " + std::to_string(j.vmid));
           if (!g->lock.empty()) throw std::runtime_error(word + " is locked (" + g->lock + ")");
           g->lock = "backup";
+          running = g->status == "running";
           std::string status = g->status;
           lk.unlock();
           run.log("INFO: status = " + status);
         }
-        run.log("INFO: VM Name: " + j.name);
+        run.log("INFO: " + std::string(j.type == "qemu" ? "VM" : "CT") + " Name: " + j.name);
         run.log("INFO: backup mode: " + mode);
         run.log("INFO: ionice priority: 7");
-        run.log("INFO: creating vzdump archive '" + path + "'");
-        ArchiveSpec a{j.type, j.vmid, start / 86400, j.size, j.config, zstd};
-        uint64_t size = write_archive(path, a);
+        ArchiveSpec a;
+        a.type = j.type;
+        a.vmid = j.vmid;
+        a.ctime = start;
+        a.disk_bytes = j.size;
+        a.config = j.config;
+        a.compress = compress;
+        a.running = running;
+        a.work_dir = scratch;
+        std::error_code mk;
+        fs::create_directories(scratch, mk);
+        ArchiveResult r = write_archive(path, a, [&run](const std::string& l) { run.log(l); });
         run.sleep(secs);
-        run.log("INFO: 100% (" + mib(j.size) + " of " + mib(j.size) +
-                ") in 1s, read: " + mib(j.size) + "/s, write: " + mib(size) + "/s");
-        run.log("INFO: archive file size: " + mib(size));
+        if (j.type == "qemu") {
+          std::string disks = render_bytes(r.disk_bytes, 1);
+          run.log("INFO: 100% (" + disks + " of " + disks + ") in 1s, read: " + disks +
+                  "/s, write: " + render_bytes(r.size, 1) + "/s");
+          run.log("INFO: transferred " + render_bytes(r.disk_bytes) + " in 1 seconds (" +
+                  render_bytes(r.disk_bytes) + "/s)");
+        }
+        run.log("INFO: archive file size: " + vzdump_file_size(r.size));
         if (!notes_tpl.empty()) {
           std::string notes = notes_tpl;
           for (auto [k, v] : {std::pair<std::string, std::string>{"{{guestname}}", j.name},
@@ -195,10 +211,14 @@ void register_vzdump_routes(Router& r) {
   r.add("POST", "/nodes/{node}/vzdump", [](Ctx& c) { return vzdump(c); });
   r.add("GET", "/nodes/{node}/vzdump/defaults", [](Ctx& c) {
     c.node();
-    return json{{"storage", "local"}, {"mode", "snapshot"},
-                {"compress", "zstd"}, {"prune-backups", "keep-all=1"},
-                {"ionice", 7},        {"lockwait", 180},
-                {"stopwait", 10},     {"tmpdir", "/var/tmp"}};
+    return json{{"storage", "local"},
+                {"mode", "snapshot"},
+                {"compress", kDefaultCompress},
+                {"prune-backups", "keep-all=1"},
+                {"ionice", 7},
+                {"lockwait", 180},
+                {"stopwait", 10},
+                {"tmpdir", "/var/tmp"}};
   });
   r.add("GET", "/nodes/{node}/vzdump/extractconfig", [](Ctx& c) {
     Node& n = c.node();
@@ -212,7 +232,11 @@ void register_vzdump_routes(Router& r) {
     if (file.empty() || file.find('/') != std::string::npos) fail("unable to parse volume ID '" + vol + "'");
     std::string path = c.sim.storage_path(*s, n.name) + "/dump/" + file;
     if (!fs::exists(path)) fail("volume '" + vol + "' does not exist");
-    return json(read_archive_config(path));
+    try {
+      return json(read_archive_config(path));
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
   });
 }
 

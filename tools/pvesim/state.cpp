@@ -133,12 +133,27 @@ void complete_spec(ClusterSpec& spec) {
         g.config["sockets"] = "1";
         g.config["ostype"] = "l26";
         g.config["scsihw"] = "virtio-scsi-single";
-        g.config["scsi0"] = "local-lvm:vm-" + std::to_string(vmid) +
-                            "-disk-0,iothread=1,size=" + std::to_string(g.maxdisk >> 30) + "G";
+        std::vector<std::string> disks = g.disks;
+        if (disks.empty()) disks.push_back("scsi0:" + std::to_string(g.maxdisk >> 30) + "G");
+        std::string vol = "local-lvm:vm-" + std::to_string(vmid) + "-disk-";
+        for (size_t n = 0; n < disks.size(); ++n) {
+          std::string key = disks[n].substr(0, disks[n].find(':'));
+          std::string size = disks[n].find(':') == std::string::npos
+                                 ? "32G"
+                                 : disks[n].substr(disks[n].find(':') + 1);
+          if (key == "efidisk0") {
+            g.config["bios"] = "ovmf";
+            g.config[key] = vol + std::to_string(n) + ",efitype=4m,pre-enrolled-keys=1,size=528K";
+          } else if (key == "tpmstate0") {
+            g.config[key] = vol + std::to_string(n) + ",size=4M,version=v2.0";
+          } else {
+            g.config[key] = vol + std::to_string(n) + ",iothread=1,size=" + size;
+          }
+        }
         g.config["net0"] = "virtio=BC:24:11:" + hex_upper((vmid >> 16) & 0xff, 2) + ":" +
                            hex_upper((vmid >> 8) & 0xff, 2) + ":" + hex_upper(vmid & 0xff, 2) +
                            ",bridge=vmbr0";
-        g.config["boot"] = "order=scsi0;net0";
+        g.config["boot"] = "order=" + disks[0].substr(0, disks[0].find(':')) + ";net0";
         g.config["smbios1"] = "uuid=" + random_uuid();
         g.config["vmgenid"] = random_uuid();
         if (g.agent) g.config["agent"] = "1";
@@ -186,6 +201,9 @@ ClusterSpec generate_cluster(int nodes, int guests, const std::string& version,
     g.maxdisk = (8ull << 30) << (k % 3);
     g.backup_size = backup_size;
     g.agent = g.type == "qemu" && k % 2 == 0;
+    if (g.type == "qemu" && k % 3 == 1)  // 101, 104, ...: UEFI with a second disk
+      g.disks = {"scsi0:" + std::to_string(g.maxdisk >> 30) + "G",
+                 "virtio1:" + std::to_string((g.maxdisk >> 30) * 2) + "G", "efidisk0"};
     if (k % 4 == 3) {  // 103, 107, ...: HA managed (100-102 stay plain guests for simple tests)
       HaResource r;
       r.sid = g.sid();
@@ -298,6 +316,8 @@ ClusterSpec load_config(const std::string& path) {
       g.cpus = static_cast<int>(v["cores"].value_or(int64_t{2}));
       g.agent = v["agent"].value_or(false);
       g.tags = str_of(v["tags"]);
+      if (auto ds = v["disks"].as_array())
+        for (const auto& e : *ds) g.disks.push_back(e.value_or(std::string()));
       g.is_template = v["template"].value_or(false);
       std::string ha = str_of(v["ha"]);
       if (v["ha"].value<bool>()) ha = *v["ha"].value<bool>() ? "started" : "";

@@ -24,6 +24,13 @@ struct Snapshot {
   std::map<std::string, std::string> config;  // the guest config when it was taken
 };
 
+// A disk as the last restore rebuilt it from its archive.
+struct RestoredDisk {
+  std::string name;  // drive-scsi0
+  uint64_t size = 0;
+  std::string sha256;
+};
+
 struct Guest {
   int vmid = 0;
   std::string type;  // "qemu" or "lxc"
@@ -33,11 +40,16 @@ struct Guest {
   int cpus = 2;
   bool agent = false, is_template = false;
   std::string tags, lock;
+  // qemu disks of a configured or generated guest, KEY:SIZE (efidisk0 and tpmstate0 without a
+  // size); empty: scsi0 of maxdisk. Turned into config keys when the cluster is completed.
+  std::vector<std::string> disks;
   int64_t started_at = 0;                     // simulated epoch seconds when it was started
   std::map<std::string, std::string> config;  // the guest config as PVE stores it
   std::vector<Snapshot> snapshots;
   std::string restored_from, restored_sha256;  // archive it was restored from
   int64_t restored_bytes = -1;
+  std::vector<RestoredDisk> restored_disks;  // qemu: each disk of that archive
+  int64_t restored_entries = -1;             // lxc: tar entries of that archive
   std::string sid() const { return (type == "qemu" ? "vm:" : "ct:") + std::to_string(vmid); }
 };
 
