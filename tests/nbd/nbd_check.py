@@ -7,7 +7,8 @@
 - reads at 64 KiB / 256 KiB boundaries, data/hole edges, the last partial chunk, one 32 MiB read,
   with and without structured replies, from 4 connections in parallel, all equal to the image
   (except reads touching a --fail range, which must fail with EIO and nothing else);
-- block status over the whole disk equals the image's SEEK_DATA/SEEK_HOLE map;
+- block status over the whole disk equals the image's SEEK_DATA/SEEK_HOLE map (with
+  --coarse-map: every region reported as a hole is zeros);
 - a write is refused.
 Exits 1 with a message on the first mismatch.
 """
@@ -64,6 +65,9 @@ def main():
     p.add_argument("uri")
     p.add_argument("image")
     p.add_argument("--fail", action="append", default=[])
+    # A source whose zero regions are whole chunks (a snapshot's disk): its map may report data
+    # where the image has a hole inside a stored chunk; holes it reports must still be zeros.
+    p.add_argument("--coarse-map", action="store_true")
     a = p.parse_args()
     fails = [tuple(int(x) for x in f.split(":")[:2]) for f in a.fail]
     with open(a.image, "rb") as f:
@@ -167,7 +171,7 @@ def main():
                 got.append((pos, length, hole))
             pos += length
     want = image_map(a.image, size)
-    if got != want:
+    if got != want and not a.coarse_map:
         fail(f"block status {got} != image map {want}")
     for off, length, hole in got:
         if hole and img[off:off + length].count(0) != length:
