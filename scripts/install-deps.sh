@@ -21,6 +21,7 @@ test_pkgs=(
   prometheus prometheus-alertmanager corosync corosync-qdevice
   ansible ansible-lint debootstrap python3-proxmoxer python3-requests
   openssh-server openssh-client chromium
+  clang-14 libclang-rt-14-dev  # libFuzzer, ASan, UBSan for bench/fuzz (run.sh, ctest -L fuzz)
 )
 pkgs=("${build_pkgs[@]}")
 (( want_test )) && pkgs+=("${test_pkgs[@]}")

@@ -96,6 +96,8 @@ std::optional<std::chrono::system_clock::time_point> parse_utc(const std::string
   int n = std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &z);
   if (n < 3 || (n >= 4 && n < 6)) return std::nullopt;
   if (n == 7 && z != 'Z') return std::nullopt;
+  // A time_point holds nanoseconds since 1970: years past 2262 would overflow it.
+  if (y < 1900 || y > 2200) return std::nullopt;
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
   tm.tm_mday = d;

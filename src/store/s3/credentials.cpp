@@ -26,6 +26,12 @@ std::optional<Clock::time_point> parse_iso8601(const std::string& s) {
   if (std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%lf", &y, &mo, &d, &h, &mi, &sec) != 6) {
     return std::nullopt;
   }
+  // Fields a server may send out of range: a time_point holds nanoseconds since 1970 (up to
+  // the year 2262), and the seconds become an int.
+  if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 24 || mi < 0 ||
+      mi > 59 || !(sec >= 0 && sec < 62)) {
+    return std::nullopt;
+  }
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
   tm.tm_mday = d;

@@ -52,6 +52,7 @@ std::string iso8601_millis(Clock::time_point t) {
 std::optional<Clock::time_point> parse_http_date(const std::string& s) {
   std::tm tm{};
   if (!strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm)) return std::nullopt;
+  if (tm.tm_year < 0 || tm.tm_year > 300) return std::nullopt;  // a time_point ends in 2262
   std::time_t t = timegm(&tm);
   if (t == static_cast<std::time_t>(-1)) return std::nullopt;
   return Clock::from_time_t(t);
