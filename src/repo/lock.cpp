@@ -1,6 +1,7 @@
 #include "repo/lock.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,9 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
 #include "core/error.h"
+#include "core/json_number.h"
 
 namespace pvesafe::repo {
 
@@ -85,7 +85,7 @@ std::vector<LockInfo> list_locks(Repository& repo) {
       auto plain = repo.load(k);
       auto j = nlohmann::json::parse(plain.begin(), plain.end());
       l.host = j.value("host", "");
-      l.pid = j.value("pid", 0);
+      l.pid = j.contains("pid") ? json_integer<int>(j["pid"]).value_or(0) : 0;
       l.time_utc = j.value("time", "");
       l.kind = j.value("kind", "") == "exclusive" ? LockKind::kExclusive : LockKind::kShared;
       l.command = j.value("command", "");

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_number.h"
 #include "crypto/openpgp.h"
 
 namespace pvesafe::repo {
@@ -155,7 +156,7 @@ Manifest manifest_from_json(const std::string& text, const std::string& key) {
   Manifest m;
   try {
     auto j = nlohmann::json::parse(text);
-    int format = j.at("format").get<int>();
+    int format = get_json_integer<int>(j.at("format"));
     if (format > kFormatVersion) {
       throw Error(Errc::kUnsupported,
                   "snapshot " + key + " has format " + std::to_string(format) +
@@ -173,11 +174,11 @@ Manifest manifest_from_json(const std::string& text, const std::string& key) {
     s.guest_id = j.value("guest_id", "");
     s.guest_type = j.value("guest_type", "");
     s.file_name = j.value("file_name", "");
-    s.size_bytes = j.at("size_bytes").get<uint64_t>();
+    s.size_bytes = get_json_integer<uint64_t>(j.at("size_bytes"));
     if (j.contains("tags")) s.tags = j["tags"].get<std::map<std::string, std::string>>();
     uint64_t total = 0;
     for (const auto& c : j.at("chunks")) {
-      ChunkRef r{c.at("id").get<std::string>(), c.at("size").get<uint64_t>()};
+      ChunkRef r{c.at("id").get<std::string>(), get_json_integer<uint64_t>(c.at("size"))};
       if (!is_hex(r.id, 64)) throw Error(Errc::kIntegrity, "snapshot " + key + " names an invalid chunk id");
       total += r.size_bytes;
       m.chunks.push_back(std::move(r));
@@ -265,7 +266,7 @@ RepositoryConfig Repository::read_config(store::ObjectStore& store) {
   RepositoryConfig c;
   try {
     auto j = nlohmann::json::parse(raw.begin(), raw.end());
-    c.version = j.at("format").get<int>();
+    c.version = get_json_integer<int>(j.at("format"));
     if (c.version > kFormatVersion) {
       throw Error(Errc::kUnsupported,
                   "repository format " + std::to_string(c.version) +
@@ -276,9 +277,9 @@ RepositoryConfig Repository::read_config(store::ObjectStore& store) {
     c.id = j.at("id").get<std::string>();
     c.created_utc = j.value("created", "");
     const auto& ch = j.at("chunker");
-    c.chunker.min_size_bytes = ch.at("min_size_bytes").get<uint32_t>();
-    c.chunker.avg_size_bytes = ch.at("avg_size_bytes").get<uint32_t>();
-    c.chunker.max_size_bytes = ch.at("max_size_bytes").get<uint32_t>();
+    c.chunker.min_size_bytes = get_json_integer<uint32_t>(ch.at("min_size_bytes"));
+    c.chunker.avg_size_bytes = get_json_integer<uint32_t>(ch.at("avg_size_bytes"));
+    c.chunker.max_size_bytes = get_json_integer<uint32_t>(ch.at("max_size_bytes"));
   } catch (const nlohmann::json::exception& e) {
     throw Error(Errc::kIntegrity, "repository config at " + store.location() + " is damaged: " + e.what(),
                 "restore the config object from docs/format.md");

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_number.h"
 #include "store/s3/http_client.h"
 #include "store/s3/sigv4.h"
 #include "store/s3/xml.h"
@@ -353,7 +354,8 @@ class Chain : public CredentialProvider {
           }
           nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
           if (j.is_discarded() || !j.is_object() || !j.contains("AccessKeyId") ||
-              !j.contains("SecretAccessKey") || j.value("Version", 0) != 1) {
+              !j.contains("SecretAccessKey") ||
+              json_integer<int>(j.value("Version", nlohmann::json())) != 1) {
             throw Error(Errc::kAuth, "credential_process of profile " + profile +
                                          " printed no valid credentials (expected JSON with "
                                          "Version 1, AccessKeyId, SecretAccessKey)");
