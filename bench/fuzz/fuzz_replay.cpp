@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cannot read %s\n", f.c_str());
       return 2;
     }
-    std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
     std::fprintf(stderr, "%s (%zu bytes)\n", f.c_str(), data.size());
     LLVMFuzzerTestOneInput(data.data(), data.size());
   }

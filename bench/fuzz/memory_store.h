@@ -28,7 +28,8 @@ class MemoryStore : public store::ObjectStore {
     auto all = get(key);
     if (offset >= all.size()) return {};
     auto end = all.size() - offset < length ? all.size() : offset + length;
-    return {all.begin() + static_cast<ptrdiff_t>(offset), all.begin() + static_cast<ptrdiff_t>(end)};
+    return {all.begin() + static_cast<ptrdiff_t>(offset),
+            all.begin() + static_cast<ptrdiff_t>(end)};
   }
   std::optional<store::ObjectInfo> stat(const std::string& key) override {
     std::lock_guard g(mu_);
