@@ -420,7 +420,9 @@ AlignedBuffer Repository::seal(std::span<const std::span<const uint8_t>> plainte
 std::vector<uint8_t> Repository::unseal(std::span<const uint8_t> object, const std::string& key,
                                         uint64_t max_bytes) const {
   try {
-    return crypto::decrypt_message(object, impl_->data_passphrase.view(), max_bytes);
+    // Only the shape seal() writes is accepted (one session key packet, one literal data
+    // packet, no OpenPGP compression), bounded by what the caller expects.
+    return crypto::decrypt_own_message(object, impl_->data_passphrase.view(), max_bytes);
   } catch (const Error& e) {
     if (e.code() == Errc::kAuth) {
       throw Error(Errc::kIntegrity,

@@ -121,7 +121,7 @@ class Repository {
   // Decrypts an object read from `key`; errors name the key (kIntegrity for corruption). At most
   // max_bytes of plaintext are accepted.
   std::vector<uint8_t> unseal(std::span<const uint8_t> object, const std::string& key,
-                              uint64_t max_bytes = uint64_t{16} << 30) const;
+                              uint64_t max_bytes = uint64_t{1} << 30) const;
   std::vector<uint8_t> load(const std::string& key);  // get + unseal
   void save(const std::string& key, std::span<const uint8_t> plaintext);  // seal + put
   // Structure objects (index objects, pack headers): one zstd frame of text, sealed.

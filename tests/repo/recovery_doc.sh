@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Follows docs/recovery.md literally: its ```sh blocks, extracted and run by /bin/sh with only
-# gpg, zstd and POSIX tools, restore a snapshot bit-identical.
+# gpg, zstd and POSIX tools, restore a snapshot bit-identical: a byte stream, then a qemu guest's
+# VMA snapshot (its raw disks and its config, from the packs).
 source "$(dirname "$0")/lib.sh"
 command -v gpg > /dev/null && command -v zstd > /dev/null || { echo "SKIP: gpg or zstd missing"; exit 77; }
 
@@ -35,5 +36,26 @@ cat "$T/recovery.out"
 grep -q "key file opened" "$T/recovery.out"
 grep -q "$ID" "$T/recovery.out"
 cmp "$T/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst" "$T/restored/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst"
+[[ ! -e "$T/work/data.pass" ]]
+
+# A VMA snapshot: two disks (one with a hole and a partial last cluster) and the guest config.
+PVESIM_BIN=${PVESIM_BIN:-$PVESAFE_BUILD_DIR/bin/pvesim}
+truncate -s 24M "$T/d0.raw"; gen_image --size $((6 << 20)) --seed 5 | dd of="$T/d0.raw" bs=1M seek=2 conv=notrunc status=none
+head -c $((3 << 20)) /dev/urandom | dd of="$T/d0.raw" bs=1M seek=16 conv=notrunc status=none
+head -c $((5 << 20 | 12345)) /dev/urandom > "$T/d1.raw"
+printf 'boot: order=scsi0\nscsi0: local-lvm:vm-101-disk-0,size=24M\nvirtio1: local-lvm:vm-101-disk-1\n' > "$T/qemu-server.conf"
+V=$T/vzdump-qemu-101-2026_11_24-02_00_00.vma
+"$PVESIM_BIN" make-archive vma --disk drive-scsi0="$T/d0.raw" --disk drive-virtio1="$T/d1.raw" \
+  --config "$T/qemu-server.conf" --out-of-order 5 --out "$V" > /dev/null
+psafe -r "$REPO" backup "${P[@]}" --json "$V" > "$T/bv.json"
+VID=$(sed -n 's/.*"snapshot_id": "\([0-9a-f]*\)".*/\1/p' "$T/bv.json")
+env -i PATH="$T/bin" HOME="$T/home" GNUPGHOME="$T/gnupg" \
+  REPO="$REPO" PASSFILE="$PASSFILE" WORK="$T/work" SNAPSHOT="$VID" OUT="$T/restored-vma" \
+  sh "$T/recovery.sh" > "$T/recovery-vma.out" 2>&1 || { cat "$T/recovery-vma.out"; exit 1; }
+cat "$T/recovery-vma.out"
+grep -q "vma" "$T/recovery-vma.out"
+cmp "$T/d0.raw" "$T/restored-vma/drive-scsi0.raw"
+cmp <(head -c $((5 << 20 | 12345)) "$T/restored-vma/drive-virtio1.raw") "$T/d1.raw"
+cmp "$T/qemu-server.conf" "$T/restored-vma/qemu-server.conf"
 [[ ! -e "$T/work/data.pass" ]]
 echo "PASS"
