@@ -1,6 +1,7 @@
 // pvesafe exporter: Prometheus exporter for Proxmox VE clusters (see src/exporter/exporter.h and
 // docs/monitoring.md).
 #include <malloc.h>
+#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <filesystem>
@@ -10,10 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/spdlog.h>
-
 #include "cli/command.h"
 #include "cli/pve_options.h"
+#include "cli/repo_context.h"
 #include "cluster/corosync_runtime.h"
 #include "core/error.h"
 #include "exporter/exporter.h"
@@ -86,7 +86,10 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
     double max_scrape = 9;
     int parallel = 8;
     int audit_interval = 0;
+    int repository_interval = 300;
+    bool no_repository = false;
     PveFlags pve;
+    RepoFlags repo;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand(
@@ -122,6 +125,14 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
                   "scrape; 0: off")
       ->check(CLI::Range(0, 86400 * 7))
       ->capture_default_str();
+  cmd->add_option("--repository-interval", f->repository_interval,
+                  "Central mode with --repo: read the repository's snapshots this often (seconds) "
+                  "for the backup freshness of every target's guests, whichever node took them")
+      ->check(CLI::Range(10, 86400))
+      ->capture_default_str();
+  cmd->add_flag("--no-repository", f->no_repository,
+                "Central mode: no backup freshness from the repository even when --repo is set");
+  add_passphrase_flags(cmd, f->repo);
   add_pve_flags(cmd, f->pve);
 
   cmd->callback([f, &global] {
@@ -197,6 +208,13 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
                                "add --target NAME=HOST[:PORT] (or --pve-host HOST)");
         o.targets["default"] = pool_get(client_options(""));
       }
+    }
+
+    if (!o.node_mode && !global.repo.empty() && !f->no_repository) {
+      // Opened once: a wrong passphrase or repository stops the exporter here, not in a scrape.
+      auto repo = std::make_shared<repo::Repository>(open_repository(global, f->repo));
+      o.list_snapshots = [repo] { return repo->list_snapshots(); };
+      o.repository_interval = std::chrono::seconds(f->repository_interval);
     }
 
     exporter::Exporter ex(std::move(o));

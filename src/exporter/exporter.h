@@ -22,6 +22,7 @@
 #include "exporter/fetch.h"
 #include "exporter/metric_set.h"
 #include "exporter/pve_collector.h"
+#include "exporter/repository_job.h"
 #include "exporter/sources.h"
 
 namespace pvesafe::exporter {
@@ -40,6 +41,10 @@ struct ExporterOptions {
   // its latest results to the target's scrape (audit_job.h); 0 = never.
   std::chrono::seconds audit_interval{0};
   cluster::AuditOptions audit;
+  // Central mode: backup freshness of every target's guests from the repository's snapshots,
+  // read in the background this often (repository_job.h); no lister = off.
+  SnapshotLister list_snapshots;
+  std::chrono::seconds repository_interval{300};
   LogFn log;
 };
 
@@ -62,6 +67,7 @@ class Exporter {
   SourceTracker& tracker(const std::string& target);
   ExporterOptions opts_;
   std::unique_ptr<AuditJob> audit_;
+  std::unique_ptr<RepositoryJob> repository_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<SourceTracker>> trackers_;
   double scrapes_ = 0;
