@@ -30,6 +30,7 @@ test_pkgs=(
   # The Debian package (scripts/build-deb.sh) and its test: lintian, then install / upgrade /
   # purge from a signed local apt repository (apt-ftparchive) in a debootstrap root.
   dpkg-dev debhelper fakeroot lintian apt-utils
+  clang-14 libclang-rt-14-dev  # libFuzzer, ASan, UBSan for bench/fuzz (run.sh, ctest -L fuzz)
 )
 pkgs=("${build_pkgs[@]}")
 (( want_test )) && pkgs+=("${test_pkgs[@]}")

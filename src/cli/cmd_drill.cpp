@@ -4,6 +4,8 @@
 // when the agent is configured), remove it, and time every stage. The verdict compares the RTO
 // with --sla; the result goes to the catalog (kind=drill) and to a JSON report. A failed drill
 // removes its scratch guest. Stage definitions and the prediction formula: pve/drill.h.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <ctime>
@@ -13,12 +15,10 @@
 #include <mutex>
 #include <thread>
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include "cli/command.h"
 #include "cli/pve_options.h"
 #include "core/error.h"
+#include "core/json_number.h"
 #include "pve/drill.h"
 #include "pve/guest.h"
 #include "pve/provision.h"
@@ -275,7 +275,7 @@ DrillResult drill_one(const DrillFlags& f, pve::Client& client, repo::Repository
 
       // health
       t = Clock::now();
-      bool agent = st.contains("agent") && st["agent"].is_number() && st["agent"].get<int>() == 1;
+      bool agent = st.contains("agent") && json_integer<int>(st["agent"]) == 1;
       if (r.guest_type == "qemu" && agent) {
         int tries = 0;
         while (!gr.agent_ping()) {
