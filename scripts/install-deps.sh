@@ -27,6 +27,9 @@ test_pkgs=(
   # guest is Debian's kernel + busybox-static on a GPT/ext4 disk built without root.
   qemu-system-x86 qemu-utils libnbd-bin python3-libnbd
   linux-image-amd64 busybox-static fdisk e2fsprogs cpio
+  # The Debian package (scripts/build-deb.sh) and its test: lintian, then install / upgrade /
+  # purge from a signed local apt repository (apt-ftparchive) in a debootstrap root.
+  dpkg-dev debhelper fakeroot lintian apt-utils
   clang-14 libclang-rt-14-dev  # libFuzzer, ASan, UBSan for bench/fuzz (run.sh, ctest -L fuzz)
 )
 pkgs=("${build_pkgs[@]}")

@@ -1,6 +1,7 @@
 // pvesafe exporter: Prometheus exporter for Proxmox VE clusters (see src/exporter/exporter.h and
 // docs/monitoring.md).
 #include <malloc.h>
+#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <filesystem>
@@ -10,10 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/spdlog.h>
-
 #include "cli/command.h"
 #include "cli/pve_options.h"
+#include "cli/repo_context.h"
 #include "cluster/corosync_runtime.h"
 #include "core/error.h"
 #include "exporter/exporter.h"
@@ -86,6 +86,8 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
     double max_scrape = 9;
     int parallel = 8;
     int audit_interval = 0;
+    int repository_interval = 300;
+    bool no_repository = false;
     double cache_ttl = 1;
     int max_connections = 256;
     size_t max_request_size = 16 * 1024;
@@ -93,6 +95,7 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
     double keep_alive_timeout = 20;
     double write_timeout = 30;
     PveFlags pve;
+    RepoFlags repo;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand(
@@ -128,6 +131,14 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
                   "scrape; 0: off")
       ->check(CLI::Range(0, 86400 * 7))
       ->capture_default_str();
+  cmd->add_option("--repository-interval", f->repository_interval,
+                  "Central mode with --repo: read the repository's snapshots this often (seconds) "
+                  "for the backup freshness of every target's guests, whichever node took them")
+      ->check(CLI::Range(10, 86400))
+      ->capture_default_str();
+  cmd->add_flag("--no-repository", f->no_repository,
+                "Central mode: no backup freshness from the repository even when --repo is set");
+  add_passphrase_flags(cmd, f->repo);
   cmd->add_option("--cache-ttl", f->cache_ttl,
                   "Seconds after its start a collection is reused for further scrapes of the same "
                   "target (several Prometheus servers, or a burst of requests, cost the PVE API "
@@ -234,6 +245,13 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
                                "add --target NAME=HOST[:PORT] (or --pve-host HOST)");
         o.targets["default"] = pool_get(client_options(""));
       }
+    }
+
+    if (!o.node_mode && !global.repo.empty() && !f->no_repository) {
+      // Opened once: a wrong passphrase or repository stops the exporter here, not in a scrape.
+      auto repo = std::make_shared<repo::Repository>(open_repository(global, f->repo));
+      o.list_snapshots = [repo] { return repo->list_snapshots(); };
+      o.repository_interval = std::chrono::seconds(f->repository_interval);
     }
 
     exporter::Exporter ex(std::move(o));

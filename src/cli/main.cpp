@@ -1,3 +1,5 @@
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -5,10 +7,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include "cli/command.h"
+#include "cli/config_file.h"
 #include "core/error.h"
 
 namespace pvesafe::cli {
@@ -77,14 +77,18 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global flags also work after the subcommand: pvesafe snapshots --json
   app.set_version_flag("--version", std::string(PVESAFE_VERSION));
   cli::GlobalOptions global;
-  if (const char* r = std::getenv("PVESAFE_REPOSITORY")) global.repo = r;
   app.add_option("-r,--repo", global.repo,
-                 "Repository: a directory or s3://bucket/prefix (env PVESAFE_REPOSITORY)")
-      ->configurable();
-  app.add_option("--config", global.config_file, "Config file (default /etc/pvesafe/pvesafe.toml)");
+                 "Repository: a directory or s3://bucket/prefix (env PVESAFE_REPOSITORY; "
+                 "'repository' in the config file)")
+      ->envname("PVESAFE_REPOSITORY");
+  app.add_option("--config", global.config_file,
+                 "Config file (env PVESAFE_CONFIG; default /etc/pvesafe/pvesafe.toml when it "
+                 "exists): the long flags of the commands as TOML keys, overridden by the "
+                 "environment and by flags (docs/config.md)");
   app.add_option("--catalog", global.catalog,
                  "SQLite catalog and audit log (default /var/lib/pvesafe/catalog.db as root, "
-                 "else ~/.local/share/pvesafe/catalog.db; env PVESAFE_CATALOG)");
+                 "else ~/.local/share/pvesafe/catalog.db; env PVESAFE_CATALOG)")
+      ->envname("PVESAFE_CATALOG");
   app.add_option("-o,--option", global.options,
                  "Store setting KEY=VALUE, repeatable (e.g. -o s3.endpoint=https://s3.example:7480)");
   app.add_flag("--json", global.json, "Machine-readable JSON on stdout");
@@ -97,6 +101,11 @@ int main(int argc, char** argv) {
   cli::register_all(app, global);
 
   try {
+    // The file's values become the flags' starting values; the environment and the command
+    // line then override them while parsing.
+    cli::ConfigSource config = cli::find_config(argc, argv);
+    global.config_file = config.path;
+    cli::apply_config_file(app, config);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);

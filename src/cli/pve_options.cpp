@@ -33,11 +33,13 @@ std::string home() {
 void add_pve_flags(CLI::App* cmd, PveFlags& f) {
   auto* g = "Proxmox VE API";
   cmd->add_option("--pve-host", f.host, "Any cluster node, name or address (env PVESAFE_PVE_HOST)")
+      ->envname("PVESAFE_PVE_HOST")
       ->group(g);
   cmd->add_option("--pve-port", f.port, "API port")->capture_default_str()->group(g);
   cmd->add_option("--pve-token-id", f.token_id,
                   "API token USER@REALM!TOKENID (env PVESAFE_PVE_TOKEN_ID); secret from "
                   "--pve-token-file, env PVESAFE_PVE_TOKEN_SECRET or credential pvesafe-pve-token")
+      ->envname("PVESAFE_PVE_TOKEN_ID")
       ->group(g);
   cmd->add_option("--pve-token-file", f.token_file, "File holding the token secret (mode 0600)")
       ->group(g);
@@ -50,10 +52,12 @@ void add_pve_flags(CLI::App* cmd, PveFlags& f) {
   cmd->add_option("--pve-fingerprint", f.fingerprint,
                   "Pin the node certificate's SHA-256 fingerprint AB:CD:... (env "
                   "PVESAFE_PVE_FINGERPRINT; `pvenode cert info`)")
+      ->envname("PVESAFE_PVE_FINGERPRINT")
       ->group(g);
   cmd->add_option("--pve-ca", f.ca_file,
                   "CA bundle to verify the node certificate, e.g. /etc/pve/pve-root-ca.pem (env "
                   "PVESAFE_PVE_CA)")
+      ->envname("PVESAFE_PVE_CA")
       ->group(g);
   cmd->add_option("--pve-timeout", f.timeout_seconds, "Seconds per API request")
       ->capture_default_str()
@@ -69,6 +73,7 @@ void add_ssh_flags(CLI::App* cmd, SshFlags& f) {
   cmd->add_option("--ssh-known-hosts", f.known_hosts,
                   "known_hosts file with the nodes' host keys (default ~/.ssh/known_hosts; env "
                   "PVESAFE_SSH_KNOWN_HOSTS)")
+      ->envname("PVESAFE_SSH_KNOWN_HOSTS")
       ->group(g);
   cmd->add_option("--ssh-port", f.port, "SSH port")->capture_default_str()->group(g);
   cmd->add_option("--ssh-host", f.hosts,

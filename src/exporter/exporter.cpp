@@ -18,6 +18,10 @@ Exporter::Exporter(ExporterOptions opts) : opts_(std::move(opts)) {
   if (!opts_.node_mode && opts_.audit_interval.count() > 0 && !opts_.targets.empty()) {
     audit_ = std::make_unique<AuditJob>(opts_.targets, opts_.audit, opts_.audit_interval, opts_.log);
   }
+  if (!opts_.node_mode && opts_.list_snapshots && !opts_.targets.empty()) {
+    repository_ = std::make_unique<RepositoryJob>(opts_.list_snapshots, opts_.targets,
+                                                  opts_.repository_interval);
+  }
   if (opts_.cache_ttl.count() > 0) evictor_ = std::thread([this] { evict_expired(); });
 }
 
@@ -134,6 +138,16 @@ MetricSet Exporter::collect(const std::string& target, std::chrono::milliseconds
     PveCollectOptions po = opts_.pve;
     collect_pve(opts_.targets.at(target), po, deadline, out, report);
     if (audit_) out.merge(audit_->metrics(target));
+    if (repository_) {
+      RepositoryJob::Result r = repository_->result(target);
+      if (r.ran) {
+        if (r.ok)
+          report.ok("repository", r.seconds);
+        else
+          report.fail("repository", r.error, r.seconds);
+        out.merge(std::move(r.metrics));
+      }
+    }
   } else {
     if (opts_.node_mode && opts_.corosync) {
       cluster::CorosyncRuntime rt;

@@ -34,6 +34,7 @@
 #include "exporter/fetch.h"
 #include "exporter/metric_set.h"
 #include "exporter/pve_collector.h"
+#include "exporter/repository_job.h"
 #include "exporter/sources.h"
 
 namespace pvesafe::exporter {
@@ -52,6 +53,10 @@ struct ExporterOptions {
   // its latest results to the target's scrape (audit_job.h); 0 = never.
   std::chrono::seconds audit_interval{0};
   cluster::AuditOptions audit;
+  // Central mode: backup freshness of every target's guests from the repository's snapshots,
+  // read in the background this often (repository_job.h); no lister = off.
+  SnapshotLister list_snapshots;
+  std::chrono::seconds repository_interval{300};
   // collect_shared(): how long after its start a collection is reused; 0 = every scrape collects.
   std::chrono::milliseconds cache_ttl{0};
   LogFn log;
@@ -88,6 +93,7 @@ class Exporter {
   void evict_expired();
   ExporterOptions opts_;
   std::unique_ptr<AuditJob> audit_;
+  std::unique_ptr<RepositoryJob> repository_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<SourceTracker>> trackers_;
   double scrapes_ = 0;

@@ -64,8 +64,6 @@ mkdir -p "$T/deploy"
 cp -a "$PVESAFE_SOURCE_DIR/deploy/systemd" "$PVESAFE_SOURCE_DIR/deploy/prometheus" "$T/deploy/"
 [[ -d $PVESAFE_SOURCE_DIR/deploy/alertmanager ]] && cp -a "$PVESAFE_SOURCE_DIR/deploy/alertmanager" "$T/deploy/"
 [[ -d $PVESAFE_SOURCE_DIR/deploy/grafana ]] && cp -a "$PVESAFE_SOURCE_DIR/deploy/grafana" "$T/deploy/"
-binary=false
-[[ -x ${PVESAFE_BIN:-} ]] && binary=true
 cat > "$INV/group_vars/all/main.yml" <<V
 ---
 # Test-only switches: a chroot has no init system and must not touch the host kernel.
@@ -92,8 +90,8 @@ common_admin_users:
 pve_api_host: 127.0.0.1
 pvesafe_deploy_dir: "$T/deploy"
 monitoring_deploy_dir: "$T/deploy"
-pvesafe_install_binary: $binary
-pvesafe_binary_src: "${PVESAFE_BIN:-/nonexistent}"
+# The Debian package has its own test (tests/package); here the units come from deploy/.
+pvesafe_install_package: false
 pvesafe_repository: s3://pvesafe-test/cluster
 pvesafe_store_options: [s3.endpoint=https://127.0.0.1:7480, s3.region=us-east-1]
 pvesafe_pve_token_id: "pvesafe@pve!backup"

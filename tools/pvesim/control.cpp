@@ -1,10 +1,11 @@
 #include "control.h"
 
+#include <httplib.h>
+
 #include <chrono>
 #include <thread>
 
-#include <httplib.h>
-
+#include "ha_manager.h"
 #include "router.h"
 #include "views.h"
 
@@ -45,48 +46,6 @@ json guest_info(Sim& sim, const Guest& g) {
   return j;
 }
 
-// What the HA stack does after fencing a node: each HA-managed guest of the node moves to an
-// online node (the preferred one of a node-affinity rule naming it, else the least loaded) and
-// runs there if its requested state is "started". Returns the moved sids.
-json recover_ha_guests(Sim& sim, const std::string& dead) {
-  json moved = json::array();
-  std::map<std::string, int> load;
-  for (auto& n : sim.c.nodes)
-    if (n.online) load[n.name] = 0;
-  if (load.empty()) return moved;
-  for (auto& [id, g] : sim.c.guests)
-    if (load.count(g.node)) ++load[g.node];
-  for (auto& r : sim.c.ha_resources) {
-    Guest* g = sim.guest(std::stoi(r.sid.substr(r.sid.find(':') + 1)));
-    if (!g || g->node != dead || r.state == "disabled" || r.state == "ignored") continue;
-    std::string target;
-    int best_prio = -1;
-    for (auto& rule : sim.c.ha_rules) {
-      if (rule.type != "node-affinity" || rule.disable) continue;
-      if (("," + rule.resources + ",").find("," + r.sid + ",") == std::string::npos) continue;
-      for (auto& spec : split(rule.nodes, ',')) {
-        auto colon = spec.find(':');
-        std::string name = spec.substr(0, colon);
-        int prio = colon == std::string::npos ? 0 : std::stoi(spec.substr(colon + 1));
-        if (load.count(name) && prio > best_prio) {
-          best_prio = prio;
-          target = name;
-        }
-      }
-    }
-    if (target.empty())
-      for (auto& [name, l] : load)
-        if (target.empty() || l < load[target]) target = name;
-    g->node = target;
-    ++load[target];
-    g->status = r.state == "started" ? "running" : "stopped";
-    if (g->status == "running") g->started_at = sim.now();
-    g->lock.clear();
-    moved.push_back({{"sid", r.sid}, {"node", target}});
-  }
-  return moved;
-}
-
 }  // namespace
 
 void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& res) {
@@ -121,7 +80,7 @@ void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& re
       if (n->online) n->boot_time = sim.now() - 5;
       json moved = json::array();
       if (!n->online && p.count("recover") && p.at("recover") == "1")
-        moved = recover_ha_guests(sim, n->name);
+        moved = ha_recover_now(sim, n->name);
       return reply(res,
                    json{{"node", n->name}, {"online", n->online ? 1 : 0}, {"recovered", moved}});
     }
@@ -227,6 +186,19 @@ void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& re
                              {"slow_ms", sim.faults.slow_ms},
                              {"malformed", sim.faults.malformed_prefixes},
                              {"pending_failures", sim.faults.fail_next.size()}});
+    }
+    if (what == "ha" && post) {
+      // time_scale multiplies the HA manager's timings (fence delay 60 s, lock 120 s, rounds 10 s)
+      if (p.count("time_scale")) {
+        double scale = std::stod(p.at("time_scale"));
+        if (!(scale > 0 && scale <= 10)) throw ApiError(400, "time_scale must be in (0, 10]");
+        sim.ha.time_scale = scale;
+      }
+      HaTimings t = ha_timings(sim);
+      return reply(res, json{{"time_scale", sim.ha.time_scale},
+                             {"crm_round", t.crm_round},
+                             {"fence_delay", t.fence_delay},
+                             {"lock_timeout", t.lock_timeout}});
     }
     if (what == "hold-tasks" && post) {
       sim.hold_tasks = param("on") != "0";

@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "control.h"
+#include "ha_manager.h"
 #include "make_archive.h"
 #include "router.h"
 #include "state.h"
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
   std::string config, listen = "127.0.0.1:8006", data_dir, tokens_file, cert_out, version = "9.0.3";
   std::string backup_size = "4M";
   int nodes = 0, guests = 0, port = -1;
-  double task_seconds = -1;
+  double task_seconds = -1, ha_time_scale = 1;
   app.add_option("--config", config,
                  "cluster description (TOML, see tools/pvesim/pvesim.example.toml)");
   app.add_option("--nodes", nodes, "generate a cluster of N nodes pve-01..")
@@ -54,6 +55,10 @@ int main(int argc, char** argv) {
                  "API tokens file (USER@REALM!TOKENID=SECRET ROLE), created if missing");
   app.add_option("--cert-out", cert_out, "write the server certificate (PEM) here");
   app.add_option("--task-seconds", task_seconds, "duration of simulated start/stop/create tasks");
+  app.add_option("--ha-time-scale", ha_time_scale,
+                 "multiply the HA manager's timings (fence delay 60 s, agent lock 120 s, rounds "
+                 "10 s) by this; e.g. 0.05 for tests")
+      ->check(CLI::Range(0.001, 10.0));
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -84,6 +89,7 @@ int main(int argc, char** argv) {
         if (s.file_based() && sim.storage_on_node(s, n.name))
           std::filesystem::create_directories(sim.storage_path(s, n.name) + "/dump");
     load_or_create_tokens(sim, opts.tokens_file);
+    sim.ha.time_scale = sim.ha.base_scale = ha_time_scale;
 
     std::string host = listen;
     int listen_port = 8006;
@@ -151,6 +157,7 @@ int main(int argc, char** argv) {
     if (bound <= 0)
       throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(listen_port));
     std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    HaManagerThread ha_manager(sim);
     std::cout << "pvesim listening on https://" << shown << ":" << bound << " fingerprint "
               << cert.fingerprint << std::endl;
     std::cerr << "pvesim: data dir " << data_dir << ", tokens file " << opts.tokens_file << ", "

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <set>
 
+#include "ha_manager.h"
 #include "router.h"
 #include "views.h"
 
@@ -235,7 +236,9 @@ void register_ha_routes(Router& r) {
       bool has = ha_nodes.count(n.name) != 0;
       int64_t ts = n.online ? now - 2 : now - 120;
       std::string st = !n.online ? "old timestamp - dead?"
-                                 : (has ? "active, watchdog active" : "idle, watchdog standby");
+                       : ha_node_state(s, n.name) == "fence"
+                           ? "old timestamp - dead?"
+                           : (has ? "active, watchdog active" : "idle, watchdog standby");
       out.push_back({{"id", "lrm:" + n.name},
                      {"type", "lrm"},
                      {"node", n.name},
@@ -266,6 +269,21 @@ void register_ha_routes(Router& r) {
     return out;
   });
 
+  // The journal of the HA daemons on a node (journalctl's short format): the CRM's state changes,
+  // fencing and recoveries, the LRM's starts. Other services log nothing here.
+  r.add("GET", "/nodes/{node}/syslog", [](Ctx& c) {
+    Node& n = c.node();
+    c.require("/nodes/" + n.name, "Sys.Syslog");
+    std::string service = c.params.count("service") ? c.params.at("service") : "";
+    json lines = ha_syslog(c.sim, n.name, service);
+    int64_t start = int_param(c.params, "start", 0, 0, 1 << 30);
+    int64_t limit = int_param(c.params, "limit", 50, 0, 1 << 30);
+    json out = json::array();
+    for (int64_t i = start; i < static_cast<int64_t>(lines.size()) && i < start + limit; ++i)
+      out.push_back(lines[static_cast<size_t>(i)]);
+    return out;
+  });
+
   r.add("GET", "/cluster/ha/status/manager_status", [](Ctx& c) {
     c.require("/", "Sys.Audit");
     Sim& s = c.sim;
@@ -282,7 +300,7 @@ void register_ha_routes(Router& r) {
                      {"results", json::object()},
                      {"state", has ? "active" : "wait_for_agent_lock"},
                      {"timestamp", n.online ? now - 1 : now - 120}};
-      node_status[n.name] = n.online ? "online" : "unknown";
+      node_status[n.name] = ha_node_state(s, n.name);
       node_request[n.name] = json::object();
     }
     for (auto& res : s.c.ha_resources) {

@@ -456,6 +456,9 @@ bool Sim::quorate() {
 
 void Sim::reset() {
   c = initial;
+  double scale = ha.base_scale;
+  ha = HaRuntime{};
+  ha.time_scale = ha.base_scale = scale;
   faults = Faults{};
   clock_offset = 0;
   hold_tasks = false;

@@ -100,6 +100,32 @@ struct HaGroup {
   int restricted = 0, nofailback = 0;
 };
 
+// What the HA stack's CRM holds at run time (tools/pvesim/ha_manager.h): the state of each node
+// as the manager sees it, the services it is fencing or recovering, and its log.
+struct HaNodeStatus {
+  std::string state = "online";  // online | unknown | fence
+  double last_online = -1;       // monotonic seconds of the last round the node was seen online
+  double lock_renewed = -1;      // when its LRM last renewed its agent lock
+};
+
+struct HaServiceStatus {
+  std::string state;    // fence | recovery | started (recovered, start pending)
+  double start_at = 0;  // started: when the LRM of its new node starts it
+};
+
+struct HaLogLine {
+  int64_t time = 0;                 // simulated epoch seconds
+  std::string node, service, text;  // service: pve-ha-crm | pve-ha-lrm
+};
+
+struct HaRuntime {
+  std::map<std::string, HaNodeStatus> nodes;
+  std::map<std::string, HaServiceStatus> services;  // by sid; only those the CRM is handling
+  std::deque<HaLogLine> log;                        // newest last, bounded
+  double time_scale = 1;  // multiplies every HA timing (--ha-time-scale; tests shorten them)
+  double base_scale = 1;  // the value reset() returns to
+};
+
 struct BackupJob {
   std::string id, schedule = "01:00", storage = "local", vmid, mode = "snapshot", compress = "zstd";
   bool all = true, enabled = true;
@@ -170,6 +196,7 @@ class Sim {
   std::atomic<int64_t> clock_offset{0};  // simulated time = real time + offset
   std::atomic<int> running_workers{0};
   std::atomic<bool> hold_tasks{false};  // control plane: tasks wait before doing their work
+  HaRuntime ha;                         // the HA manager's run-time state (ha_manager.h)
 
   int64_t now() const;
   int pve_major() const;

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <set>
 
+#include "ha_manager.h"
+
 namespace pvesim {
 
 namespace {
@@ -101,8 +103,16 @@ std::string ha_state(Sim& sim, const Guest& g, const UsageIndex* idx) {
     r = sim.ha_resource(g.sid());
   }
   if (!r) return "";
+  // Fencing and recovery as the HA manager runs them (ha_manager.h); before the fence delay a
+  // service on a lost node keeps the state the CRM last gave it.
+  std::string crm = ha_crm_state(sim, g.sid());
+  if (!crm.empty()) return crm;
   const Node* n = find_node(sim, g.node, idx);
-  if (n && !n->online) return "fence";
+  if (n && !n->online) {
+    if (r->state == "started") return "started";
+    if (r->state == "stopped" || r->state == "disabled") return "stopped";
+    return r->state;
+  }
   if (r->state == "started") return g.status == "running" ? "started" : "starting";
   if (r->state == "stopped") return g.status == "running" ? "stopping" : "stopped";
   return r->state;

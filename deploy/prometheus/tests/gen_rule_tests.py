@@ -206,6 +206,33 @@ case("1m", [series("pvesafe_backup_last_attempt_success", bk, "1 0x20")],
      [("5m", "PveBackupFailed", [alert("PveBackupFailed", **bk)])])
 case("1m", [series("pvesafe_backup_last_attempt_success", bk, "1x20")], [("5m", "PveBackupFailed", [])])
 
+# --- Backups from the repository: one series per guest whatever node took the snapshot; the
+# node label comes from where the guest runs now (pvesafe_guest_info).
+gb = {**C, "instance": "central:9221", "job": "pvesafe-central", "guest": "100", "type": "qemu"}
+gi = {**C, "instance": "central:9221", "job": "pvesafe-central", "guest": "100", "type": "qemu",
+      "node": "pve2", "name": "web", "template": "0", "hastate": ""}
+case("5m", [series("pvesafe_guest_backup_last_timestamp_seconds", gb, "0x400"),
+            series("pvesafe_guest_info", gi, "1x400")],
+     [("20h", "PveGuestBackupTooOld", []),
+      ("27h", "PveGuestBackupTooOld", [alert("PveGuestBackupTooOld", **gb, node="pve2")])])
+# a daily backup never alerts, wherever the guest runs
+case("5m", [series("pvesafe_guest_backup_last_timestamp_seconds", gb,
+                   " ".join(str(86400 * (i * 300 // 86400)) for i in range(720))),
+            series("pvesafe_guest_info", gi, "1x720")],
+     [("27h", "PveGuestBackupTooOld", []), ("50h", "PveGuestBackupTooOld", [])])
+case("5m", [series("pvesafe_guest_backup_snapshots", gb, "0x400"),
+            series("pvesafe_guest_info", gi, "1x400")],
+     [("20h", "PveGuestNeverBackedUp", []),
+      ("27h", "PveGuestNeverBackedUp", [alert("PveGuestNeverBackedUp", **gb, node="pve2")])])
+case("5m", [series("pvesafe_guest_backup_snapshots", gb, "0x200 1x200"),
+            series("pvesafe_guest_info", gi, "1x400")],
+     [("27h", "PveGuestNeverBackedUp", [])])
+# with the repository view of the guest, the catalog's alert stays silent (no duplicate)
+bk2 = {**bk, "cluster": "lab"}
+case("5m", [series("pvesafe_backup_last_success_timestamp_seconds", bk2, "0x400"),
+            series("pvesafe_guest_backup_snapshots", gb, "1x400")],
+     [("27h", "PveBackupTooOld", [])])
+
 # --- Drills
 dr = {**C, "instance": "central:9221", "job": "pvesafe-catalog", "guest": "100", "node": "pve1", "type": "qemu"}
 case("1m", [series("pvesafe_drill_last_success", dr, "1 0x20")],
