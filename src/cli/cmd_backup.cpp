@@ -126,7 +126,7 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
       lock->release();
       const auto req = repo.store().requests() - before;
       if (r.format_upgraded && !g.quiet) {
-        std::cerr << "pvesafe: upgraded the repository to format " << repo::kFormatVersion
+        std::cerr << "pvesafe: upgraded the repository to format " << repo::kPlainFormatVersion
                   << " (pvesafe versions before it can no longer open it)\n";
       }
       ev.snapshot_id = r.snapshot_id;

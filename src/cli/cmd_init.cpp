@@ -17,6 +17,7 @@ void register_init(CLI::App& app, GlobalOptions& g) {
   auto flags = std::make_shared<RepoFlags>();
   auto recipient = std::make_shared<std::string>();
   auto generate = std::make_shared<std::string>();
+  auto sizes = std::make_shared<repo::InitOptions>();
   add_passphrase_flags(cmd, *flags);
   cmd->add_option(
       "--generate-passphrase", *generate,
@@ -25,8 +26,26 @@ void register_init(CLI::App& app, GlobalOptions& g) {
                   "OpenPGP public key file (RSA >= 2048 or Curve25519, binary or armored, e.g. gpg "
                   "--export KEY): data is encrypted to it, so backup hosts with a write-only key "
                   "cannot read any backup; restore needs its secret key");
-  cmd->callback([&g, flags, recipient, generate] {
-    repo::InitOptions options;
+  const char* tuning =
+      "Chunk and pack sizes (fixed for the repository's life; the defaults are measured, see "
+      "docs/format.md)";
+  cmd->add_option("--chunk-size", sizes->chunker.avg_size_bytes,
+                  "Average content-defined chunk of byte streams, a power of two (chunks range "
+                  "from a quarter "
+                  "to four times it)")
+      ->capture_default_str()
+      ->group(tuning);
+  cmd->add_option("--disk-chunk-size", sizes->disk_chunk_bytes,
+                  "Fixed chunk of disks stored by offset, a multiple of 64 KiB")
+      ->capture_default_str()
+      ->group(tuning);
+  cmd->add_option("--pack-size", sizes->pack_bytes, "Size at which a pack is closed")
+      ->capture_default_str()
+      ->group(tuning);
+  cmd->callback([&g, flags, recipient, generate, sizes] {
+    repo::InitOptions options = *sizes;
+    options.chunker.min_size_bytes = options.chunker.avg_size_bytes / 4;
+    options.chunker.max_size_bytes = options.chunker.avg_size_bytes * 4;
     if (!recipient->empty()) {
       std::ifstream in(*recipient, std::ios::binary);
       if (!in)
@@ -48,6 +67,9 @@ void register_init(CLI::App& app, GlobalOptions& g) {
           {"format", repo.config().version},
           {"recipient", repo.config().recipient.empty() ? nlohmann::json(nullptr)
                                                         : nlohmann::json(repo.config().recipient)},
+          {"chunk_size_bytes", repo.config().chunker.avg_size_bytes},
+          {"disk_chunk_size_bytes", repo.config().disk_chunk_bytes},
+          {"pack_size_bytes", repo.config().pack_bytes},
           {"recovery_instructions", "docs/recovery.md"}};
       std::cout << j.dump(2) << "\n";
       return;

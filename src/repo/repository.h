@@ -44,10 +44,11 @@ inline constexpr int kFormatVersion = 3;
 inline constexpr int kPlainFormatVersion = 2;
 
 // Content-defined chunking of byte streams.
+// The defaults come from bench/dedup/chunk_sizes.sh (docs/format.md, "Chunks").
 struct ChunkerParams {
-  uint32_t min_size_bytes = 128 * 1024;
-  uint32_t avg_size_bytes = 512 * 1024;
-  uint32_t max_size_bytes = 2 * 1024 * 1024;
+  uint32_t min_size_bytes = 32 * 1024;
+  uint32_t avg_size_bytes = 128 * 1024;
+  uint32_t max_size_bytes = 512 * 1024;
 };
 
 struct RepositoryConfig {
@@ -55,7 +56,7 @@ struct RepositoryConfig {
   std::string id;            // 32 hex digits
   std::string created_utc;   // ISO 8601
   ChunkerParams chunker;
-  uint32_t disk_chunk_bytes = 256 * 1024;  // fixed chunks of disks stored by offset
+  uint32_t disk_chunk_bytes = 128 * 1024;  // fixed chunks of disks stored by offset
   uint32_t pack_bytes = 32 * 1024 * 1024;  // packs are closed once they reach this size
   std::string recipient;  // format 3: fingerprint (40 hex) of the key data chunks are encrypted to
   // The largest plaintext a chunk of this repository may hold (decoding refuses more).
