@@ -193,4 +193,30 @@ note "a write-only key needs a recipient"
 R=$(new_repo)
 psafe -r "$R" init --passphrase-file "$FULLPASS" > /dev/null
 expect_exit 2 psafe -r "$R" key add --passphrase-file "$FULLPASS" --write-only --new-passphrase-file "$WOPASS"
+note "audit --backup-repo: a write-only key and a repository without a recipient"
+psafe --json audit --backup-repo "$LAST_REPO" --passphrase-file "$WOPASS" > "$T/audit3.json"
+psafe --json audit --backup-repo "$R" > "$T/audit2.json"
+python3 - "$T/audit3.json" "$T/audit2.json" <<'EOF2'
+import json, sys
+a3, a2 = (json.load(open(f)) for f in sys.argv[1:3])
+def msgs(a, sev):
+    return [f["message"] for f in a["findings"] if f["check"] == "backup-security" and f["severity"] == sev]
+assert any("write-only: it cannot read any backup" in m for m in msgs(a3, "info")), a3
+assert any("no Object Lock" in m for m in msgs(a3, "warning")), a3
+assert any("opens all data" in m for m in msgs(a2, "warning")), a2
+assert not any("opens all data" in m for m in msgs(a3, "warning")), a3
+EOF2
+
+note "generated and weak passphrases"
+R=$(new_repo)
+psafe -r "$R" init --generate-passphrase "$T/gen.pass" > /dev/null
+[[ $(stat -c %a "$T/gen.pass") == 600 ]]
+grep -Eq '^[a-z2-7]{6}(-[a-z2-7]{6}){3}$' "$T/gen.pass"
+psafe -r "$R" snapshots --passphrase-file "$T/gen.pass" > /dev/null
+expect_exit 2 psafe -r "$(new_repo)" init --generate-passphrase "$T/gen.pass"
+( umask 077; echo "abc123" > "$T/weak.pass" )
+psafe -r "$(new_repo)" init --passphrase-file "$T/weak.pass" > /dev/null 2> "$T/weak.err"
+grep -q "is weak" "$T/weak.err"
+psafe -r "$(new_repo)" init --passphrase-file "$PASSFILE" > /dev/null 2> "$T/strong.err"
+if grep -q "is weak" "$T/strong.err"; then echo "FAIL: a 28-character passphrase called weak"; exit 1; fi
 echo "PASS"
