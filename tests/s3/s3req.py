@@ -85,11 +85,16 @@ def main(argv):
                  headers=headers)
     resp = conn.getresponse()
     data = resp.read()
-    sys.stdout.write(f"{resp.status}\n")
-    sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    if data and not data.endswith(b"\n"):
-        sys.stdout.write("\n")
+    try:
+        sys.stdout.write(f"{resp.status}\n")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        if data and not data.endswith(b"\n"):
+            sys.stdout.buffer.write(b"\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader wanted only the status line (| head -1): not an error of the request.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
