@@ -592,7 +592,7 @@ std::vector<Retained> S3Store::remove_unretained(const std::vector<std::string>&
   std::vector<Retained> locked;
   if (keys.empty()) return locked;
   std::vector<std::pair<std::string, std::string>> batch;
-  if (!object_lock_enabled() && versioning().empty()) {
+  if (!object_lock_enabled()) {
     for (size_t i = 0; i < keys.size(); i += 1000) {
       batch.clear();
       for (size_t j = i; j < std::min(keys.size(), i + 1000); ++j) batch.emplace_back(keys[j], "");
@@ -600,9 +600,9 @@ std::vector<Retained> S3Store::remove_unretained(const std::vector<std::string>&
     }
     return locked;
   }
-  // A versioned bucket: a plain DELETE would only hide the object behind a delete marker while
-  // its data stays (and is billed, and a later read of the first version finds it). Remove every
-  // version; the ones retention protects fail one by one and are reported.
+  // An Object Lock bucket (always versioned): a plain DELETE would only hide the object behind a
+  // delete marker while its data stays (and is billed, and a later read of the first version
+  // finds it). Remove every version; the ones retention protects fail one by one and are reported.
   std::unordered_map<std::string, bool> wanted;
   for (const auto& k : keys) wanted[k] = true;
   std::vector<std::pair<std::string, std::string>> versions;  // key, version id
@@ -716,12 +716,16 @@ std::string S3Store::versioning() {
   HttpResponse r = send("GET", "", {{"versioning", ""}}, {}, {}, t);
   if (r.status == 200) {
     versioning_ = parse_xml(r.body_text(), "GetBucketVersioning")->child_text("Status");
-  } else if (r.status == 403 || r.status == 501) {
+  } else if (r.status == 403 || r.status == 404 || r.status == 501) {
     spdlog::debug("s3: cannot read the versioning of {} (HTTP {}); assuming none", config_.bucket,
                   r.status);
     versioning_ = std::string();
   } else {
-    fail(r, t, "GET (GetBucketVersioning)");
+    // A failing or refusing gateway: the request this probe precedes reports the failure with
+    // its own key; ask again next time rather than remember a guess.
+    spdlog::debug("s3: versioning of {} unknown (HTTP {}); asking again later", config_.bucket,
+                  r.status);
+    return std::string();
   }
   return *versioning_;
 }
