@@ -166,8 +166,9 @@ echo "allow-preset-passphrase" >> "$GNUPGHOME/gpg-agent.conf"
 echo "allow-loopback-pinentry" >> "$GNUPGHOME/gpg-agent.conf"
 gpgconf --kill gpg-agent
 on_exit "GNUPGHOME='$GNUPGHOME' gpgconf --kill gpg-agent"
+gpg-connect-agent reloadagent /bye > /dev/null  # an agent that has read the new settings
 for grip in $(gpg --with-colons --with-keygrip --list-secret-keys | awk -F: '/^grp/{print $10}'); do
-  /usr/lib/gnupg/gpg-preset-passphrase --preset -P "pvesafe fixture" "$grip" 2> /dev/null || true
+  /usr/lib/gnupg/gpg-preset-passphrase --preset -P "pvesafe fixture" "$grip"
 done
 psafe -r "$LAST_REPO" restore --passphrase-file "$FULLPASS" --gpg-agent "$LAST_ID" --to "$T/r3.vma" > /dev/null
 cmp "$T/r3.vma" "$IMG1"
