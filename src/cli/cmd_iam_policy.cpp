@@ -1,7 +1,8 @@
 // pvesafe iam-policy: prints a least-privilege IAM policy (JSON) for a repository at
 // s3://BUCKET/PREFIX, per role (store/s3/iam_policy.h): backup hosts (default: write, never
 // delete), restore hosts (read only), the admin host that prunes (deletes, never bypasses
-// retention). tests/s3/iam_rgw.sh applies them to a real gateway's users.
+// retention). tests/s3/writeonly_rgw.sh applies them to a real gateway's users (not yet in
+// the suite).
 #include <iostream>
 
 #include "cli/command.h"
