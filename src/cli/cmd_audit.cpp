@@ -9,10 +9,13 @@
 
 #include "cli/command.h"
 #include "cli/pve_options.h"
+#include "cli/repo_context.h"
 #include "cluster/audit.h"
 #include "core/error.h"
 #include "core/secret.h"
+#include "jobs/backup_security.h"
 #include "pve/client.h"
+#include "store/open_store.h"
 
 namespace pvesafe::cli {
 
@@ -27,6 +30,8 @@ struct AuditFlags {
   bool offline = false;
   double storage_warn = 85, storage_crit = 95;
   int cert_warn_days = 30, cert_crit_days = 7;
+  std::vector<std::string> backup_repos;
+  RepoFlags repo;  // this host's passphrase: tells the mode of its key
 };
 
 std::string env_or(const char* name, const std::string& def) {
@@ -109,6 +114,12 @@ void register_audit(CLI::App& app, GlobalOptions& global) {
       ->check(CLI::IsMember({"critical", "warning", "info"}))
       ->capture_default_str();
   cmd->add_flag("--offline", flags->offline, "Only lint the --corosync-conf files; no API calls");
+  cmd->add_option(
+      "--backup-repo", flags->backup_repos,
+      "Backup security of a repository (repeatable; -o store options apply): whether backup hosts "
+      "hold secrets that read data, Object Lock, versioning, retention");
+  cmd->add_option("--passphrase-file", flags->repo.passphrase.file,
+                  "With --backup-repo: this host's passphrase, to report its key's mode");
   cmd->add_option("--storage-warn", flags->storage_warn, "Storage usage warning threshold, percent")
       ->capture_default_str();
   cmd->add_option("--storage-crit", flags->storage_crit, "Storage usage critical threshold, percent")
@@ -140,7 +151,9 @@ void register_audit(CLI::App& app, GlobalOptions& global) {
     }
 
     cluster::AuditReport report;
-    if (f.offline || (host.empty() && !f.corosync_files.empty())) {
+    if (host.empty() && f.corosync_files.empty() && !f.backup_repos.empty()) {
+      // Only the backup-security section.
+    } else if (f.offline || (host.empty() && !f.corosync_files.empty())) {
       if (f.corosync_files.empty()) {
         throw Error(Errc::kUsage, "--offline needs at least one --corosync-conf FILE");
       }
@@ -154,6 +167,30 @@ void register_audit(CLI::App& app, GlobalOptions& global) {
       report = cluster::run_audit(pve::api_get(client), o);
     }
 
+    if (!f.backup_repos.empty()) {
+      cluster::CheckRun run{"backup-security", cluster::Severity::kOk, 0};
+      Secret pass;
+      if (!f.repo.passphrase.file.empty()) pass = read_secret_file(f.repo.passphrase.file);
+      for (const auto& loc : f.backup_repos) {
+        std::vector<cluster::Finding> found;
+        try {
+          auto info = jobs::inspect_repository(
+              store::open_store(loc, store::parse_store_options(global.options)), pass);
+          found = jobs::security_findings(info);
+        } catch (const Error& e) {
+          found.push_back({cluster::Severity::kWarning, "backup-security", loc, "",
+                           "cannot inspect: " + e.message(), e.hint()});
+        }
+        for (auto& x : found) {
+          run.worst = std::max(run.worst, x.severity);
+          if (x.severity == cluster::Severity::kOk)
+            x.severity = cluster::Severity::kInfo;  // shown, never alarming
+          ++run.findings;
+          report.findings.push_back(std::move(x));
+        }
+      }
+      report.checks.push_back(run);
+    }
     if (global.json) {
       std::cout << report.to_json().dump(2) << "\n";
     } else {

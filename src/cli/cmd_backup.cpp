@@ -33,6 +33,12 @@ nlohmann::json backup_json(const repo::BackupResult& r, const store::RequestCoun
                    {"throughput_bytes_per_second", r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0},
                    {"dedup_ratio", r.dedup_ratio}};
   j["requests"] = requests_json(req, r.size_bytes);
+  if (!r.retain_until_utc.empty()) {
+    j["object_lock"] = {
+        {"retain_until", r.retain_until_utc},  {"objects_checked", r.hold.objects},
+        {"objects_extended", r.hold.extended}, {"requests", r.hold.requests},
+        {"seconds", r.hold.seconds},           {"extension_skipped", r.hold.skipped}};
+  }
   if (r.snapshot.received) {
     j["received"] = {{"name", r.snapshot.received->name},
                      {"compression", r.snapshot.received->compression},
@@ -120,7 +126,7 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
       lock->release();
       const auto req = repo.store().requests() - before;
       if (r.format_upgraded && !g.quiet) {
-        std::cerr << "pvesafe: upgraded the repository to format " << repo::kFormatVersion
+        std::cerr << "pvesafe: upgraded the repository to format " << repo::kPlainFormatVersion
                   << " (pvesafe versions before it can no longer open it)\n";
       }
       ev.snapshot_id = r.snapshot_id;

@@ -63,6 +63,7 @@ class TimedStore : public store::ObjectStore {
   std::string location() const override { return inner_->location(); }
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
   store::RequestCounts requests() const override { return inner_->requests(); }
+  store::ObjectLock* object_lock() override { return inner_->object_lock(); }
 
   void reset() {
     std::lock_guard<std::mutex> lk(mu_);

@@ -51,6 +51,7 @@ void run(GlobalOptions& g, ForgetFlags& f) {
   const auto start = std::chrono::steady_clock::now();
   try {
     auto repo = open_repository(g, f.repo);
+    repo.require_full_key(f.prune ? "prune" : "forget snapshots");
     ev.repository = repo.location();
     auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kExclusive, f.prune ? "prune" : "forget");
     repo::SnapshotFilter filter;
@@ -64,8 +65,19 @@ void run(GlobalOptions& g, ForgetFlags& f) {
     auto decisions = repo::apply_retention_grouped(selected, f.keep);
     std::vector<std::string> forget_ids, keep_ids;
     for (const auto& d : decisions) (d.keep ? keep_ids : forget_ids).push_back(d.snapshot.id);
-    if (!f.dry_run) {
-      for (const auto& id : forget_ids) repo.remove_snapshot(id);
+    std::vector<store::Retained> retained;
+    if (!f.dry_run && !forget_ids.empty()) retained = repo.remove_snapshots(forget_ids);
+    // A snapshot under Object Lock stays until its retention date: say so, forget the rest.
+    for (const auto& k : retained) {
+      const std::string id = k.key.substr(k.key.find('/') + 1);
+      std::erase(forget_ids, id);
+      keep_ids.push_back(id);
+      for (auto& d : decisions) {
+        if (d.snapshot.id == id) {
+          d.keep = true;
+          d.reason = "Object Lock until " + format_utc(k.until);
+        }
+      }
     }
     repo::GcResult gr;
     if (f.prune) {
@@ -84,9 +96,14 @@ void run(GlobalOptions& g, ForgetFlags& f) {
       j["reason"] = d.reason;
       (d.keep ? kept : forgotten).push_back(j);
     }
-    nlohmann::json details{{"dry_run", f.dry_run}, {"forgotten", forgotten.size()}, {"kept", kept.size()},
-                           {"removed_chunks", gr.removed_chunks}, {"removed_bytes", gr.removed_bytes},
-                           {"pending_chunks", gr.pending_chunks}};
+    nlohmann::json details{{"dry_run", f.dry_run},
+                           {"forgotten", forgotten.size()},
+                           {"kept", kept.size()},
+                           {"removed_chunks", gr.removed_chunks},
+                           {"removed_bytes", gr.removed_bytes},
+                           {"pending_chunks", gr.pending_chunks},
+                           {"locked_snapshots", retained.size()},
+                           {"locked_objects", gr.locked_objects}};
     ev.details_json = details.dump();
     if (!f.dry_run) record_event(g, ev);
     if (g.json) {
@@ -108,6 +125,16 @@ void run(GlobalOptions& g, ForgetFlags& f) {
       if (!f.dry_run) std::cout << " (" << human_bytes(gr.removed_bytes) << "), " << gr.pending_chunks << " unreferenced chunks within the grace period";
     }
     std::cout << "\n";
+    if (!retained.empty()) {
+      std::cout << retained.size()
+                << " snapshots stay under Object Lock (first: " << retained.front().key << " until "
+                << format_utc(retained.front().until) << ")\n";
+    }
+    if (gr.locked_objects > 0) {
+      std::cout << gr.locked_objects
+                << " objects gc would remove stay under Object Lock (first: " << gr.locked_example
+                << "); a later gc removes them\n";
+    }
   } catch (const Error& e) {
     if (!f.dry_run) record_failure(g, ev, e);
     throw;

@@ -34,16 +34,24 @@ void register_gc(CLI::App& app, GlobalOptions& g) {
       opt.grace = parse_duration(f->grace);
       opt.dry_run = f->dry_run;
       auto repo = open_repository(g, f->repo);
+      repo.require_full_key("run gc");
       ev.repository = repo.location();
       auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kExclusive, "gc");
       auto r = repo::collect_garbage(repo, opt);
       lock->release();
       ev.stored_bytes = -static_cast<int64_t>(r.removed_bytes);
       ev.duration_seconds = r.duration_seconds;
-      nlohmann::json j{{"dry_run", f->dry_run}, {"total_chunks", r.total_chunks},
-                       {"referenced_chunks", r.referenced_chunks}, {"removed_chunks", r.removed_chunks},
-                       {"removed_bytes", r.removed_bytes}, {"pending_chunks", r.pending_chunks},
+      nlohmann::json j{{"dry_run", f->dry_run},
+                       {"total_chunks", r.total_chunks},
+                       {"referenced_chunks", r.referenced_chunks},
+                       {"removed_chunks", r.removed_chunks},
+                       {"removed_bytes", r.removed_bytes},
+                       {"pending_chunks", r.pending_chunks},
                        {"removed_temporary_files", r.removed_temporaries},
+                       {"removed_packs", r.removed_packs},
+                       {"locked_objects", r.locked_objects},
+                       {"locked_example", r.locked_example},
+                       {"locked_sparse_packs", r.locked_sparse_packs},
                        {"duration_seconds", r.duration_seconds}};
       ev.details_json = j.dump();
       if (!f->dry_run) record_event(g, ev);
@@ -59,6 +67,12 @@ void register_gc(CLI::App& app, GlobalOptions& g) {
                     << " temporary files of interrupted writes";
         }
         std::cout << "\n";
+        if (r.locked_objects > 0 || r.locked_sparse_packs > 0) {
+          std::cout << r.locked_objects << " objects to remove and " << r.locked_sparse_packs
+                    << " packs to repack stay under Object Lock"
+                    << (r.locked_example.empty() ? "" : " (first: " + r.locked_example + ")")
+                    << "; a later gc removes them once their retention ends\n";
+        }
       }
     } catch (const Error& e) {
       if (!f->dry_run) record_failure(g, ev, e);

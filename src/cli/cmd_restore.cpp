@@ -80,6 +80,7 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
     }
     try {
       auto repo = open_repository(g, f->repo);
+      repo.require_data_access("restore");
       ev.repository = repo.location();
       repo::RestoreOptions opt;
       opt.threads = f->threads;

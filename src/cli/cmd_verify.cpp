@@ -30,6 +30,7 @@ void register_verify(CLI::App& app, GlobalOptions& g) {
     ev.repository = g.repo;
     try {
       auto repo = open_repository(g, f->repo);
+      if (f->read_data) repo.require_data_access("verify --read-data");
       ev.repository = repo.location();
       auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "verify");
       repo::VerifyOptions opt;

@@ -1,18 +1,27 @@
 #include "cli/repo_context.h"
 
-#include <unistd.h>
-
-#include <cstdio>
-#include <iostream>
-#include <mutex>
-
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "crypto/gpg_agent.h"
+#include "crypto/openpgp.h"
+#include "crypto/secret_key_provider.h"
+#include "crypto/session_key_command.h"
 #include "repo/lock.h"
 #include "store/open_store.h"
-#include <nlohmann/json.hpp>
 
 namespace pvesafe::cli {
 
@@ -21,6 +30,108 @@ void add_passphrase_flags(CLI::App* cmd, RepoFlags& flags) {
                   "File holding the repository passphrase (first line; mode 600)");
   cmd->add_option("--passphrase-command", flags.passphrase.command,
                   "Command printing the passphrase (run via /bin/sh; first line of stdout)");
+  auto* sk =
+      cmd->add_option("--secret-key", flags.secret_key.file,
+                      "Repository with a recipient: OpenPGP secret key file that opens its data "
+                      "(gpg --export-secret-keys; mode 600)");
+  sk->group("Secret key (repositories with a recipient)");
+  cmd->add_option("--secret-key-passphrase-file", flags.secret_key.passphrase_file,
+                  "File holding the passphrase of a protected --secret-key (mode 600)")
+      ->group("Secret key (repositories with a recipient)");
+  cmd->add_flag("--gpg-agent", flags.secret_key.gpg_agent,
+                "Open data with the secret keys gpg-agent holds ($GNUPGHOME; smartcards too)")
+      ->group("Secret key (repositories with a recipient)");
+  cmd->add_option("--session-key-command", flags.secret_key.command,
+                  "Command that turns an object's PKESK packets (stdin) into its session key "
+                  "(stdout, ALGO:HEX); see docs/format.md")
+      ->group("Secret key (repositories with a recipient)");
+}
+
+double passphrase_bits(std::string_view p) {
+  bool lower = false, upper = false, digit = false, other = false;
+  for (unsigned char c : p) {
+    lower |= c >= 'a' && c <= 'z';
+    upper |= c >= 'A' && c <= 'Z';
+    digit |= c >= '0' && c <= '9';
+    other |= !std::isalnum(c);
+  }
+  const int pool = 26 * lower + 26 * upper + 10 * digit + 33 * other;
+  return pool > 0 ? static_cast<double>(p.size()) * std::log2(static_cast<double>(pool)) : 0;
+}
+
+Secret new_passphrase(const PassphraseOptions& options, const std::string& generate_to,
+                      std::string_view what) {
+  auto generate = [] {
+    static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    std::vector<uint8_t> raw(24);
+    crypto::random_bytes(raw);
+    std::string p;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (i > 0 && i % 6 == 0) p += '-';
+      p += kAlphabet[raw[i] & 31];  // 5 bits each: 120 bits
+    }
+    Secret s(p);
+    wipe(p);
+    wipe(raw.data(), raw.size());
+    return s;
+  };
+  if (!generate_to.empty()) {
+    int fd = ::open(generate_to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      throw Error(
+          errno == EEXIST ? Errc::kUsage : Errc::kIo,
+          "cannot create " + generate_to + " for the generated passphrase: " + std::strerror(errno),
+          errno == EEXIST ? "give a file that does not exist yet (it is never overwritten)"
+                          : "check the path");
+    }
+    Secret s = generate();
+    std::string line(s.view());
+    line += '\n';
+    const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                    ::fsync(fd) == 0;
+    wipe(line);
+    ::close(fd);
+    if (!ok) throw Error(Errc::kIo, "cannot write the generated passphrase to " + generate_to);
+    return s;
+  }
+  const bool configured = !options.file.empty() || !options.command.empty() ||
+                          (options.use_env && std::getenv(options.env_var.c_str())) ||
+                          (options.use_credential && std::getenv("CREDENTIALS_DIRECTORY"));
+  if (!configured && isatty(0) && isatty(2)) {
+    Secret s = generate();
+    std::fprintf(stderr,
+                 "Generated %.*s (120 random bits; shown only now, write it down or store it in a "
+                 "password manager):\n\n    %.*s\n\n",
+                 static_cast<int>(what.size()), what.data(), static_cast<int>(s.size()),
+                 s.view().data());
+    return s;
+  }
+  Secret s = read_passphrase(options, PromptMode::kConfirm, what);
+  const double bits = passphrase_bits(s.view());
+  if (bits < 64) {
+    spdlog::warn(
+        "the {} is weak (about {:.0f} bits): whoever copies a key file from the store can guess "
+        "it offline at the cost of one S2K (65 MB of SHA-256) per guess; use --generate-passphrase "
+        "FILE "
+        "for a random one (docs/format.md, Key files)",
+        what, bits);
+  }
+  return s;
+}
+
+std::shared_ptr<crypto::SessionKeyProvider> make_session_key_provider(const SecretKeyFlags& f) {
+  const int n = !f.file.empty() + f.gpg_agent + !f.command.empty();
+  if (n == 0) return nullptr;
+  if (n > 1) {
+    throw Error(Errc::kUsage, "give one of --secret-key, --gpg-agent and --session-key-command");
+  }
+  if (!f.command.empty()) return std::make_shared<crypto::SessionKeyCommand>(f.command);
+  if (f.gpg_agent) return std::make_shared<crypto::GpgAgentProvider>();
+  Secret pass;
+  if (!f.passphrase_file.empty()) pass = read_secret_file(f.passphrase_file);
+  // A key file holds secrets: the same rule as passphrase files.
+  Secret data = read_secret_blob(f.file);
+  return std::make_shared<crypto::SecretKeyProvider>(crypto::load_secret_key(data.bytes(), pass));
 }
 
 std::unique_ptr<store::ObjectStore> open_store_from(const GlobalOptions& g) {
@@ -33,7 +144,11 @@ repo::Repository open_repository(const GlobalOptions& g, const RepoFlags& flags)
   repo::Repository::read_config(*store);
   Secret pass = read_passphrase(flags.passphrase, PromptMode::kOnce);
   // Outermost, so that a lock this command takes and then loses stops all of its store calls.
-  return repo::Repository::open(std::make_unique<repo::LockFencedStore>(std::move(store)), pass);
+  auto repo =
+      repo::Repository::open(std::make_unique<repo::LockFencedStore>(std::move(store)), pass);
+  if (auto provider = make_session_key_provider(flags.secret_key))
+    repo.set_session_key_provider(std::move(provider));
+  return repo;
 }
 
 std::string catalog_path(const GlobalOptions& g) {

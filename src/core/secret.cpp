@@ -81,7 +81,9 @@ Secret first_line(std::string& buf) {
 
 }  // namespace
 
-Secret read_secret_file(const std::string& path) {
+namespace {
+// The whole of a secret file (at most a little over 1 MiB), after its permission checks.
+std::string read_secret_bytes(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
@@ -125,7 +127,22 @@ Secret read_secret_file(const std::string& path) {
   }
   ::close(fd);
   wipe(tmp, sizeof tmp);
+  return buf;
+}
+}  // namespace
+
+Secret read_secret_file(const std::string& path) {
+  std::string buf = read_secret_bytes(path);
   Secret s = first_line(buf);
+  wipe(buf);
+  if (s.empty()) throw Error(Errc::kConfig, "secret file " + path + " is empty");
+  return s;
+}
+
+Secret read_secret_blob(const std::string& path) {
+  std::string buf = read_secret_bytes(path);
+  Secret s(buf);
+  wipe(buf);
   if (s.empty()) throw Error(Errc::kConfig, "secret file " + path + " is empty");
   return s;
 }

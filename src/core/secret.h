@@ -72,6 +72,10 @@ Secret read_passphrase(const PassphraseOptions& options, PromptMode mode = Promp
 // other may read; kIo when it cannot be read.
 Secret read_secret_file(const std::string& path);
 
+// The whole content of a secret file (e.g. an OpenPGP secret key, binary or armored), at most
+// 1 MiB, with the same checks as read_secret_file.
+Secret read_secret_blob(const std::string& path);
+
 // First line of stdout of `/bin/sh -c command`; kConfig on non-zero exit or empty output.
 Secret run_secret_command(const std::string& command);
 

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "crypto/openpgp_key.h"
 
 namespace pvesafe::crypto::detail {
 
@@ -172,3 +173,33 @@ std::vector<ArmoredBlock> dearmor(std::span<const uint8_t> input) {
 }
 
 }  // namespace pvesafe::crypto::detail
+
+namespace pvesafe::crypto {
+
+std::string armor_public_key(std::span<const uint8_t> packets) {
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  auto base64 = [](std::span<const uint8_t> in) {
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    for (size_t i = 0; i < in.size(); i += 3) {
+      const uint32_t n = uint32_t{in[i]} << 16 |
+                         (i + 1 < in.size() ? uint32_t{in[i + 1]} << 8 : 0) |
+                         (i + 2 < in.size() ? uint32_t{in[i + 2]} : 0);
+      out += kB64[n >> 18 & 63];
+      out += kB64[n >> 12 & 63];
+      out += i + 1 < in.size() ? kB64[n >> 6 & 63] : '=';
+      out += i + 2 < in.size() ? kB64[n & 63] : '=';
+    }
+    return out;
+  };
+  std::string body = base64(packets);
+  std::string out = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n";
+  for (size_t i = 0; i < body.size(); i += 64) out += body.substr(i, 64) + "\n";
+  const uint32_t crc = detail::crc24(packets);
+  const uint8_t c[3] = {static_cast<uint8_t>(crc >> 16), static_cast<uint8_t>(crc >> 8),
+                        static_cast<uint8_t>(crc)};
+  out += "=" + base64(c) + "\n-----END PGP PUBLIC KEY BLOCK-----\n";
+  return out;
+}
+
+}  // namespace pvesafe::crypto

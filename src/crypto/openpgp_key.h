@@ -84,6 +84,10 @@ class PublicKey {
   std::shared_ptr<const detail::PublicKeyData> d_;
 };
 
+// A certificate (binary packets) as an ASCII-armored PUBLIC KEY BLOCK with its CRC-24, the form
+// gpg --armor --export prints.
+std::string armor_public_key(std::span<const uint8_t> packets);
+
 // `now` decides expiry (Unix time).
 PublicKey load_public_key(std::span<const uint8_t> data, std::time_t now = std::time(nullptr));
 

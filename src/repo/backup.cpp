@@ -381,7 +381,8 @@ BackupOptions complete_options(const BackupOptions& options, const std::string& 
 
 BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& in_options) {
   const auto start = std::chrono::steady_clock::now();
-  const auto when = in_options.time.value_or(std::chrono::system_clock::now());
+  const auto started = std::chrono::system_clock::now();  // what Object Lock dates count from
+  const auto when = in_options.time.value_or(started);
   tune_allocator();
   const int threads = in_options.threads > 0 ? in_options.threads : default_threads();
 
@@ -440,7 +441,7 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
   auto add_list = [&](std::string text, uint64_t entries) {
     auto t = std::make_shared<std::string>(std::move(text));
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(t->data()), t->size());
-    return ListTicket{t, writer.add(bytes, t), entries};
+    return ListTicket{t, writer.add(bytes, t, ChunkClass::kStructure), entries};
   };
   std::vector<ListTicket> stream_lists;
   {
@@ -534,7 +535,14 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
     s.kind = "stream";
     s.chunk_count = m.stream.chunk_count;
   }
-  check_reused_still_there(repo, index, writer.reused_ids());
+  const auto reused = writer.reused_ids();
+  if (auto plan = hold_plan(repo, started)) {
+    s.retain_until_utc = format_utc(plan->until);
+    r.hold = hold_objects(repo, objects_to_hold(repo, index, reused), *plan,
+                          repo.store().preferred_parallelism());
+    r.retain_until_utc = s.retain_until_utc;
+  }
+  check_reused_still_there(repo, index, reused);
   repo.save_manifest(m);  // the commit point
 
   r.snapshot_id = s.id;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "repo/object_hold.h"
 #include "repo/repository.h"
 #include "repo/stream.h"
 #include "repo/vzdump_name.h"
@@ -65,6 +66,10 @@ struct BackupResult {
   double dedup_ratio = 0;  // size_bytes / max(stored_bytes, 1): input bytes per stored byte
   std::vector<DiskResult> disks;
   bool format_upgraded = false;  // this backup upgraded a format 1 repository
+  // Object Lock: the snapshot's retention date ("" without) and what holding the objects it
+  // reuses until then cost.
+  std::string retain_until_utc;
+  HoldResult hold;
 };
 
 // Fills node/guest_id/guest_type from a vzdump name when the options leave them empty.

@@ -48,6 +48,13 @@ void ChunkIndex::add_loose(const ChunkId& id) {
   if (map_.emplace(id, ChunkLocation{}).second) ++loose_;
 }
 
+std::vector<std::string> ChunkIndex::index_keys_naming(uint32_t pack) const {
+  std::vector<std::string> out;
+  if (pack >= pack_index_.size()) return out;
+  for (uint32_t k : pack_index_[pack]) out.push_back(index_keys_.at(k));
+  return out;
+}
+
 const ChunkLocation* ChunkIndex::find(const ChunkId& id) const {
   auto it = map_.find(id);
   return it == map_.end() ? nullptr : &it->second;
@@ -73,8 +80,16 @@ void ChunkIndex::load(Repository& repo, int threads) {
   size_t total = 0;
   for (const auto& p : parts) total += p.size();
   map_.reserve(map_.size() + total);
-  for (auto& p : parts) {
-    for (const auto& e : p) add(e);
+  const size_t first_key = index_keys_.size();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    for (const auto& e : parts[i]) {
+      add(e);
+      const uint32_t pack = pack_numbers_.at(e.pack);
+      if (pack_index_.size() <= pack) pack_index_.resize(pack + 1);
+      auto& named_by = pack_index_[pack];
+      const auto k = static_cast<uint32_t>(first_key + i);
+      if (named_by.empty() || named_by.back() != k) named_by.push_back(k);
+    }
   }
   index_keys_.insert(index_keys_.end(), keys.begin(), keys.end());
   // Format 1 chunks, one object each.
@@ -132,12 +147,13 @@ void parse_index_text(const std::string& text, const std::string& what, std::vec
   }
 }
 
-WrittenIndex write_index(Repository& repo, const std::vector<IndexEntry>& entries) {
+WrittenIndex write_index(Repository& repo, const std::vector<IndexEntry>& entries,
+                         const store::PutOptions& options) {
   auto sealed = repo.seal_text(index_text(entries));
   uint8_t digest[32];
   SHA256(sealed.data(), sealed.size(), digest);
   std::string key = layout::index(to_hex(digest));
-  repo.store().put(key, sealed.span());
+  repo.store().put(key, sealed.span(), options);
   return {key, sealed.size()};
 }
 

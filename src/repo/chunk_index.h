@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "repo/chunk_id.h"
+#include "store/object_store.h"
 
 namespace pvesafe::repo {
 
@@ -56,6 +57,9 @@ class ChunkIndex {
   const std::string& pack_id(uint32_t i) const { return packs_.at(i); }
   // Object keys of the index objects load() read.
   const std::vector<std::string>& index_keys() const { return index_keys_; }
+  // The keys of the index objects load() found naming a pack (by pack number), e.g. to keep
+  // them under Object Lock as long as the pack.
+  std::vector<std::string> index_keys_naming(uint32_t pack) const;
   uint64_t loose_count() const { return loose_; }
 
   void for_each(const std::function<void(const ChunkId&, const ChunkLocation&)>& fn) const;
@@ -67,6 +71,7 @@ class ChunkIndex {
   std::vector<std::string> packs_;
   std::unordered_map<std::string, uint32_t> pack_numbers_;
   std::vector<std::string> index_keys_;
+  std::vector<std::vector<uint32_t>> pack_index_;  // pack number -> positions in index_keys_
   uint64_t loose_ = 0;
 };
 
@@ -80,7 +85,8 @@ struct WrittenIndex {
   std::string key;
   uint64_t size_bytes = 0;
 };
-WrittenIndex write_index(Repository& repo, const std::vector<IndexEntry>& entries);
+WrittenIndex write_index(Repository& repo, const std::vector<IndexEntry>& entries,
+                         const store::PutOptions& options = {});
 // Reads one index object.
 std::vector<IndexEntry> read_index(Repository& repo, const std::string& key);
 

@@ -25,6 +25,7 @@ struct Job {
   size_t ticket;
   std::span<const uint8_t> data;
   std::shared_ptr<const void> keep;
+  ChunkClass cls = ChunkClass::kData;
 };
 
 // What a worker hands the packer for one ticket: a sealed new chunk, or nothing (reused).
@@ -124,7 +125,9 @@ struct ChunkWriter::Impl {
         reused.insert(s.id);
       }
       if (store_it) {
-        s.bytes = repo.seal(compressor.frame(job->data).pieces);
+        auto frame = compressor.frame(job->data);
+        s.bytes =
+            job->cls == ChunkClass::kData ? repo.seal_data(frame.pieces) : repo.seal(frame.pieces);
         new_chunks.fetch_add(1, std::memory_order_relaxed);
         new_bytes.fetch_add(job->data.size(), std::memory_order_relaxed);
       } else {
@@ -235,7 +238,8 @@ ChunkWriter::~ChunkWriter() {
   }
 }
 
-size_t ChunkWriter::add(std::span<const uint8_t> data, std::shared_ptr<const void> keep) {
+size_t ChunkWriter::add(std::span<const uint8_t> data, std::shared_ptr<const void> keep,
+                        ChunkClass cls) {
   Impl& d = *impl_;
   size_t ticket;
   {
@@ -243,7 +247,8 @@ size_t ChunkWriter::add(std::span<const uint8_t> data, std::shared_ptr<const voi
     ticket = d.next_ticket++;
     d.ids.emplace_back();
   }
-  d.jobs.push(Job{ticket, data, std::move(keep)});  // false after a failure: finish() reports it
+  d.jobs.push(
+      Job{ticket, data, std::move(keep), cls});  // false after a failure: finish() reports it
   return ticket;
 }
 

@@ -27,6 +27,11 @@ namespace pvesafe::repo {
 
 class Repository;
 
+// What a chunk holds: the data being backed up, or the repository's own structure (list chunks).
+// Format 3 encrypts data chunks to the recipient and structure chunks under the structure
+// passphrase, so a write-only host can read its lists but no content (Repository::seal_data).
+enum class ChunkClass { kData, kStructure };
+
 struct ChunkWriterStats {
   uint64_t chunks = 0;         // tickets handed out
   uint64_t new_chunks = 0;     // stored by this run
@@ -48,7 +53,8 @@ class ChunkWriter {
   // Queues a chunk whose bytes stay valid while `keep` lives (the writer drops its reference
   // once the chunk is sealed or found known). Blocks while the pipeline is full. Returns the
   // chunk's ticket. After a failure it returns at once; finish() then throws the failure.
-  size_t add(std::span<const uint8_t> data, std::shared_ptr<const void> keep);
+  size_t add(std::span<const uint8_t> data, std::shared_ptr<const void> keep,
+             ChunkClass cls = ChunkClass::kData);
   // True once a stage failed: producers should stop reading and call finish().
   bool failed() const;
   // Waits until every chunk added so far has its id (the pipeline keeps running), so lists of

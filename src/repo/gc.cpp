@@ -53,26 +53,50 @@ GcResult collect_garbage(Repository& repo, const GcOptions& options) {
     if (auto id = layout::id_in(o.key, layout::kSnapshots, 32)) snapshot_ids.push_back(*id);
   });
   std::sort(snapshot_ids.begin(), snapshot_ids.end());
+  std::optional<std::chrono::system_clock::time_point> hold_until;  // latest snapshot retention
   for (const auto& id : snapshot_ids) {
     const auto& gone = options.assume_forgotten;
     if (std::find(gone.begin(), gone.end(), id) != gone.end()) continue;
-    refs.add(repo.load_manifest(id));
+    Manifest m = repo.load_manifest(id);
+    if (auto t = parse_utc(m.info.retain_until_utc);
+        t && *t > now && (!hold_until || *t > *hold_until))
+      hold_until = t;
+    refs.add(m);
   }
+  store::ObjectLock* lock = repo.store().object_lock();
+  if (lock && !lock->enabled()) lock = nullptr;
+  store::PutOptions hold;
+  if (lock && hold_until) {
+    hold.retain_until = *hold_until;
+    if (auto rule = lock->rule()) {
+      hold.retain_until = *hold_until + rule->margin;
+      hold.compliance_mode = rule->compliance;
+    }
+  }
+  uint64_t locked_packs = 0;
+  auto note_locked = [&](const std::vector<store::Retained>& kept) {
+    r.locked_objects += kept.size();
+    for (const auto& k : kept) locked_packs += k.key.starts_with(layout::kPacks) ? 1 : 0;
+    if (!kept.empty() && r.locked_example.empty()) {
+      r.locked_example = kept.front().key + " until " + format_utc(kept.front().until);
+    }
+  };
   const auto& live = refs.chunks();
   r.referenced_chunks = live.size();
 
   // --- what is there ------------------------------------------------------------------------
   std::vector<IndexEntry> entries;
+  std::vector<std::vector<IndexEntry>> parts;  // per index object, as index.index_keys()
   {
     const auto& keys = index.index_keys();
-    std::vector<std::vector<IndexEntry>> parts(keys.size());
+    parts.resize(keys.size());
     std::atomic<size_t> next{0};
     WorkerGroup group;
     group.spawn(std::clamp(repo.store().preferred_parallelism(), 1, 16), [&] {
       for (size_t i = next++; i < keys.size() && !group.failed(); i = next++) parts[i] = read_index(repo, keys[i]);
     });
     group.join();
-    for (auto& p : parts) entries.insert(entries.end(), p.begin(), p.end());
+    for (const auto& p : parts) entries.insert(entries.end(), p.begin(), p.end());
   }
   std::unordered_map<std::string, PackState> packs;
   repo.store().list(std::string(layout::kPacks), [&](const store::ObjectInfo& o) {
@@ -201,6 +225,14 @@ GcResult collect_garbage(Repository& repo, const GcOptions& options) {
   std::sort(sparse.begin(), sparse.end());
   for (const auto& [share, id] : sparse) {
     const PackState& p = packs[id];
+    if (lock && p.keep_bytes <= budget && !options.dry_run) {
+      // A copy could not replace a pack retention keeps: leave it until it is free.
+      auto ret = lock->retention(layout::pack(id));
+      if (ret && ret->until > now) {
+        ++r.locked_sparse_packs;
+        continue;
+      }
+    }
     if (p.keep_bytes > budget) {
       ++r.kept_sparse_packs;
       continue;
@@ -235,7 +267,7 @@ GcResult collect_garbage(Repository& repo, const GcOptions& options) {
     PackBuilder builder(repo.config().pack_bytes);
     auto store_pack = [&] {
       auto pack = builder.finish(repo);
-      repo.store().put(layout::pack(pack.id), pack.bytes.span());
+      repo.store().put(layout::pack(pack.id), pack.bytes.span(), hold);
       r.repacked_bytes += pack.bytes.size();
       new_entries.insert(new_entries.end(), pack.entries.begin(), pack.entries.end());
     };
@@ -278,13 +310,28 @@ GcResult collect_garbage(Repository& repo, const GcOptions& options) {
     for (size_t i = 0; i < new_entries.size(); i += kEntriesPerIndexObject) {
       std::vector<IndexEntry> part(new_entries.begin() + static_cast<ptrdiff_t>(i),
                                    new_entries.begin() + static_cast<ptrdiff_t>(std::min(new_entries.size(), i + kEntriesPerIndexObject)));
-      written.push_back(write_index(repo, part).key);
+      written.push_back(write_index(repo, part, hold).key);
     }
     std::vector<std::string> old;
     for (const auto& k : index.index_keys()) {
       if (std::find(written.begin(), written.end(), k) == written.end()) old.push_back(k);
     }
-    if (!old.empty()) repo.store().remove_many(old);
+    if (!old.empty() && lock) {
+      // An old index object retention keeps still names its packs: those stay too, or a later
+      // backup would find chunks in it that are gone.
+      auto kept = lock->remove_unretained(old);
+      note_locked(kept);
+      std::unordered_map<std::string, bool> still_named;
+      for (const auto& k : kept) {
+        auto at = std::find(index.index_keys().begin(), index.index_keys().end(), k.key);
+        if (at == index.index_keys().end()) continue;
+        for (const auto& e : parts[static_cast<size_t>(at - index.index_keys().begin())])
+          still_named[e.pack] = true;
+      }
+      std::erase_if(delete_packs, [&](const std::string& id) { return still_named.count(id) > 0; });
+    } else if (!old.empty()) {
+      repo.store().remove_many(old);
+    }
   }
   // Dead packs and chunks last, in batches: an interruption leaves a consistent (merely less
   // clean) repository.
@@ -294,8 +341,13 @@ GcResult collect_garbage(Repository& repo, const GcOptions& options) {
   for (size_t i = 0; i < keys.size(); i += 1000) {
     std::vector<std::string> batch(keys.begin() + static_cast<ptrdiff_t>(i),
                                    keys.begin() + static_cast<ptrdiff_t>(std::min(keys.size(), i + 1000)));
-    repo.store().remove_many(batch);
+    if (lock) {
+      note_locked(lock->remove_unretained(batch));
+    } else {
+      repo.store().remove_many(batch);
+    }
   }
+  r.removed_packs = delete_packs.size() - std::min<uint64_t>(locked_packs, delete_packs.size());
   // Pending: chunks and packs still within their grace period.
   if (still_pending.empty()) {
     repo.store().remove(std::string(layout::kGcPending));

@@ -14,6 +14,10 @@
 //  commit  new packs are stored, then a new index covering everything that remains, then the
 //          old index objects are deleted, then the dead packs: an interruption at any point
 //          leaves every snapshot restorable.
+//  locks   on an Object Lock bucket, what retention protects is skipped and counted, never an
+//          error: packs still locked are not repacked; an old index object that stays keeps the
+//          packs it names; new packs and index objects are locked until the latest retention
+//          date of the snapshots (their manifests' retain_until).
 #pragma once
 
 #include <chrono>
@@ -47,6 +51,13 @@ struct GcResult {
   uint64_t kept_sparse_packs = 0;   // below the threshold but beyond this run's budget
   uint64_t orphan_packs = 0;        // packs no index names (interrupted backups)
   uint64_t removed_temporaries = 0; // leftovers of interrupted writes (local store)
+  // Object Lock: objects gc would have removed (dead packs, old index objects, format 1 chunks)
+  // but retention still protects; they stay, and a later gc removes them once free. Locked
+  // packs are not repacked either (the copy could not replace them).
+  uint64_t locked_objects = 0;
+  std::string
+      locked_example;  // one of them, with its date: "packs/ab/ab12... until 2027-01-01T00:00:00Z"
+  uint64_t locked_sparse_packs = 0;  // sparse packs left alone because they are locked
   double duration_seconds = 0;
 };
 

@@ -24,6 +24,7 @@ std::string fanned(std::string_view prefix, std::string_view id) {
 }  // namespace
 
 std::string key_file(std::string_view id) { return join(kKeys, id); }
+std::string key_info(std::string_view id) { return join(kKeyInfo, id); }
 std::string snapshot(std::string_view id) { return join(kSnapshots, id); }
 std::string pack(std::string_view pack_id) { return fanned(kPacks, pack_id); }
 std::string index(std::string_view index_id) { return join(kIndex, index_id); }

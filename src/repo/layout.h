@@ -1,6 +1,7 @@
 // The one place that names the objects of a repository (docs/format.md, "Objects and keys"):
 //   config                    plaintext settings, authenticated by a MAC (format 2)
 //   keys/<32 hex>             key files
+//   keyinfo/<32 hex>          format 3: a key file's mode, time and host (structure passphrase)
 //   snapshots/<32 hex>        snapshot manifests (the commit point of a backup)
 //   packs/<2 hex>/<64 hex>    packs: chunk messages back to back, then the pack's own header
 //   index/<64 hex>            where each chunk of some packs lives
@@ -18,6 +19,7 @@ namespace pvesafe::repo::layout {
 
 inline constexpr std::string_view kConfig = "config";
 inline constexpr std::string_view kKeys = "keys/";
+inline constexpr std::string_view kKeyInfo = "keyinfo/";
 inline constexpr std::string_view kSnapshots = "snapshots/";
 inline constexpr std::string_view kPacks = "packs/";
 inline constexpr std::string_view kIndex = "index/";
@@ -26,6 +28,7 @@ inline constexpr std::string_view kLocks = "locks/";
 inline constexpr std::string_view kGcPending = "gc/pending";
 
 std::string key_file(std::string_view id);
+std::string key_info(std::string_view id);
 std::string snapshot(std::string_view id);
 std::string pack(std::string_view pack_id);          // packs/ab/ab12...
 std::string index(std::string_view index_id);

@@ -138,6 +138,7 @@ class LockFencedStore : public store::ObjectStore {
   uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) override;
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
   store::RequestCounts requests() const override { return inner_->requests(); }
+  store::ObjectLock* object_lock() override { return inner_->object_lock(); }
 
   // Called by RepositoryLock: `check` throws once the lock `id` is lost.
   void attach(const std::string& id, std::function<void()> check);

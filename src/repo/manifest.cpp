@@ -86,6 +86,8 @@ std::string manifest_to_json(const Manifest& m) {
   out += "  \"id\": " + quote(s.id) + ",\n";
   out += "  \"time\": " + quote(s.time_utc) + ",\n";
   if (m.format >= 2) out += "  \"commit_ns\": " + std::to_string(s.commit_ns) + ",\n";
+  if (m.format >= 2 && !s.retain_until_utc.empty())
+    out += "  \"retain_until\": " + quote(s.retain_until_utc) + ",\n";
   out += "  \"hostname\": " + quote(s.hostname) + ",\n";
   out += "  \"node\": " + quote(s.node) + ",\n";
   out += "  \"guest_id\": " + quote(s.guest_id) + ",\n";
@@ -162,6 +164,7 @@ Manifest manifest_from_json(const std::string& text, const std::string& key) {
     if (!t) throw bad(key, "invalid time '" + s.time_utc.substr(0, 40) + "'");
     s.time = *t;
     s.commit_ns = j.value("commit_ns", int64_t{0});
+    s.retain_until_utc = j.value("retain_until", "");
     s.hostname = j.value("hostname", "");
     s.node = j.value("node", "");
     s.guest_id = j.value("guest_id", "");

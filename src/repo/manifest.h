@@ -82,6 +82,8 @@ struct SnapshotInfo {
   std::chrono::system_clock::time_point time;
   // Creation order among snapshots with the same time (nanoseconds at commit; 0 in format 1).
   int64_t commit_ns = 0;
+  // Object Lock: every object the snapshot needs is retained at least until then ("" if not).
+  std::string retain_until_utc;
   std::string hostname;     // machine that ran the backup
   std::string node;         // PVE node
   std::string guest_id;     // "100"

@@ -15,6 +15,8 @@
 #include "core/hex.h"
 #include "core/json_number.h"
 #include "crypto/openpgp.h"
+#include "crypto/openpgp_key.h"
+#include "crypto/recipient.h"
 #include "repo/layout.h"
 
 namespace pvesafe::repo {
@@ -61,9 +63,11 @@ std::span<const uint8_t> bytes_of(std::string_view s) {
 // The settings a MAC authenticates, in a fixed text form (docs/format.md, "config").
 std::string config_mac_text(const RepositoryConfig& c) {
   return "pvesafe-config\nformat=" + std::to_string(c.version) + "\nid=" + c.id +
-         "\nchunker=" + std::to_string(c.chunker.min_size_bytes) + "," + std::to_string(c.chunker.avg_size_bytes) +
-         "," + std::to_string(c.chunker.max_size_bytes) + "\ndisk_chunk=" + std::to_string(c.disk_chunk_bytes) +
-         "\npack=" + std::to_string(c.pack_bytes) + "\n";
+         "\nchunker=" + std::to_string(c.chunker.min_size_bytes) + "," +
+         std::to_string(c.chunker.avg_size_bytes) + "," + std::to_string(c.chunker.max_size_bytes) +
+         "\ndisk_chunk=" + std::to_string(c.disk_chunk_bytes) +
+         "\npack=" + std::to_string(c.pack_bytes) + "\n" +
+         (c.version >= 3 ? "recipient=" + c.recipient + "\n" : "");
 }
 
 std::string hmac_hex(const Secret& key, std::string_view text) {
@@ -107,6 +111,10 @@ std::string config_json(const RepositoryConfig& c, const std::string& mac) {
   j["disk_chunk_bytes"] = c.disk_chunk_bytes;
   j["pack_bytes"] = c.pack_bytes;
   j["object_encryption"] = "openpgp-skesk4-seipd1-aes256";
+  if (c.version >= 3) {
+    j["data_encryption"] = "openpgp-pkesk3-seipd1-aes256";
+    j["recipient"] = c.recipient;
+  }
   j["chunk_payload"] = "zstd-frame";
   j["mac"] = mac;
   return j.dump(2) + "\n";
@@ -144,42 +152,68 @@ struct Repository::Impl {
   std::string config_mac;  // as read from the config (format 2)
   // What the key file in use says of itself (other key files open only with their passphrase).
   std::string key_created_utc, key_hostname;
+  // Format 3.
+  KeyMode mode = KeyMode::kFull;
+  std::vector<uint8_t> recipient_cert;  // binary certificate
+  std::optional<crypto::Recipient> recipient;
+  std::shared_ptr<crypto::SessionKeyProvider> provider;
 
-  std::string key_file_plaintext(const std::string& created, const std::string& host) const {
+  bool format3() const { return config.version >= 3; }
+
+  void set_recipient(std::span<const uint8_t> cert_data) {
+    crypto::PublicKey key = crypto::load_public_key(cert_data);
+    recipient_cert.assign(key.packets().begin(), key.packets().end());
+    recipient.emplace(key);
+  }
+
+  std::string key_file_plaintext(const std::string& created, const std::string& host,
+                                 KeyMode m) const {
     std::string t;
     t.reserve(4096);  // no reallocation: the only copy of the secrets is wiped by the caller
     Secret h = hex_encode_secret(hmac_key.bytes());
     Secret g = hex_encode_secret(gear_seed.bytes());
     auto add = [&t](std::string_view v) { t.append(v.data(), v.size()); };
-    add("{\n  \"format\": " + std::to_string(kFormatVersion) + ",\n");
+    add("{\n  \"format\": " + std::to_string(format3() ? 3 : kPlainFormatVersion) + ",\n");
     add("  \"kind\": \"pvesafe-key\",\n");
+    if (format3()) add("  \"mode\": \"" + std::string(key_mode_name(m)) + "\",\n");
     add("  \"repository\": " + quote(config.id) + ",\n");
     add("  \"created\": " + quote(created) + ",\n");
     add("  \"hostname\": " + quote(host) + ",\n");
-    add("  \"data_passphrase\": \"");
+    // Format 3: the passphrase opens structure objects only (data chunks go to the recipient).
+    add(format3() ? "  \"structure_passphrase\": \"" : "  \"data_passphrase\": \"");
     add(data_passphrase.view());
     add("\",\n  \"hmac_key\": \"");
     add(h.view());
     add("\",\n  \"gear_seed\": \"");
     add(g.view());
+    if (format3()) add("\",\n  \"recipient\": \"" + to_hex(recipient_cert));
     add("\"\n}\n");
     return t;
   }
 
   // Writes a new key file and returns its id. With `in_use`, it becomes the key in use.
-  std::string write_key(const Secret& passphrase, bool in_use) {
+  std::string write_key(const Secret& passphrase, bool in_use, KeyMode m = KeyMode::kFull) {
     std::string id = random_hex(16);
     const std::string when = format_utc(std::chrono::system_clock::now()), me = this_hostname();
-    std::string text = key_file_plaintext(when, me);
+    std::string text = key_file_plaintext(when, me, m);
     auto msg = crypto::encrypt_message(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
         passphrase.view(), crypto::S2kStrength::kStrong, "key.json");
     wipe(text);
     store->put(layout::key_file(id), msg);
+    if (format3()) {
+      // What any key holder may know of every key: its mode, when and where it was made.
+      nlohmann::ordered_json info{
+          {"id", id}, {"mode", std::string(key_mode_name(m))}, {"created", when}, {"hostname", me}};
+      std::string t = info.dump(1) + "\n";
+      store->put(layout::key_info(id), crypto::encrypt_message(bytes_of(t), data_passphrase.view(),
+                                                               crypto::S2kStrength::kFast));
+    }
     if (in_use) {
       key_id = id;
       key_created_utc = when;
       key_hostname = me;
+      mode = m;
     }
     return id;
   }
@@ -229,8 +263,16 @@ RepositoryConfig Repository::read_config(store::ObjectStore& store) {
       c.disk_chunk_bytes = get_json_integer<uint32_t>(j.at("disk_chunk_bytes"));
       c.pack_bytes = get_json_integer<uint32_t>(j.at("pack_bytes"));
     }
+    if (c.version >= 3) {
+      c.recipient = j.at("recipient").get<std::string>();
+    }
   } catch (const nlohmann::json::exception& e) {
     throw Error(Errc::kIntegrity, "repository config at " + store.location() + " is damaged: " + e.what(),
+                "restore the config object from a copy (docs/format.md)");
+  }
+  if (c.version >= 3 && !is_hex(c.recipient, 40)) {
+    throw Error(Errc::kIntegrity,
+                "repository config at " + store.location() + " names no valid recipient",
                 "restore the config object from a copy (docs/format.md)");
   }
   check_settings(c, Errc::kIntegrity, "repository config at " + store.location());
@@ -246,6 +288,12 @@ Repository Repository::init(std::unique_ptr<store::ObjectStore> store, const Sec
   impl->config.chunker = options.chunker;
   impl->config.disk_chunk_bytes = options.disk_chunk_bytes;
   impl->config.pack_bytes = options.pack_bytes;
+  if (options.recipient_cert.empty()) {
+    impl->config.version = kPlainFormatVersion;
+  } else {
+    impl->set_recipient(options.recipient_cert);
+    impl->config.recipient = crypto::fingerprint_hex(impl->recipient->key().primary().fingerprint);
+  }
   check_settings(impl->config, Errc::kUsage, "repository settings");
   if (store->stat(std::string(layout::kConfig))) {
     throw Error(Errc::kConfig, "a pvesafe repository already exists at " + store->location(),
@@ -287,7 +335,18 @@ Repository Repository::open(std::unique_ptr<store::ObjectStore> store, const Sec
       throw;
     }
     std::string_view text(reinterpret_cast<const char*>(plain.data()), plain.size());
-    auto dp = extract_field(text, "data_passphrase");
+    const bool key3 = extract_field(text, "structure_passphrase").size() > 0;
+    if (key3 != (impl->config.version >= 3)) {
+      wipe(plain.data(), plain.size());
+      throw Error(
+          Errc::kIntegrity,
+          "key file " + k +
+              (key3 ? " is for a repository with a recipient (format 3), but the config is format "
+                    : " has no structure passphrase, but the config is format ") +
+              std::to_string(impl->config.version),
+          "restore the config object from a copy");
+    }
+    auto dp = extract_field(text, key3 ? "structure_passphrase" : "data_passphrase");
     auto hk = extract_field(text, "hmac_key");
     auto gs = extract_field(text, "gear_seed");
     auto rid = extract_field(text, "repository");
@@ -305,6 +364,28 @@ Repository Repository::open(std::unique_ptr<store::ObjectStore> store, const Sec
     impl->gear_seed = hex_to_secret(gs);
     impl->key_created_utc = std::string(extract_field(text, "created"));
     impl->key_hostname = std::string(extract_field(text, "hostname"));
+    if (key3) {
+      auto m = extract_field(text, "mode");
+      auto cert = extract_field(text, "recipient");
+      if ((m != "full" && m != "write-only") || !is_hex(cert) || cert.empty() || cert.size() % 2) {
+        wipe(plain.data(), plain.size());
+        throw Error(Errc::kIntegrity, "key file " + k + " opens but its content is damaged",
+                    "open the repository with another key");
+      }
+      impl->mode = m == "full" ? KeyMode::kFull : KeyMode::kWriteOnly;
+      std::vector<uint8_t> der(cert.size() / 2);
+      for (size_t i = 0; i < der.size(); ++i)
+        der[i] = static_cast<uint8_t>(hex_value(cert[2 * i]) << 4 | hex_value(cert[2 * i + 1]));
+      impl->set_recipient(der);
+      if (crypto::fingerprint_hex(impl->recipient->key().primary().fingerprint) !=
+          impl->config.recipient) {
+        wipe(plain.data(), plain.size());
+        throw Error(Errc::kIntegrity,
+                    "key file " + k + " names another recipient key than the repository config (" +
+                        impl->config.recipient + ")",
+                    "restore the config object from a copy");
+      }
+    }
     wipe(plain.data(), plain.size());
     impl->key_id = k.substr(layout::kKeys.size());
     if (impl->config.version >= 2) {
@@ -332,8 +413,8 @@ Repository Repository::open(std::unique_ptr<store::ObjectStore> store, const Sec
 }
 
 bool Repository::upgrade_format() {
-  if (impl_->config.version >= kFormatVersion) return false;
-  impl_->config.version = kFormatVersion;
+  if (impl_->config.version >= kPlainFormatVersion) return false;
+  impl_->config.version = kPlainFormatVersion;
   impl_->store->prepare_prefixes(layout::fanout(layout::kPacks));
   impl_->config_mac = hmac_hex(impl_->hmac_key, config_mac_text(impl_->config));
   std::string text = config_json(impl_->config, impl_->config_mac);
@@ -358,13 +439,78 @@ std::vector<KeyInfo> Repository::list_keys() {
       k.created_utc = impl_->key_created_utc;
       k.hostname = impl_->key_hostname;
     }
+    if (!impl_->format3()) k.mode = KeyMode::kFull;
     out.push_back(std::move(k));
   });
+  if (impl_->format3()) {
+    for (auto& k : out) {
+      try {
+        auto plain = load(layout::key_info(k.id));
+        auto j = nlohmann::json::parse(plain.begin(), plain.end());
+        if (j.value("id", "") != k.id) continue;  // an info object copied from another key
+        const std::string m = j.value("mode", "");
+        if (m == "full") k.mode = KeyMode::kFull;
+        if (m == "write-only") k.mode = KeyMode::kWriteOnly;
+        if (k.created_utc.empty()) k.created_utc = j.value("created", "");
+        if (k.hostname.empty()) k.hostname = j.value("hostname", "");
+      } catch (const std::exception&) {
+        // No or a damaged info object: the mode stays unknown.
+      }
+      if (k.current) k.mode = impl_->mode;
+    }
+  }
   std::sort(out.begin(), out.end(), [](const KeyInfo& a, const KeyInfo& b) { return a.id < b.id; });
   return out;
 }
 
-std::string Repository::add_key(const Secret& passphrase) { return impl_->write_key(passphrase, false); }
+std::string Repository::add_key(const Secret& passphrase, KeyMode mode) {
+  if (mode == KeyMode::kWriteOnly && !impl_->format3()) {
+    throw Error(
+        Errc::kUsage,
+        "a write-only key needs a repository with a recipient; in " + location() +
+            " every key reads every backup",
+        "create a repository with pvesafe init --recipient PUBLIC_KEY_FILE (docs/format.md)");
+  }
+  return impl_->write_key(passphrase, false, mode);
+}
+
+KeyMode Repository::key_mode() const { return impl_->mode; }
+
+void Repository::require_full_key(const std::string& what) const {
+  if (impl_->mode == KeyMode::kFull) return;
+  throw Error(Errc::kAuth,
+              "key " + impl_->key_id + " is write-only: it backs up into " + location() +
+                  " but may not " + what,
+              "run this on a restore or admin host with a full key");
+}
+
+bool Repository::has_recipient() const { return impl_->recipient.has_value(); }
+std::span<const uint8_t> Repository::recipient_cert() const { return impl_->recipient_cert; }
+
+void Repository::set_session_key_provider(std::shared_ptr<crypto::SessionKeyProvider> provider) {
+  if (!impl_->format3()) {
+    throw Error(
+        Errc::kUsage,
+        "the repository at " + location() + " has no recipient: its data needs no secret key",
+        "drop --secret-key, --gpg-agent and --session-key-command");
+  }
+  impl_->provider = std::move(provider);
+}
+
+bool Repository::can_read_data() const { return !impl_->format3() || impl_->provider != nullptr; }
+
+void Repository::require_data_access(const std::string& what) const {
+  if (can_read_data()) return;
+  throw Error(
+      Errc::kAuth,
+      "cannot " + what + ": the data of " + location() + " is encrypted to key " +
+          impl_->config.recipient + " and no secret key was given" +
+          (impl_->mode == KeyMode::kWriteOnly ? " (key " + impl_->key_id + " is write-only)" : ""),
+      "run this where the secret key is: --secret-key FILE, --gpg-agent or --session-key-command "
+      "CMD");
+}
+
+std::string_view key_mode_name(KeyMode m) { return m == KeyMode::kFull ? "full" : "write-only"; }
 
 void Repository::remove_key(const std::string& prefix) {
   std::vector<std::string> ids;
@@ -381,12 +527,14 @@ void Repository::remove_key(const std::string& prefix) {
   }
   if (ids.size() <= 1) throw Error(Errc::kUsage, "refusing to remove the last key");
   impl_->store->remove(layout::key_file(match[0]));
+  if (impl_->format3()) impl_->store->remove(layout::key_info(match[0]));
 }
 
 std::string Repository::change_passphrase(const Secret& new_passphrase) {
   std::string old = impl_->key_id;
-  std::string id = impl_->write_key(new_passphrase, true);
+  std::string id = impl_->write_key(new_passphrase, true, impl_->mode);
   impl_->store->remove(layout::key_file(old));
+  if (impl_->format3()) impl_->store->remove(layout::key_info(old));
   return id;
 }
 
@@ -417,8 +565,60 @@ AlignedBuffer Repository::seal(std::span<const std::span<const uint8_t>> plainte
   return out;
 }
 
+AlignedBuffer Repository::seal_data(std::span<const std::span<const uint8_t>> plaintext) const {
+  if (!impl_->recipient) return seal(plaintext);
+  AlignedBuffer out;
+  size_t n = crypto::encrypt_message_to_into(*impl_->recipient, plaintext, [&](size_t size) {
+    out = AlignedBuffer(size);
+    return out.data();
+  });
+  out.shrink(n);
+  return out;
+}
+
+namespace {
+// Whether a message starts with a Public-Key Encrypted Session Key packet (tag 1), in the new
+// or the old packet format.
+bool starts_with_pkesk(std::span<const uint8_t> m) {
+  if (m.empty()) return false;
+  const uint8_t b = m[0];
+  if ((b & 0xC0) == 0xC0) return (b & 0x3F) == 1;
+  if ((b & 0xC0) == 0x80) return ((b >> 2) & 0x0F) == 1;
+  return false;
+}
+}  // namespace
+
 std::vector<uint8_t> Repository::unseal(std::span<const uint8_t> object, const std::string& key,
                                         uint64_t max_bytes) const {
+  if (starts_with_pkesk(object)) {
+    if (!impl_->provider) {
+      throw Error(
+          Errc::kAuth,
+          "object " + key + " is encrypted to the repository's public key " +
+              (impl_->config.recipient.empty() ? std::string("(none configured)")
+                                               : impl_->config.recipient) +
+              " and this host has no secret key for it" +
+              (impl_->mode == KeyMode::kWriteOnly ? " (key " + impl_->key_id + " is write-only)"
+                                                  : ""),
+          "run this where the secret key is: --secret-key FILE, --gpg-agent or "
+          "--session-key-command CMD");
+    }
+    try {
+      return crypto::decrypt_message(object, *impl_->provider, max_bytes);
+    } catch (const Error& e) {
+      if (e.code() == Errc::kAuth) {
+        throw Error(Errc::kAuth,
+                    "object " + key + " does not open with the secret key given: " + e.message(),
+                    "give the secret key of " + impl_->config.recipient +
+                        " (gpg --list-secret-keys shows fingerprints)");
+      }
+      if (e.code() == Errc::kIntegrity) {
+        throw Error(Errc::kIntegrity, "object " + key + " is damaged: " + e.message(),
+                    "run pvesafe verify --read-data");
+      }
+      throw Error(e.code(), "object " + key + ": " + e.message(), e.hint());
+    }
+  }
   try {
     // Only the shape seal() writes is accepted (one session key packet, one literal data
     // packet, no OpenPGP compression), bounded by what the caller expects.
@@ -523,5 +723,14 @@ void Repository::save_manifest(const Manifest& m) {
 }
 
 void Repository::remove_snapshot(const std::string& id) { impl_->store->remove(layout::snapshot(id)); }
+
+std::vector<store::Retained> Repository::remove_snapshots(const std::vector<std::string>& ids) {
+  std::vector<std::string> keys;
+  for (const auto& id : ids) keys.push_back(layout::snapshot(id));
+  store::ObjectLock* lock = impl_->store->object_lock();
+  if (lock && lock->enabled()) return lock->remove_unretained(keys);
+  impl_->store->remove_many(keys);
+  return {};
+}
 
 }  // namespace pvesafe::repo

@@ -1,9 +1,18 @@
-// Repository: a set of objects in an ObjectStore, laid out as docs/format.md (version 2) says
+// Repository: a set of objects in an ObjectStore, laid out as docs/format.md (version 3) says
 // (repo/layout.h names them): a plaintext config whose settings a MAC authenticates, key files
 // holding the repository secrets under user passphrases, chunks in packs with index objects,
 // snapshot manifests written last. Every object except config is an OpenPGP message under the
 // data passphrase (fast S2K). Format 1 repositories (one object per chunk under data/) open and
 // restore; the first backup into one upgrades its config to format 2.
+//
+// Format 3 (a repository with a recipient, docs/format.md "Write-only backup hosts"): data chunks
+// (the content of what is backed up) are encrypted to an OpenPGP public key instead (seal_data);
+// everything else (index, pack headers, list chunks, manifests, locks) stays under the
+// passphrase from the key file, here called the structure passphrase. A key file is "full" (for
+// restore hosts) or "write-only" (for backup hosts); neither holds the secret key, which a
+// restore host gives as a SessionKeyProvider (set_session_key_provider): a file, gpg-agent or a
+// command. Without it, unsealing a data chunk fails with kAuth, so a backup host reads no
+// content, while it still dedups (HMAC key, gear seed, index) and writes snapshots.
 //
 // A Repository is safe to use from several threads for the object calls (seal/unseal/load/save,
 // chunk_id); key management and snapshot listing are meant for one thread.
@@ -17,17 +26,22 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/direct_io.h"
 #include "core/secret.h"
+#include "crypto/session_key.h"
 #include "repo/chunk_id.h"
 #include "repo/manifest.h"
 #include "store/object_store.h"
 
 namespace pvesafe::repo {
 
-inline constexpr int kFormatVersion = 2;
+// Newest format this pvesafe reads and writes; format 2 repositories stay format 2 (a format 1
+// one is upgraded to 2); only a repository created with a recipient is format 3.
+inline constexpr int kFormatVersion = 3;
+inline constexpr int kPlainFormatVersion = 2;
 
 // Content-defined chunking of byte streams.
 // The defaults come from bench/dedup/chunk_sizes.sh (docs/format.md, "Chunks").
@@ -44,6 +58,7 @@ struct RepositoryConfig {
   ChunkerParams chunker;
   uint32_t disk_chunk_bytes = 128 * 1024;  // fixed chunks of disks stored by offset
   uint32_t pack_bytes = 32 * 1024 * 1024;  // packs are closed once they reach this size
+  std::string recipient;  // format 3: fingerprint (40 hex) of the key data chunks are encrypted to
   // The largest plaintext a chunk of this repository may hold (decoding refuses more).
   uint64_t max_chunk_bytes() const;
 };
@@ -58,8 +73,14 @@ struct SnapshotFilter {
   bool matches(const SnapshotInfo& s) const;
 };
 
+// What a key file lets its holder do (format 3; every format 2 key is full).
+enum class KeyMode { kFull, kWriteOnly };
+std::string_view key_mode_name(KeyMode m);  // "full", "write-only"
+
 struct KeyInfo {
   std::string id;
+  // Format 3: from keyinfo/<id> (readable with any key); nullopt when unknown.
+  std::optional<KeyMode> mode;
   // When and on which host the key file was written: known for the current key only, since a
   // key file opens only with its own passphrase (empty for the others).
   std::string created_utc;
@@ -68,6 +89,10 @@ struct KeyInfo {
 };
 
 struct InitOptions {
+  // Non-empty: an OpenPGP certificate (binary or armored) data chunks are encrypted to; the
+  // repository is format 3 and its first key is full. kUnsupported for a key pvesafe cannot
+  // encrypt to (not RSA >= 2048 or Curve25519, no valid encryption subkey).
+  std::vector<uint8_t> recipient_cert;
   ChunkerParams chunker;
   uint32_t disk_chunk_bytes = RepositoryConfig{}.disk_chunk_bytes;
   uint32_t pack_bytes = RepositoryConfig{}.pack_bytes;
@@ -101,8 +126,25 @@ class Repository {
   // --- keys ---------------------------------------------------------------------------------
   std::string current_key_id() const;
   std::vector<KeyInfo> list_keys();
-  // Writes a new key file for the same repository secrets under another passphrase.
-  std::string add_key(const Secret& passphrase);
+  // Writes a new key file for the same repository secrets under another passphrase. A write-only
+  // key needs a format 3 repository (kUsage otherwise).
+  std::string add_key(const Secret& passphrase, KeyMode mode = KeyMode::kFull);
+  // The mode of the key in use.
+  KeyMode key_mode() const;
+  // Throws kAuth naming `what` when the key in use is write-only (forget, prune, gc, key
+  // management belong on a host with a full key).
+  void require_full_key(const std::string& what) const;
+
+  // --- write-only hosts (format 3) ----------------------------------------------------------
+  bool has_recipient() const;
+  // The recipient certificate (binary), empty without one.
+  std::span<const uint8_t> recipient_cert() const;
+  // Where data chunks are opened (restore, verify --read-data). Without one, a data chunk of a
+  // format 3 repository does not unseal (kAuth naming the recipient).
+  void set_session_key_provider(std::shared_ptr<crypto::SessionKeyProvider> provider);
+  bool can_read_data() const;
+  // Throws kAuth naming `what` when data chunks cannot be read here.
+  void require_data_access(const std::string& what) const;
   // Refuses (kUsage) to remove the last key or the key in use.
   void remove_key(const std::string& id_or_prefix);
   // add_key(new) then remove the current key; returns the new key id.
@@ -113,13 +155,16 @@ class Repository {
   ChunkId chunk_id(std::span<const uint8_t> plaintext) const;
   // Random gear table seed (32 bytes) for the chunker.
   std::span<const uint8_t> gear_seed() const;
-  // OpenPGP-encrypts under the data passphrase (fast S2K).
+  // OpenPGP-encrypts under the data passphrase (fast S2K): structure objects in format 3.
   std::vector<uint8_t> seal(std::span<const uint8_t> plaintext) const;
+  // A data chunk (content): to the recipient in format 3, else as seal().
+  AlignedBuffer seal_data(std::span<const std::span<const uint8_t>> plaintext) const;
   // The same for a plaintext in pieces, sealed into page-aligned memory (which the local store
   // writes to disk without another copy).
   AlignedBuffer seal(std::span<const std::span<const uint8_t>> plaintext) const;
-  // Decrypts an object read from `key`; errors name the key (kIntegrity for corruption). At most
-  // max_bytes of plaintext are accepted.
+  // Decrypts an object read from `key` (passphrase or, for format 3 data chunks, public-key
+  // encrypted); errors name the key (kIntegrity for corruption, kAuth for a data chunk without a
+  // matching secret key). At most max_bytes of plaintext are accepted.
   std::vector<uint8_t> unseal(std::span<const uint8_t> object, const std::string& key,
                               uint64_t max_bytes = uint64_t{1} << 30) const;
   std::vector<uint8_t> load(const std::string& key);  // get + unseal
@@ -142,6 +187,8 @@ class Repository {
   // Writes snapshots/<id> (the commit point of a backup).
   void save_manifest(const Manifest& manifest);
   void remove_snapshot(const std::string& snapshot_id);
+  // Removes manifests; those Object Lock retention keeps are left and returned (never an error).
+  std::vector<store::Retained> remove_snapshots(const std::vector<std::string>& snapshot_ids);
 
  private:
   struct Impl;

@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "store/object_lock.h"
+
 namespace pvesafe::store {
 
 struct ObjectInfo {
@@ -92,6 +94,8 @@ class ObjectStore {
   virtual int preferred_parallelism() const { return 4; }
   // Requests made so far by this store (decorators report their inner store's, retries included).
   virtual RequestCounts requests() const { return {}; }
+  // Object Lock of the store (S3), or nullptr when it has none. Decorators forward it.
+  virtual ObjectLock* object_lock() { return nullptr; }
 };
 
 }  // namespace pvesafe::store

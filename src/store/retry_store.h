@@ -54,6 +54,7 @@ class RetryStore : public ObjectStore {
   std::string location() const override { return inner_->location(); }
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
   RequestCounts requests() const override { return inner_->requests(); }
+  ObjectLock* object_lock() override { return inner_->object_lock(); }
   uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) override {
     return inner_->remove_abandoned(older_than, dry_run);
   }

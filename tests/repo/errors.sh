@@ -84,9 +84,9 @@ PY
 
   # Format from the future -> 12, nothing written.
   cp "$REPO/config" "$T/saved-config"
-  sed -i 's/"format": 2/"format": 3/' "$REPO/config"
+  sed -i 's/"format": 2/"format": 4/' "$REPO/config"
   expect_exit 12 psafe -r "$REPO" backup "${P[@]}" "$T/a.img"
-  grep -q "repository format 3 is newer than this pvesafe supports (2); upgrade pvesafe" "$T/err"; one_line
+  grep -q "repository format 4 is newer than this pvesafe supports (3); upgrade pvesafe" "$T/err"; one_line
 
   # Settings changed by someone without the key (smaller chunks) -> 6, nothing written.
   cp "$T/saved-config" "$REPO/config"

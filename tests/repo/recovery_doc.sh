@@ -58,4 +58,22 @@ cmp "$T/d0.raw" "$T/restored-vma/drive-scsi0.raw"
 cmp <(head -c $((5 << 20 | 12345)) "$T/restored-vma/drive-virtio1.raw") "$T/d1.raw"
 cmp "$T/qemu-server.conf" "$T/restored-vma/qemu-server.conf"
 [[ ! -e "$T/work/data.pass" ]]
+# The same document, run the same way, on a repository with a recipient whose backups were made
+# by a backup host's write-only key; the secret key (Curve25519, protected) comes from a file.
+DATA="$PVESAFE_SOURCE_DIR/tests/crypto/data"
+REPO3=$(new_repo)
+psafe -r "$REPO3" init "${P[@]}" --recipient "$DATA/gpg_cv25519.pub.asc" > /dev/null
+WO="$T/wo.pass"; ( umask 077; echo "backup host" > "$WO" )
+psafe -r "$REPO3" key add "${P[@]}" --write-only --new-passphrase-file "$WO" > /dev/null
+psafe -r "$REPO3" backup --passphrase-file "$WO" --json "$T/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst" > "$T/b3.json"
+ID3=$(sed -n 's/.*"snapshot_id": "\([0-9a-f]*\)".*/\1/p' "$T/b3.json")
+( umask 077; cp "$DATA/gpg_cv25519.sec.asc" "$T/secret.asc"; echo "pvesafe fixture" > "$T/secret.pass" )
+mkdir -m 700 "$T/gnupg3"
+env -i PATH="$T/bin" HOME="$T/home" GNUPGHOME="$T/gnupg3" \
+  REPO="$REPO3" PASSFILE="$PASSFILE" WORK="$T/work3" SNAPSHOT="$ID3" OUT="$T/restored3" \
+  SECRET_KEY="$T/secret.asc" SECRET_PASS="$T/secret.pass" \
+  sh "$T/recovery.sh" > "$T/recovery3.out" 2>&1 || { cat "$T/recovery3.out"; exit 1; }
+cat "$T/recovery3.out"
+grep -q "secret key imported" "$T/recovery3.out"
+cmp "$T/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst" "$T/restored3/vzdump-qemu-100-2026_11_24-01_00_00.vma.zst"
 echo "PASS"

@@ -22,8 +22,8 @@ std::set<std::string> actions(const json& policy, const std::string& effect) {
 }
 }  // namespace
 
-TEST(IamPolicy, BackupHostsMayReadWriteAndDeleteOnlyUnderThePrefix) {
-  json p = iam_policy({"backups", "/pve/cluster1/", false, false});
+TEST(IamPolicy, AdminHostsMayReadWriteAndDeleteOnlyUnderThePrefix) {
+  json p = iam_policy({"backups", "/pve/cluster1/", false, false, "admin"});
   EXPECT_EQ(p["Version"], "2012-10-17");
   auto allow = actions(p, "Allow");
   for (const char* a : {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
@@ -33,18 +33,21 @@ TEST(IamPolicy, BackupHostsMayReadWriteAndDeleteOnlyUnderThePrefix) {
   EXPECT_FALSE(allow.count("s3:*"));
   EXPECT_FALSE(allow.count("s3:DeleteBucket"));
   EXPECT_FALSE(allow.count("s3:BypassGovernanceRetention"));
+  EXPECT_TRUE(actions(p, "Deny").count("s3:BypassGovernanceRetention"));
   for (const auto& st : p["Statement"]) {
     if (st["Sid"] == "ListRepository") {
       EXPECT_EQ(st["Resource"], "arn:aws:s3:::backups");
       EXPECT_EQ(st["Condition"]["StringLike"]["s3:prefix"][0], "pve/cluster1/*");
     }
-    if (st["Sid"] == "ReadWriteRepository") {
+    if (st["Sid"] == "ManageRepository") {
       EXPECT_EQ(st["Resource"], "arn:aws:s3:::backups/pve/cluster1/*");
     }
   }
 }
 
-TEST(IamPolicy, ImmutableNeverDeletesBackupsOrWeakensRetention) {
+TEST(IamPolicy, BackupRoleIsTheDefaultAndNeverDeletesBackupsOrWeakensRetention) {
+  EXPECT_EQ(iam_policy({"backups", "pve", true, false}),
+            iam_policy({"backups", "pve", false, false}));
   json p = iam_policy({"backups", "pve", true, false});
   auto deny = actions(p, "Deny");
   EXPECT_TRUE(deny.count("s3:DeleteObject"));
@@ -66,8 +69,10 @@ TEST(IamPolicy, ImmutableNeverDeletesBackupsOrWeakensRetention) {
 TEST(IamPolicy, ReadOnlyForRestoreHosts) {
   json p = iam_policy({"backups", "", false, true});
   auto allow = actions(p, "Allow");
-  EXPECT_EQ(allow, (std::set<std::string>{"s3:ListBucket", "s3:GetObject", "s3:GetBucketLocation",
-                                          "s3:GetBucketObjectLockConfiguration"}));
+  EXPECT_EQ(allow, (std::set<std::string>{
+                       "s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject",
+                       "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetBucketLocation",
+                       "s3:GetBucketObjectLockConfiguration", "s3:GetBucketVersioning"}));
   for (const auto& st : p["Statement"]) {
     EXPECT_FALSE(st.contains("Condition"));  // whole bucket
     if (st["Sid"] == "ReadRepository") {

@@ -70,16 +70,28 @@ bool valid_bucket(const std::string& b) {
   return true;
 }
 
-const std::set<std::string> kKnownKeys = {"s3.endpoint",       "s3.region",
-                                          "s3.path-style",     "s3.ca-bundle",
-                                          "s3.connections",    "s3.profile",
-                                          "s3.retention-days", "s3.retain-until",
-                                          "s3.lock-mode",      "s3.multipart-threshold",
-                                          "s3.part-size",      "s3.unsigned-payload",
-                                          "s3.max-attempts",   "s3.timeout",
-                                          "s3.list-max-keys",  "s3.create-bucket",
-                                          "s3.sts-endpoint",   "s3.clock-offset-seconds",
-                                          "s3.max-object-size"};
+const std::set<std::string> kKnownKeys = {"s3.endpoint",
+                                          "s3.region",
+                                          "s3.path-style",
+                                          "s3.ca-bundle",
+                                          "s3.connections",
+                                          "s3.profile",
+                                          "s3.retention-days",
+                                          "s3.retain-until",
+                                          "s3.lock-mode",
+                                          "s3.multipart-threshold",
+                                          "s3.part-size",
+                                          "s3.unsigned-payload",
+                                          "s3.max-attempts",
+                                          "s3.timeout",
+                                          "s3.list-max-keys",
+                                          "s3.create-bucket",
+                                          "s3.sts-endpoint",
+                                          "s3.clock-offset-seconds",
+                                          "s3.max-object-size",
+                                          "s3.read-original-versions",
+                                          "s3.retention-day-seconds",
+                                          "s3.retention-margin-days"};
 
 }  // namespace
 
@@ -267,6 +279,15 @@ S3Config parse_s3_config(const std::string& url, const std::map<std::string, std
   }
   if (auto v = opt("s3.create-bucket")) c.create_bucket = parse_bool("s3.create-bucket", *v);
   c.sts_endpoint = opt("s3.sts-endpoint").value_or("");
+  if (auto v = opt("s3.retention-margin-days")) {
+    c.retention_margin_days = parse_int("s3.retention-margin-days", *v, 0, 3650);
+  }
+  if (auto v = opt("s3.retention-day-seconds")) {
+    c.retention_day_seconds = parse_int("s3.retention-day-seconds", *v, 1, 86400);
+  }
+  if (auto v = opt("s3.read-original-versions")) {
+    c.read_original_versions = parse_bool("s3.read-original-versions", *v);
+  }
   if (auto v = opt("s3.clock-offset-seconds")) {
     c.clock_offset_s = parse_int("s3.clock-offset-seconds", *v, -864000, 864000);
   }

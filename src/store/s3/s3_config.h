@@ -13,6 +13,13 @@
 //   s3.connections     parallel connections (default 8)
 //   s3.profile         AWS profile (default AWS_PROFILE, else "default")
 //   s3.retention-days, s3.retain-until, s3.lock-mode   Object Lock retention for new objects
+//   s3.retention-margin-days  objects are locked this much longer than asked, and extended
+//                      again only when a snapshot needs them past that (default: a tenth of
+//                      the retention, at least 1 day)
+//   s3.read-original-versions  on a versioned bucket, read the first version of write-once
+//                      objects (everything but locks/, gc/ and config), so an overwrite by a
+//                      compromised writer changes nothing pvesafe restores (default true)
+//   s3.retention-day-seconds  testing only: the length of a retention "day"
 //   s3.multipart-threshold, s3.part-size   bytes (defaults 64 MiB and 16 MiB)
 //   s3.unsigned-payload  true: send UNSIGNED-PAYLOAD (HTTPS only; the default over HTTPS)
 //   s3.max-attempts    tries per request, first included (default 6)
@@ -47,6 +54,9 @@ struct S3Config {
   std::optional<std::chrono::system_clock::time_point> retain_until;
   std::optional<int> retention_days;
   bool compliance = false;
+  std::optional<int> retention_margin_days;
+  int retention_day_seconds = 86400;
+  bool read_original_versions = true;
   uint64_t multipart_threshold = 64ull << 20;
   uint64_t part_size = 16ull << 20;
   bool unsigned_payload = false;

@@ -139,7 +139,8 @@ HttpResponse S3Store::send(const std::string& method, const std::string& fkey, c
     auto has = [&](const char* q) {
       return std::any_of(query.begin(), query.end(), [&](const auto& kv) { return kv.first == q; });
     };
-    if (method == "GET") (fkey.empty() && has("list-type") ? lists_ : gets_).fetch_add(1);
+    if (method == "GET")
+      (fkey.empty() && (has("list-type") || has("versions")) ? lists_ : gets_).fetch_add(1);
     else if (method == "HEAD") heads_.fetch_add(1);
     else if (method == "DELETE" || (method == "POST" && has("delete"))) deletes_.fetch_add(1);
     else puts_.fetch_add(1);
@@ -280,11 +281,19 @@ void S3Store::fail(const HttpResponse& resp, const Target& target, const std::st
 std::optional<Clock::time_point> S3Store::retention_for(const std::string& key,
                                                        const PutOptions& o) const {
   if (o.retain_until) return o.retain_until;
-  // Lock objects are short-lived by design: the store-wide default never pins them.
-  if (key.starts_with("locks/")) return std::nullopt;
+  // Lock objects and gc's record are rewritten in place: the store-wide default never pins them.
+  if (key.starts_with("locks/") || key.starts_with("gc/")) return std::nullopt;
   if (config_.retain_until) return config_.retain_until;
-  if (config_.retention_days) return Clock::now() + std::chrono::hours(24 * *config_.retention_days);
+  if (config_.retention_days) {
+    const auto period = retention_day() * *config_.retention_days;
+    return Clock::now() + period + margin_for(period);
+  }
   return std::nullopt;
+}
+
+std::chrono::seconds S3Store::margin_for(std::chrono::seconds period) const {
+  if (config_.retention_margin_days) return retention_day() * *config_.retention_margin_days;
+  return std::max(retention_day(), retention_day() * ((period / retention_day() + 9) / 10));
 }
 
 void S3Store::put(const std::string& key, std::span<const uint8_t> data, const PutOptions& o) {
@@ -421,8 +430,9 @@ void S3Store::put_multipart(const std::string& key, std::span<const uint8_t> dat
 }
 
 std::vector<uint8_t> S3Store::get(const std::string& key) {
-  Target t{"s3:GetObject", key};
-  HttpResponse r = send("GET", full_key(key), {}, {}, {}, t, config_.max_object_bytes);
+  Pairs q = version_query(key);
+  Target t{q.empty() ? "s3:GetObject" : "s3:GetObjectVersion", key};
+  HttpResponse r = send("GET", full_key(key), q, {}, {}, t, config_.max_object_bytes);
   if (r.status != 200) fail(r, t, "GET");
   return std::move(r.body);
 }
@@ -430,11 +440,12 @@ std::vector<uint8_t> S3Store::get(const std::string& key) {
 std::vector<uint8_t> S3Store::get_range(const std::string& key, uint64_t offset, uint64_t length) {
   if (length == 0) return {};
   length = std::min(length, UINT64_MAX - offset);
-  Target t{"s3:GetObject", key};
+  Pairs q = version_query(key);
+  Target t{q.empty() ? "s3:GetObject" : "s3:GetObjectVersion", key};
   Pairs h{{"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)}};
   // At most what was asked; a server that ignores the range answers from the object's start, so
   // up to offset + length of that is read, and no more.
-  HttpResponse r = send("GET", full_key(key), {}, h, {}, t, offset + length, true);
+  HttpResponse r = send("GET", full_key(key), q, h, {}, t, offset + length, true);
   if (r.status == 206) {
     if (r.body.size() > length) {
       throw Error(Errc::kRemote,
@@ -470,6 +481,31 @@ std::optional<ObjectInfo> S3Store::stat(const std::string& key) {
 }
 
 void S3Store::list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) {
+  if (read_original()) {
+    // Versions of one key come together, newest first: report each key once, after its last
+    // (oldest) version, unless its newest entry is a delete marker (the object was removed).
+    std::vector<VersionEntry> group;
+    auto flush = [&] {
+      if (group.empty()) return;
+      if (!group.front().delete_marker) {
+        remember_versions(group.front().key, group);
+        const VersionEntry* read = &group.front();
+        if (write_once(group.front().key)) {
+          for (const auto& v : group) {
+            if (!v.delete_marker) read = &v;
+          }
+        }
+        fn(ObjectInfo{read->key, read->size});
+      }
+      group.clear();
+    };
+    list_versions(prefix, [&](const VersionEntry& v) {
+      if (!group.empty() && group.front().key != v.key) flush();
+      group.push_back(v);
+    });
+    flush();
+    return;
+  }
   Target t{"s3:ListBucket", prefix};
   std::string token;
   const std::string full_prefix = config_.prefix + prefix;
@@ -510,6 +546,23 @@ bool S3Store::object_lock_enabled() {
   if (r.status == 200) {
     auto doc = parse_xml(r.body_text(), "GetObjectLockConfiguration");
     object_lock_ = doc->child_text("ObjectLockEnabled") == "Enabled";
+    if (const XmlNode* d = doc->find("DefaultRetention")) {
+      RetentionRule rule;
+      rule.compliance = d->child_text("Mode") == "COMPLIANCE";
+      rule.from_bucket = true;
+      try {
+        if (!d->child_text("Days").empty())
+          rule.period = retention_day() * std::stol(d->child_text("Days"));
+        if (!d->child_text("Years").empty())
+          rule.period = retention_day() * 365 * std::stol(d->child_text("Years"));
+      } catch (const std::exception&) {
+        rule.period = std::chrono::seconds(0);
+      }
+      if (rule.period.count() > 0) {
+        rule.margin = margin_for(rule.period);
+        bucket_rule_ = rule;
+      }
+    }
   } else if (r.status == 404 || r.status == 403 || r.status == 400 || r.status == 501) {
     std::string text = r.body_text();
     if (text.find("NoSuchBucket") != std::string::npos) fail(r, t, "GET");
@@ -526,8 +579,11 @@ bool S3Store::object_lock_enabled() {
 
 void S3Store::remove(const std::string& key) { remove_many({key}); }
 
-void S3Store::delete_batch(const std::vector<std::pair<std::string, std::string>>& kv) {
-  Target t{"s3:DeleteObject", kv.size() == 1 ? kv.front().first : std::string()};
+std::vector<std::pair<std::string, std::string>> S3Store::delete_batch(
+    const std::vector<std::pair<std::string, std::string>>& kv, bool collect_errors) {
+  Target t{
+      kv.size() == 1 && kv.front().second.empty() ? "s3:DeleteObject" : "s3:DeleteObjectVersion",
+      kv.size() == 1 ? kv.front().first : std::string()};
   std::string body = "<Delete><Quiet>true</Quiet>";
   for (const auto& [k, version] : kv) {
     body += "<Object><Key>" + xml_escape(full_key(k)) + "</Key>";
@@ -542,10 +598,14 @@ void S3Store::delete_batch(const std::vector<std::pair<std::string, std::string>
   if (r.status != 200) fail(r, t, "POST (DeleteObjects)");
   auto doc = parse_xml(r.body_text(), "DeleteObjects");
   auto errors = doc->children_named("Error");
-  if (errors.empty()) return;
+  std::vector<std::pair<std::string, std::string>> failed;
+  for (const XmlNode* e : errors) {
+    std::string key = e->child_text("Key");
+    if (key.starts_with(config_.prefix)) key = key.substr(config_.prefix.size());
+    failed.emplace_back(key, e->child_text("Code"));
+  }
+  if (failed.empty() || collect_errors) return failed;
   const XmlNode* e = errors.front();
-  std::string key = e->child_text("Key");
-  if (key.starts_with(config_.prefix)) key = key.substr(config_.prefix.size());
   std::string code = e->child_text("Code");
   HttpResponse fake;
   fake.status = code == "AccessDenied" ? 403 : (code == "InternalError" || code == "SlowDown") ? 503 : 400;
@@ -553,11 +613,26 @@ void S3Store::delete_batch(const std::vector<std::pair<std::string, std::string>
                     xml_escape(e->child_text("Message")) + " (" + std::to_string(errors.size()) +
                     " of " + std::to_string(kv.size()) + " objects not deleted)</Message></Error>";
   fake.body.assign(xml.begin(), xml.end());
-  fail(fake, Target{"s3:DeleteObject", key}, "DELETE");
+  fail(fake, Target{"s3:DeleteObject", failed.front().first}, "DELETE");
 }
 
 void S3Store::remove_many(const std::vector<std::string>& keys) {
   if (keys.empty()) return;
+  auto locked = remove_unretained(keys);
+  if (!locked.empty()) {
+    throw Error(Errc::kRemote,
+                std::to_string(locked.size()) + " of " + std::to_string(keys.size()) +
+                    " objects are under Object Lock retention and were not removed (first: " +
+                    object_url_text(locked.front().key) + " until " +
+                    format_iso8601(locked.front().until) + ")",
+                "they can be removed after their retention date; shorten s3.retention-days for "
+                "new backups if that is too long");
+  }
+}
+
+std::vector<Retained> S3Store::remove_unretained(const std::vector<std::string>& keys) {
+  std::vector<Retained> locked;
+  if (keys.empty()) return locked;
   std::vector<std::pair<std::string, std::string>> batch;
   if (!object_lock_enabled()) {
     for (size_t i = 0; i < keys.size(); i += 1000) {
@@ -565,40 +640,235 @@ void S3Store::remove_many(const std::vector<std::string>& keys) {
       for (size_t j = i; j < std::min(keys.size(), i + 1000); ++j) batch.emplace_back(keys[j], "");
       delete_batch(batch);
     }
-    return;
+    return locked;
   }
-  // Object Lock: a plain DELETE would only hide the object behind a delete marker while its
-  // data stays (and is billed). Look at each object's retention, delete the free versions and
-  // report the locked ones.
-  std::vector<std::pair<std::string, std::string>> locked;  // key, until
-  std::vector<std::pair<std::string, std::string>> free;    // key, version
-  const auto now_t = Clock::now();
-  for (const auto& k : keys) {
-    Target t{"s3:GetObjectRetention", k};
-    HttpResponse r = send("HEAD", full_key(k), {}, {}, {}, t);
-    if (r.status == 404) continue;
-    if (r.status != 200) fail(r, t, "HEAD");
-    std::string until = r.header("x-amz-object-lock-retain-until-date");
-    auto until_t = parse_iso8601(until);
-    if (until_t && *until_t > now_t) {
-      locked.emplace_back(k, until);
-      continue;
+  // An Object Lock bucket (always versioned): a plain DELETE would only hide the object behind a
+  // delete marker while its data stays (and is billed, and a later read of the first version
+  // finds it). Remove every version; the ones retention protects fail one by one and are reported.
+  std::unordered_map<std::string, bool> wanted;
+  for (const auto& k : keys) wanted[k] = true;
+  std::vector<std::pair<std::string, std::string>> versions;  // key, version id
+  auto collect = [&](const VersionEntry& v) {
+    if (wanted.count(v.key)) versions.emplace_back(v.key, v.version_id);
+  };
+  if (keys.size() <= 50) {
+    for (const auto& k : keys) list_versions(k, collect);
+  } else {
+    std::string common = keys.front();
+    for (const auto& k : keys) {
+      size_t n = 0;
+      while (n < common.size() && n < k.size() && common[n] == k[n]) ++n;
+      common.resize(n);
     }
-    free.emplace_back(k, r.header("x-amz-version-id"));
+    list_versions(common, collect);
   }
-  for (size_t i = 0; i < free.size(); i += 1000) {
-    batch.assign(free.begin() + static_cast<ptrdiff_t>(i),
-                 free.begin() + static_cast<ptrdiff_t>(std::min(free.size(), i + 1000)));
-    delete_batch(batch);
+  std::unordered_map<std::string, bool> refused;
+  for (size_t i = 0; i < versions.size(); i += 1000) {
+    batch.assign(versions.begin() + static_cast<ptrdiff_t>(i),
+                 versions.begin() + static_cast<ptrdiff_t>(std::min(versions.size(), i + 1000)));
+    for (const auto& [key, code] : delete_batch(batch, true)) {
+      if (code != "AccessDenied") {
+        HttpResponse fake;
+        fake.status = code == "InternalError" || code == "SlowDown" ? 503 : 400;
+        std::string xml = "<Error><Code>" + xml_escape(code) + "</Code></Error>";
+        fake.body.assign(xml.begin(), xml.end());
+        fail(fake, Target{"s3:DeleteObjectVersion", key}, "DELETE");
+      }
+      refused[key] = true;
+    }
   }
-  if (!locked.empty()) {
-    throw Error(Errc::kRemote,
-                std::to_string(locked.size()) + " of " + std::to_string(keys.size()) +
-                    " objects are under Object Lock retention and were not removed (first: " +
-                    object_url_text(locked.front().first) + " until " + locked.front().second + ")",
-                "they can be removed after their retention date; shorten s3.retention-days for "
-                "new backups if that is too long");
+  {
+    std::lock_guard g(versions_mu_);
+    for (const auto& k : keys) original_.erase(k);
   }
+  // Refused: retention, or a policy that forbids deleting. Retention says which.
+  const auto now_t = Clock::now();
+  for (const auto& [key, _] : refused) {
+    std::optional<Clock::time_point> until;
+    for (const auto& [k, vid] : versions) {
+      if (k != key) continue;
+      Target t{"s3:GetObjectRetention", key};
+      HttpResponse r = send("HEAD", full_key(key), {{"versionId", vid}}, {}, {}, t);
+      if (r.status != 200) continue;
+      auto u = parse_iso8601(r.header("x-amz-object-lock-retain-until-date"));
+      if (u && *u > now_t && (!until || *u > *until)) until = u;
+    }
+    if (!until) {
+      HttpResponse fake;
+      fake.status = 403;
+      std::string xml = "<Error><Code>AccessDenied</Code></Error>";
+      fake.body.assign(xml.begin(), xml.end());
+      fail(fake, Target{"s3:DeleteObjectVersion", key}, "DELETE");
+    }
+    locked.push_back({key, *until});
+  }
+  std::sort(locked.begin(), locked.end(),
+            [](const Retained& a, const Retained& b) { return a.key < b.key; });
+  return locked;
+}
+
+void S3Store::list_versions(const std::string& prefix,
+                            const std::function<void(const VersionEntry&)>& fn) {
+  Target t{"s3:ListBucketVersions", prefix};
+  std::string key_marker, version_marker;
+  const std::string full_prefix = config_.prefix + prefix;
+  for (;;) {
+    Pairs q{{"versions", ""},
+            {"prefix", full_prefix},
+            {"max-keys", std::to_string(config_.list_max_keys)}};
+    if (!key_marker.empty()) q.emplace_back("key-marker", key_marker);
+    if (!version_marker.empty()) q.emplace_back("version-id-marker", version_marker);
+    HttpResponse r = send("GET", "", q, {}, {}, t);
+    if (r.status != 200) fail(r, t, "GET (ListObjectVersions)");
+    auto doc = parse_xml(r.body_text(), "ListObjectVersions");
+    // Versions and delete markers are separate elements; S3 lists them in key order, newest
+    // first within a key, and so does this callback.
+    std::vector<VersionEntry> page;
+    for (const auto& c : doc->children) {
+      if (c->name != "Version" && c->name != "DeleteMarker") continue;
+      std::string k = c->child_text("Key");
+      if (!k.starts_with(config_.prefix)) continue;
+      VersionEntry v;
+      v.key = k.substr(config_.prefix.size());
+      v.version_id = c->child_text("VersionId");
+      v.delete_marker = c->name == "DeleteMarker";
+      v.latest = c->child_text("IsLatest") == "true";
+      try {
+        v.size = v.delete_marker ? 0 : std::stoull(c->child_text("Size"));
+      } catch (...) {
+        v.size = 0;
+      }
+      page.push_back(std::move(v));
+    }
+    for (const auto& v : page) fn(v);
+    if (doc->child_text("IsTruncated") != "true") return;
+    key_marker = doc->child_text("NextKeyMarker");
+    version_marker = doc->child_text("NextVersionIdMarker");
+    if (key_marker.empty()) {
+      throw Error(Errc::kRemote, "ListObjectVersions of " + object_url_text(prefix) +
+                                     " is truncated but has no marker");
+    }
+  }
+}
+
+std::string S3Store::versioning() {
+  std::lock_guard g(lock_mu_);
+  if (versioning_) return *versioning_;
+  Target t{"s3:GetBucketVersioning", ""};
+  HttpResponse r = send("GET", "", {{"versioning", ""}}, {}, {}, t);
+  if (r.status == 200) {
+    versioning_ = parse_xml(r.body_text(), "GetBucketVersioning")->child_text("Status");
+  } else if (r.status == 403 || r.status == 404 || r.status == 501) {
+    spdlog::debug("s3: cannot read the versioning of {} (HTTP {}); assuming none", config_.bucket,
+                  r.status);
+    versioning_ = std::string();
+  } else {
+    // A failing or refusing gateway: the request this probe precedes reports the failure with
+    // its own key; ask again next time rather than remember a guess.
+    spdlog::debug("s3: versioning of {} unknown (HTTP {}); asking again later", config_.bucket,
+                  r.status);
+    return std::string();
+  }
+  return *versioning_;
+}
+
+bool S3Store::read_original() { return config_.read_original_versions && !versioning().empty(); }
+
+bool S3Store::write_once(const std::string& key) {
+  return !(key.starts_with("locks/") || key.starts_with("gc/") || key == "config");
+}
+
+void S3Store::remember_versions(const std::string& key, const std::vector<VersionEntry>& versions) {
+  if (!write_once(key)) return;
+  const VersionEntry* first = nullptr;
+  size_t n = 0;
+  for (const auto& v : versions) {
+    if (v.delete_marker) continue;
+    first = &v;
+    ++n;
+  }
+  if (!first) return;
+  if (n > 1) {
+    spdlog::warn(
+        "s3: {} has {} versions: reading the first one; the later ones were written over it "
+        "(a write by someone holding backup credentials?)",
+        object_url_text(key), n);
+  }
+  std::lock_guard g(versions_mu_);
+  original_[key] = first->version_id;
+}
+
+std::string S3Store::read_version(const std::string& key) {
+  if (!write_once(key) || !read_original()) return {};
+  {
+    std::lock_guard g(versions_mu_);
+    if (auto it = original_.find(key); it != original_.end()) return it->second;
+  }
+  std::vector<VersionEntry> mine;
+  list_versions(key, [&](const VersionEntry& v) {
+    if (v.key == key) mine.push_back(v);
+  });
+  if (mine.empty() || mine.front().delete_marker) return {};  // a plain GET reports it missing
+  remember_versions(key, mine);
+  std::lock_guard g(versions_mu_);
+  auto it = original_.find(key);
+  return it == original_.end() ? std::string() : it->second;
+}
+
+Pairs S3Store::version_query(const std::string& key) {
+  std::string v = read_version(key);
+  // "null" is the id of an object written before versioning was enabled: GET it plainly.
+  if (v.empty() || v == "null") return {};
+  return {{"versionId", v}};
+}
+
+std::optional<RetentionRule> S3Store::rule() {
+  if (config_.retention_days) {
+    RetentionRule r;
+    r.period = retention_day() * *config_.retention_days;
+    r.margin = margin_for(r.period);
+    r.compliance = config_.compliance;
+    return r;
+  }
+  if (!object_lock_enabled()) return std::nullopt;
+  std::lock_guard g(lock_mu_);
+  return bucket_rule_;
+}
+
+std::optional<Retention> S3Store::retention(const std::string& key) {
+  std::optional<Retention> out;
+  retry_call(part_policy_, "HEAD " + key + " (retention)", [&] {
+    retention_requests_.fetch_add(1);
+    Pairs q = version_query(key);
+    Target t{"s3:GetObjectRetention", key};
+    HttpResponse r = send("HEAD", full_key(key), q, {}, {}, t);
+    if (r.status == 404)
+      throw Error(Errc::kNotFound, "object " + object_url_text(key) + " does not exist");
+    if (r.status != 200) fail(r, t, "HEAD");
+    out.reset();
+    if (auto until = parse_iso8601(r.header("x-amz-object-lock-retain-until-date"))) {
+      out = Retention{*until, r.header("x-amz-object-lock-mode") == "COMPLIANCE"};
+    }
+  });
+  return out;
+}
+
+void S3Store::set_retention(const std::string& key, Clock::time_point until, bool compliance) {
+  std::string body =
+      std::string("<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>") +
+      (compliance ? "COMPLIANCE" : "GOVERNANCE") + "</Mode><RetainUntilDate>" +
+      iso8601_millis(until) + "</RetainUntilDate></Retention>";
+  retry_call(part_policy_, "PUT " + key + " (retention)", [&] {
+    retention_requests_.fetch_add(1);
+    Pairs q = version_query(key);
+    q.emplace_back("retention", "");
+    Target t{"s3:PutObjectRetention", key};
+    auto bytes = as_bytes(body);
+    HttpResponse r =
+        send("PUT", full_key(key), q,
+             {{"Content-Type", "application/xml"}, {"Content-MD5", md5_base64(bytes)}}, bytes, t);
+    if (r.status != 200 && r.status != 204) fail(r, t, "PUT (PutObjectRetention)");
+  });
 }
 
 void S3Store::ensure_bucket(bool lock) {

@@ -7,8 +7,15 @@
 //    the store-wide settings skip "locks/" keys, which the repository removes when done.
 //  - get_range: Range GET; list: ListObjectsV2 with continuation tokens; remove_many:
 //    DeleteObjects in batches of 1000 with Content-MD5.
-//  - remove on a bucket with Object Lock: an object under retention is not removed and the call
-//    fails with a message naming the object and the retention date (never a silent skip).
+//  - remove on a bucket with Object Lock: every version of the object is removed
+//  (ListObjectVersions
+//    then DeleteObjects by version), unless retention protects it: then the call fails with a
+//    message naming the object and the retention date (never a silent skip); remove_unretained
+//    reports those instead (store/object_lock.h).
+//  - versioned bucket (s3.read-original-versions, default on): get, get_range and the retention
+//    calls address the first version of write-once keys (all but locks/, gc/ and config), found
+//    by ListObjectVersions (list() uses it too and remembers them), so an overwrite by a
+//    compromised writer is a new version nobody reads; it is logged as a warning.
 //  - Errors are mapped to one-line messages with categories (docs/s3.md lists them); request
 //    failures that may pass (5xx, SlowDown, resets, timeouts) are kTransient.
 //  - Answers are bounded (http_client.h): a ranged GET returns at most what was asked, a whole
@@ -22,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "store/object_store.h"
 #include "store/open_store.h"
@@ -39,7 +47,7 @@ std::unique_ptr<ObjectStore> make_s3_store(const std::string& url, const StoreOp
 
 namespace pvesafe::store::s3 {
 
-class S3Store : public ObjectStore {
+class S3Store : public ObjectStore, public ObjectLock {
  public:
   S3Store(S3Config config, std::shared_ptr<CredentialProvider> credentials);
 
@@ -53,6 +61,18 @@ class S3Store : public ObjectStore {
   void remove_many(const std::vector<std::string>& keys) override;
   std::string location() const override { return config_.location(); }
   int preferred_parallelism() const override { return config_.connections; }
+
+  ObjectLock* object_lock() override { return this; }
+
+  // ObjectLock
+  bool enabled() override { return object_lock_enabled(); }
+  std::string versioning() override;
+  std::optional<RetentionRule> rule() override;
+  std::optional<Retention> retention(const std::string& key) override;
+  void set_retention(const std::string& key, std::chrono::system_clock::time_point until,
+                     bool compliance) override;
+  std::vector<Retained> remove_unretained(const std::vector<std::string>& keys) override;
+  uint64_t retention_requests() const override { return retention_requests_.load(); }
 
   // Creates the bucket when it does not exist (with Object Lock when lock is true).
   void ensure_bucket(bool lock);
@@ -80,8 +100,31 @@ class S3Store : public ObjectStore {
                                                                     const PutOptions& o) const;
   void put_single(const std::string& key, std::span<const uint8_t> data, const PutOptions& o);
   void put_multipart(const std::string& key, std::span<const uint8_t> data, const PutOptions& o);
-  void delete_batch(const std::vector<std::pair<std::string, std::string>>& keys_versions);
+  // Keys whose DeleteObjects entry failed, with the error code.
+  std::vector<std::pair<std::string, std::string>> delete_batch(
+      const std::vector<std::pair<std::string, std::string>>& keys_versions,
+      bool collect_errors = false);
   std::chrono::system_clock::time_point now() const;
+  std::chrono::seconds retention_day() const {
+    return std::chrono::seconds(config_.retention_day_seconds);
+  }
+  std::chrono::seconds margin_for(std::chrono::seconds period) const;
+
+  // Versions. Every version of the keys under prefix, newest first per key (ListObjectVersions).
+  struct VersionEntry {
+    std::string key;  // store-relative
+    std::string version_id;
+    uint64_t size = 0;
+    bool delete_marker = false;
+    bool latest = false;
+  };
+  void list_versions(const std::string& prefix, const std::function<void(const VersionEntry&)>& fn);
+  bool read_original();
+  static bool write_once(const std::string& key);
+  // The version id get() reads for key ("" for the current version).
+  std::string read_version(const std::string& key);
+  void remember_versions(const std::string& key, const std::vector<VersionEntry>& versions);
+  Pairs version_query(const std::string& key);
 
   S3Config config_;
   std::shared_ptr<CredentialProvider> credentials_;
@@ -89,6 +132,11 @@ class S3Store : public ObjectStore {
   RetryPolicy part_policy_;
   std::mutex lock_mu_;
   std::optional<bool> object_lock_;
+  std::optional<RetentionRule> bucket_rule_;
+  std::optional<std::string> versioning_;
+  std::mutex versions_mu_;
+  std::unordered_map<std::string, std::string> original_;  // key -> version id pvesafe reads
+  std::atomic<uint64_t> retention_requests_{0};
   std::atomic<uint64_t> multipart_uploads_{0};
   std::atomic<uint64_t> multipart_aborts_{0};
   std::atomic<uint64_t> puts_{0}, gets_{0}, heads_{0}, lists_{0}, deletes_{0}, sent_{0}, received_{0};
