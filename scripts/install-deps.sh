@@ -27,6 +27,7 @@ test_pkgs=(
   # guest is Debian's kernel + busybox-static on a GPT/ext4 disk built without root.
   qemu-system-x86 qemu-utils libnbd-bin python3-libnbd
   linux-image-amd64 busybox-static fdisk e2fsprogs cpio
+  clang-14 libclang-rt-14-dev  # libFuzzer, ASan, UBSan for bench/fuzz (run.sh, ctest -L fuzz)
 )
 pkgs=("${build_pkgs[@]}")
 (( want_test )) && pkgs+=("${test_pkgs[@]}")

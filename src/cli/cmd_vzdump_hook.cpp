@@ -64,6 +64,9 @@ void register_vzdump_hook(CLI::App& app, GlobalOptions& global) {
     o.vmtype = env("VMTYPE");
     o.node = short_hostname();
     o.remove_archive = f->remove_archive;
+    o.details = [](const repo::BackupResult& b, const store::RequestCounts& req) {
+      return backup_json(b, req);
+    };
     if (o.target.empty()) {
       throw Error(Errc::kUsage, "vzdump-hook backup-end: TARGET is not set",
                   "run it as vzdump's hook script (script: in /etc/vzdump.conf)");
@@ -73,6 +76,10 @@ void register_vzdump_hook(CLI::App& app, GlobalOptions& global) {
     jobs::VzdumpHookResult r = jobs::run_vzdump_hook(repo, o, event_log(global));
     lock.reset();
     if (!r.warning.empty()) std::cerr << "pvesafe: warning: " << r.warning << "\n";
+    if (global.json) {
+      std::cout << r.details.dump(2) << "\n";
+      return;
+    }
     // vzdump copies this into the task log.
     std::cout << fmt::format(
         "pvesafe: stored {} ({}) as snapshot {} in {}: {} new, dedup {:.1f}x\n", r.file_name,

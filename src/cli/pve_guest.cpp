@@ -75,6 +75,13 @@ void run_guest_backup(GuestBackupFlags& f, repo::Repository& repo, const GlobalO
         j["size_bytes"] = b.result.size_bytes;
         j["stored_bytes"] = b.result.stored_bytes;
         j["dedup_ratio"] = b.result.dedup_ratio;
+        j["kind"] = b.result.snapshot.kind;
+        nlohmann::json disks = nlohmann::json::array();
+        for (const auto& d : b.result.disks) {
+          disks.push_back(
+              {{"name", d.name}, {"size_bytes", d.size_bytes}, {"data_bytes", d.data_bytes}});
+        }
+        j["disks"] = disks;
         if (b.archive_kept) j["archive"] = b.archive;
       } else {
         j["error"] = b.error->what();

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "core/json_number.h"
 #include "jobs/guest_restore.h"
 #include "pve/provision.h"
 #include "pve/ssh.h"
@@ -124,7 +125,7 @@ RecoveryResult recover_guest(RecoveryContext& ctx, const std::string& snapshot_i
       // health
       report("health");
       stage_start = Clock::now();
-      bool agent = st.contains("agent") && st["agent"].is_number() && st["agent"].get<int>() == 1;
+      bool agent = st.contains("agent") && json_integer<int>(st["agent"]) == 1;
       if (r.type == "qemu" && agent) {
         int tries = 0;
         while (!gr.agent_ping()) {

@@ -79,6 +79,7 @@ VzdumpHookResult run_vzdump_hook(repo::Repository& repo, const VzdumpHookOptions
   VzdumpHookResult r;
   r.file_name = source.name();
   r.backup = log.recorded(ev, [&](repo::CatalogEvent& e) {
+    const auto before = repo.store().requests();
     auto b = repo::backup(repo, source, bo);
     e.snapshot_id = b.snapshot_id;
     e.size_bytes = static_cast<int64_t>(b.size_bytes);
@@ -87,7 +88,12 @@ VzdumpHookResult run_vzdump_hook(repo::Repository& repo, const VzdumpHookOptions
     e.throughput_bytes_per_second =
         b.duration_seconds > 0 ? static_cast<double>(b.size_bytes) / b.duration_seconds : 0;
     e.dedup_ratio = b.dedup_ratio;
-    e.details_json = nlohmann::json{{"source", "vzdump-hook"}, {"mode", o.mode}}.dump();
+    nlohmann::json j =
+        o.details ? o.details(b, repo.store().requests() - before) : nlohmann::json::object();
+    j["source"] = "vzdump-hook";
+    j["mode"] = o.mode;
+    e.details_json = j.dump();
+    r.details = std::move(j);
     return b;
   });
   if (o.remove_archive) {

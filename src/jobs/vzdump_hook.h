@@ -6,11 +6,14 @@
 // needs nothing (hook_phase_stores() is false for them). One "backup" row in the catalog.
 #pragma once
 
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "jobs/event_log.h"
 #include "repo/backup.h"
 #include "repo/repository.h"
+#include "store/object_store.h"
 
 namespace pvesafe::jobs {
 
@@ -23,13 +26,17 @@ struct VzdumpHookOptions {
   std::string node;    // this node's name
   bool remove_archive = false;
   std::string pve_dir = "/etc/pve";  // where ha/resources.cfg and corosync.conf are read
+  // The details of the catalog row, from the backup and the store requests it made (the CLI
+  // passes its backup summary); "source" and "mode" are added. Unset: only those two.
+  std::function<nlohmann::json(const repo::BackupResult&, const store::RequestCounts&)> details;
 };
 
 struct VzdumpHookResult {
   repo::BackupResult backup;
   std::string file_name;
   bool archive_removed = false;
-  std::string warning;  // e.g. the archive could not be removed
+  std::string warning;     // e.g. the archive could not be removed
+  nlohmann::json details;  // as recorded in the catalog
 };
 
 bool hook_phase_stores(const std::string& phase);

@@ -11,6 +11,7 @@ std::string str(const nlohmann::json& o, const char* key) {
   if (!o.contains(key)) return {};
   const auto& v = o[key];
   if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   return {};
 }
