@@ -4,6 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/cluster_config_cmd.h"
 #include "cli/command.h"
 #include "cli/pve_guest.h"
 #include "cli/repo_context.h"
@@ -15,7 +16,8 @@ namespace pvesafe::cli {
 
 nlohmann::json backup_json(const repo::BackupResult& r, const store::RequestCounts& req) {
   nlohmann::json disks = nlohmann::json::array();
-  for (const auto& d : r.disks) disks.push_back({{"name", d.name}, {"size_bytes", d.size_bytes}, {"data_bytes", d.data_bytes}});
+  for (const auto& d : r.disks)
+    disks.push_back({{"name", d.name}, {"size_bytes", d.size_bytes}, {"data_bytes", d.data_bytes}});
   nlohmann::json j{{"snapshot_id", r.snapshot_id},
                    {"time", r.snapshot.time_utc},
                    {"node", r.snapshot.node},
@@ -30,7 +32,8 @@ nlohmann::json backup_json(const repo::BackupResult& r, const store::RequestCoun
                    {"packs", r.packs},
                    {"disks", disks},
                    {"duration_seconds", r.duration_seconds},
-                   {"throughput_bytes_per_second", r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0},
+                   {"throughput_bytes_per_second",
+                    r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0},
                    {"dedup_ratio", r.dedup_ratio}};
   j["requests"] = requests_json(req, r.size_bytes);
   if (!r.retain_until_utc.empty()) {
@@ -58,17 +61,20 @@ struct BackupFlags {
   std::vector<std::string> tags;
   int threads = 0;
   bool no_archive = false;
+  bool cluster_config = false;
 };
 }  // namespace
 
 void register_backup(CLI::App& app, GlobalOptions& g) {
-  auto* cmd = app.add_subcommand("backup", "Back up a file (e.g. a vzdump archive) or stdin into a snapshot");
+  auto* cmd = app.add_subcommand("backup",
+                                 "Back up a file (e.g. a vzdump archive) or stdin into a snapshot");
   auto f = std::make_shared<BackupFlags>();
   auto gf = std::make_shared<GuestBackupFlags>();  // --guest/--all through vzdump (cli/pve_guest.h)
   add_passphrase_flags(cmd, f->repo);
   cmd->add_option("file", f->file, "File or block device to back up");
   cmd->add_flag("--stdin", f->stdin_input, "Read the data from stdin");
-  cmd->add_option("--stdin-name", f->stdin_name, "File name recorded for --stdin (e.g. the vzdump name)");
+  cmd->add_option("--stdin-name", f->stdin_name,
+                  "File name recorded for --stdin (e.g. the vzdump name)");
   cmd->add_option("--node", f->node, "PVE node (default: from the name, else this host)");
   cmd->add_option("--guest", f->guest,
                   "Guest id (default: from a vzdump file name); without FILE and --stdin: back up "
@@ -77,12 +83,24 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::IsMember({"qemu", "lxc", ""}));
   cmd->add_option("--tag", f->tags, "Tag KEY=VALUE, repeatable");
   cmd->add_option("--threads", f->threads, "Worker threads (default: CPUs)");
-  cmd->add_flag("--no-archive", f->no_archive,
-                "Store the input as a plain byte stream even when it is a (compressed) vzdump archive; "
-                "by default a VMA is stored disk by disk and a compressed archive uncompressed, so "
-                "tomorrow's backup stores only what changed");
+  cmd->add_flag(
+      "--no-archive", f->no_archive,
+      "Store the input as a plain byte stream even when it is a (compressed) vzdump archive; "
+      "by default a VMA is stored disk by disk and a compressed archive uncompressed, so "
+      "tomorrow's backup stores only what changed");
   add_guest_backup_flags(cmd, *gf);
+  add_cluster_config_backup_flag(cmd, f->cluster_config);
   cmd->callback([&g, f, gf] {
+    if (f->cluster_config) {
+      if (!f->file.empty() || f->stdin_input || !f->guest.empty() || gf->all) {
+        throw Error(Errc::kUsage, "--cluster-config backs up the cluster, not a FILE or guest",
+                    "run it as its own command: pvesafe backup --cluster-config --pve-host ...");
+      }
+      auto repo = open_repository(g, f->repo);
+      auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "backup");
+      run_cluster_config_backup(gf->pve, gf->ssh, f->tags, repo, g);
+      return;
+    }
     if (f->file.empty() && !f->stdin_input && (!f->guest.empty() || gf->all)) {
       gf->guest = f->guest;
       gf->node = f->node;
@@ -92,10 +110,12 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
       return;
     }
     if (f->stdin_input == !f->file.empty()) {
-      throw Error(Errc::kUsage, "give either a FILE or --stdin", "pvesafe backup FILE | --stdin --stdin-name NAME");
+      throw Error(Errc::kUsage, "give either a FILE or --stdin",
+                  "pvesafe backup FILE | --stdin --stdin-name NAME");
     }
     if (f->stdin_input && f->stdin_name.empty()) {
-      throw Error(Errc::kUsage, "--stdin needs --stdin-name NAME", "e.g. --stdin-name vzdump-qemu-100-2026_11_24-01_00_00.vma.zst");
+      throw Error(Errc::kUsage, "--stdin needs --stdin-name NAME",
+                  "e.g. --stdin-name vzdump-qemu-100-2026_11_24-01_00_00.vma.zst");
     }
     repo::BackupOptions opt;
     opt.node = f->node;
@@ -109,8 +129,10 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
     ev.repository = g.repo;
     std::unique_ptr<repo::ByteSource> src;
     try {
-      if (f->stdin_input) src = std::make_unique<repo::FdSource>(0, f->stdin_name);
-      else src = std::make_unique<repo::FileSource>(f->file);
+      if (f->stdin_input)
+        src = std::make_unique<repo::FdSource>(0, f->stdin_name);
+      else
+        src = std::make_unique<repo::FileSource>(f->file);
       auto repo = open_repository(g, f->repo);
       ev.repository = repo.location();
       auto done = repo::complete_options(opt, src->name());
@@ -134,7 +156,8 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
       ev.size_bytes = static_cast<int64_t>(r.size_bytes);
       ev.stored_bytes = static_cast<int64_t>(r.stored_bytes);
       ev.duration_seconds = r.duration_seconds;
-      ev.throughput_bytes_per_second = r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0;
+      ev.throughput_bytes_per_second =
+          r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0;
       ev.dedup_ratio = r.dedup_ratio;
       nlohmann::json j = backup_json(r, req);
       ev.details_json = j.dump();
@@ -142,18 +165,21 @@ void register_backup(CLI::App& app, GlobalOptions& g) {
       if (g.json) {
         std::cout << j.dump(2) << "\n";
       } else {
-        print_table({"snapshot", "file", "size", "stored", "new", "reused", "requests", "seconds", "MB/s", "dedup"},
-                    {{r.snapshot_id, r.snapshot.file_name, human_bytes(r.size_bytes), human_bytes(r.stored_bytes),
-                      std::to_string(r.new_chunks), std::to_string(r.reused_chunks), std::to_string(req.total()),
+        print_table({"snapshot", "file", "size", "stored", "new", "reused", "requests", "seconds",
+                     "MB/s", "dedup"},
+                    {{r.snapshot_id, r.snapshot.file_name, human_bytes(r.size_bytes),
+                      human_bytes(r.stored_bytes), std::to_string(r.new_chunks),
+                      std::to_string(r.reused_chunks), std::to_string(req.total()),
                       fixed(r.duration_seconds), fixed(ev.throughput_bytes_per_second / 1e6, 1),
                       fixed(r.dedup_ratio, 1) + "x"}});
         for (const auto& d : r.disks) {
-          std::cout << "  disk " << d.name << ": " << human_bytes(d.size_bytes) << ", " << human_bytes(d.data_bytes)
-                    << " in use\n";
+          std::cout << "  disk " << d.name << ": " << human_bytes(d.size_bytes) << ", "
+                    << human_bytes(d.data_bytes) << " in use\n";
         }
         if (r.snapshot.received) {
-          std::cout << "  received " << r.snapshot.received->name << " (" << r.snapshot.received->compression
-                    << ", " << human_bytes(r.snapshot.received->size_bytes)
+          std::cout << "  received " << r.snapshot.received->name << " ("
+                    << r.snapshot.received->compression << ", "
+                    << human_bytes(r.snapshot.received->size_bytes)
                     << "), stored uncompressed: restore gives " << r.snapshot.file_name << "\n";
         }
       }

@@ -17,14 +17,13 @@
 
 #include "cli/command.h"
 #include "cli/pve_options.h"
+#include "cli/repo_context.h"
 #include "core/error.h"
-#include "core/json_number.h"
+#include "jobs/drill.h"
 #include "pve/drill.h"
 #include "pve/guest.h"
-#include "pve/provision.h"
-#include "repo/catalog.h"
 #include "repo/lock.h"
-#include "repo/restore.h"
+#include "store/read_timing_store.h"
 
 namespace pvesafe::cli {
 
@@ -32,68 +31,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Records when repository reads are in flight, to tell network time from the rest.
-class TimedStore : public store::ObjectStore {
- public:
-  explicit TimedStore(std::unique_ptr<store::ObjectStore> inner) : inner_(std::move(inner)) {}
-  void put(const std::string& key, std::span<const uint8_t> data,
-           const store::PutOptions& options) override {
-    inner_->put(key, data, options);
-  }
-  std::vector<uint8_t> get(const std::string& key) override {
-    auto t0 = Clock::now();
-    auto v = inner_->get(key);
-    note(t0, v.size());
-    return v;
-  }
-  std::vector<uint8_t> get_range(const std::string& key, uint64_t offset, uint64_t length) override {
-    auto t0 = Clock::now();
-    auto v = inner_->get_range(key, offset, length);
-    note(t0, v.size());
-    return v;
-  }
-  std::optional<store::ObjectInfo> stat(const std::string& key) override { return inner_->stat(key); }
-  void list(const std::string& prefix, const std::function<void(const store::ObjectInfo&)>& fn) override {
-    inner_->list(prefix, fn);
-  }
-  void remove(const std::string& key) override { inner_->remove(key); }
-  void remove_many(const std::vector<std::string>& keys) override { inner_->remove_many(keys); }
-  std::string location() const override { return inner_->location(); }
-  int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
-  store::RequestCounts requests() const override { return inner_->requests(); }
-  store::ObjectLock* object_lock() override { return inner_->object_lock(); }
-
-  void reset() {
-    std::lock_guard<std::mutex> lk(mu_);
-    intervals_.clear();
-    bytes_ = 0;
-    origin_ = Clock::now();
-  }
-  double busy_seconds() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return pve::union_seconds(intervals_);
-  }
-  uint64_t bytes() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return bytes_;
-  }
-
- private:
-  void note(Clock::time_point t0, size_t n) {
-    auto t1 = Clock::now();
-    std::lock_guard<std::mutex> lk(mu_);
-    intervals_.emplace_back(std::chrono::duration<double>(t0 - origin_).count(),
-                            std::chrono::duration<double>(t1 - origin_).count());
-    bytes_ += n;
-  }
-  std::unique_ptr<store::ObjectStore> inner_;
-  std::mutex mu_;
-  std::vector<std::pair<double, double>> intervals_;
-  uint64_t bytes_ = 0;
-  Clock::time_point origin_ = Clock::now();
-};
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 struct DrillFlags {
   PveFlags pve;
@@ -112,53 +52,11 @@ struct DrillFlags {
   double task_timeout_seconds = 6 * 3600;
 };
 
-struct DrillResult {
-  std::string guest_id, guest_type, node, scratch_id, snapshot_id, snapshot_time, file_name;
-  uint64_t size_bytes = 0, fetched_bytes = 0, disk_bytes = 0;
-  pve::DrillStages stages;
-  std::vector<std::string> completed;  // stage names done
-  std::string health_detail;
-  bool passed = false;
-  double sla_seconds = 0;
-  std::optional<pve::RtoPrediction> prediction;
-  std::string error;
-  Errc code = Errc::kCheckFailed;
-  bool cleanup_ok = true;
-};
-
-nlohmann::json report_json(const DrillResult& r) {
-  nlohmann::json j{{"guest_id", r.guest_id},
-                   {"guest_type", r.guest_type},
-                   {"node", r.node},
-                   {"scratch_vmid", r.scratch_id},
-                   {"snapshot_id", r.snapshot_id},
-                   {"snapshot_time", r.snapshot_time},
-                   {"file_name", r.file_name},
-                   {"size_bytes", r.size_bytes},
-                   {"fetched_bytes", r.fetched_bytes},
-                   {"stages", pve::to_json(r.stages)},
-                   {"stages_completed", r.completed},
-                   {"health", r.health_detail},
-                   {"rto_seconds", r.stages.rto()},
-                   {"sla_seconds", r.sla_seconds},
-                   {"passed", r.passed},
-                   {"cleanup_ok", r.cleanup_ok}};
-  if (r.prediction) {
-    j["prediction"] = pve::to_json(*r.prediction);
-    j["prediction"]["method"] =
-        "lookup + fetch*k (or disk*fetched/size/link) + decrypt_verify*k + provision*k + boot + "
-        "health, k = disk_bytes/size_bytes";
-  }
-  if (!r.error.empty()) j["error"] = r.error;
-  return j;
-}
-
-void print_table(const DrillResult& r) {
-  std::cout << fmt::format("drill of guest {} ({}) from snapshot {} ({}, {}) on {} as scratch guest {}\n",
-                           r.guest_id, r.guest_type.empty() ? "?" : r.guest_type,
-                           r.snapshot_id.substr(0, 8), r.snapshot_time,
-                           human_bytes(r.size_bytes), r.node,
-                           r.scratch_id.empty() ? "-" : r.scratch_id);
+void print_table(const jobs::DrillResult& r) {
+  std::cout << fmt::format(
+      "drill of guest {} ({}) from snapshot {} ({}, {}) on {} as scratch guest {}\n", r.guest_id,
+      r.guest_type.empty() ? "?" : r.guest_type, r.snapshot_id.substr(0, 8), r.snapshot_time,
+      human_bytes(r.size_bytes), r.node, r.scratch_id.empty() ? "-" : r.scratch_id);
   std::cout << fmt::format("  {:<16} {:>10}\n", "STAGE", "SECONDS");
   for (const auto& [name, secs] : r.stages.list()) {
     bool done = std::find(r.completed.begin(), r.completed.end(), name) != r.completed.end();
@@ -188,7 +86,7 @@ void print_table(const DrillResult& r) {
         pve::format_seconds(p.decrypt_verify), pve::format_seconds(p.provision),
         pve::format_seconds(r.stages.lookup + r.stages.boot + r.stages.health));
   }
-  if (!r.error.empty()) std::cout << "  error: " << r.error << "\n";
+  if (r.error) std::cout << "  error: " << r.error->what() << "\n";
 }
 
 std::string utc_stamp() {
@@ -198,166 +96,6 @@ std::string utc_stamp() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
   return buf;
-}
-
-DrillResult drill_one(const DrillFlags& f, pve::Client& client, repo::Repository& repo,
-                      TimedStore& timed, const std::vector<pve::NodeInfo>& nodes,
-                      const std::string& guest_id, double sla, double link) {
-  DrillResult r;
-  r.guest_id = guest_id;
-  r.node = f.node;
-  r.sla_seconds = sla;
-  auto t = Clock::now();
-  try {
-    // lookup
-    repo::SnapshotFilter filter;
-    filter.guest_id = guest_id;
-    r.snapshot_id = repo.resolve_snapshot("latest", filter);
-    repo::Manifest m = repo.load_manifest(r.snapshot_id);
-    r.snapshot_time = m.info.time_utc;
-    r.file_name = m.info.file_name;
-    r.size_bytes = m.info.size_bytes;
-    pve::ArchiveKind kind = pve::archive_kind(m.info.file_name);
-    r.guest_type = m.info.guest_type.empty() ? kind.type : m.info.guest_type;
-    pve::require_online_node(client, f.node);
-    if (auto g = pve::lookup_guest(client, guest_id)) r.disk_bytes = g->maxdisk_bytes;
-    r.scratch_id = pve::next_vmid(client);
-    pve::SshSession ssh(ssh_options_for(f.ssh, f.node, nodes));
-    pve::RestoreTarget target;
-    target.node = f.node;
-    target.vmid = r.scratch_id;
-    target.type = r.guest_type;
-    target.storage = f.storage;
-    target.dump_storage = f.dump_storage;
-    target.dump_dir_template = f.ssh.dump_dir;
-    target.unique = true;
-    target.timeout = std::chrono::seconds(static_cast<int64_t>(f.task_timeout_seconds));
-    pve::GuestRestore gr(client, ssh, target, kind.extension);
-    try {
-      gr.preflight();
-      r.stages.lookup = since(t);
-      r.completed.push_back("lookup");
-
-      // fetch + decrypt/verify: stream the snapshot into the node
-      timed.reset();
-      t = Clock::now();
-      repo::RestoreResult rr = repo::restore(repo, r.snapshot_id, gr.upload());
-      double wall = since(t);
-      r.stages.fetch = std::min(wall, timed.busy_seconds());
-      r.stages.decrypt_verify = wall - r.stages.fetch;
-      r.fetched_bytes = timed.bytes();
-      r.completed.push_back("fetch");
-      r.completed.push_back("decrypt/verify");
-
-      // provision
-      t = Clock::now();
-      gr.create();
-      gr.isolate_network();
-      r.stages.provision = since(t);
-      r.completed.push_back("provision");
-
-      // boot
-      t = Clock::now();
-      gr.start();
-      auto deadline = Clock::now() + std::chrono::duration<double>(f.health_timeout_seconds);
-      nlohmann::json st;
-      while (true) {
-        st = gr.current_status();
-        if (st.is_object() && st.value("status", std::string()) == "running") break;
-        if (Clock::now() > deadline) {
-          throw Error(Errc::kCheckFailed,
-                      fmt::format("scratch guest {} did not reach status running within {}",
-                                  r.scratch_id, pve::format_seconds(f.health_timeout_seconds)));
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      }
-      r.stages.boot = since(t);
-      r.completed.push_back("boot");
-
-      // health
-      t = Clock::now();
-      bool agent = st.contains("agent") && json_integer<int>(st["agent"]) == 1;
-      if (r.guest_type == "qemu" && agent) {
-        int tries = 0;
-        while (!gr.agent_ping()) {
-          ++tries;
-          if (Clock::now() > deadline) {
-            throw Error(Errc::kCheckFailed,
-                        fmt::format("guest agent of scratch guest {} did not answer within {}",
-                                    r.scratch_id, pve::format_seconds(f.health_timeout_seconds)),
-                        "check that qemu-guest-agent is installed and enabled in the guest");
-          }
-          std::this_thread::sleep_for(std::chrono::seconds(1));
-        }
-        r.health_detail = fmt::format("guest agent answered ({} retries)", tries);
-      } else {
-        r.health_detail = r.guest_type == "qemu" ? "status running (no guest agent configured)"
-                                                 : "status running (container)";
-      }
-      r.stages.health = since(t);
-      r.completed.push_back("health");
-      r.passed = r.stages.rto() <= sla;
-      if (r.disk_bytes == 0) r.disk_bytes = r.size_bytes;
-      r.prediction = pve::predict_rto(r.stages, r.size_bytes, r.fetched_bytes, r.disk_bytes, link);
-      (void)rr;
-
-      // cleanup
-      t = Clock::now();
-      gr.destroy();
-      gr.remove_archive();
-      r.stages.cleanup = since(t);
-      r.completed.push_back("cleanup");
-    } catch (...) {
-      t = Clock::now();
-      // ~GuestRestore removes the scratch guest and the staged archive.
-      throw;
-    }
-  } catch (const Error& e) {
-    r.passed = false;
-    r.error = e.what();
-    r.code = e.code();
-    // Whatever stage failed, the scratch guest must be gone: check.
-    try {
-      if (!r.scratch_id.empty() && pve::lookup_guest(client, r.scratch_id)) {
-        r.cleanup_ok = false;
-        r.error += fmt::format(" (scratch guest {} could not be removed: remove it by hand)", r.scratch_id);
-      }
-    } catch (const Error&) {
-    }
-    r.stages.cleanup = since(t);
-  }
-  return r;
-}
-
-void record(const GlobalOptions& g, const repo::Repository& repo, const DrillResult& r) {
-  try {
-    auto catalog = repo::Catalog::open(catalog_path(g));
-    repo::CatalogEvent ev;
-    ev.kind = "drill";
-    ev.repository = repo.location();
-    ev.snapshot_id = r.snapshot_id;
-    ev.node = r.node;
-    ev.guest_id = r.guest_id;
-    ev.guest_type = r.guest_type;
-    ev.file_name = r.file_name;
-    ev.size_bytes = static_cast<int64_t>(r.size_bytes);
-    ev.duration_seconds = r.stages.rto();
-    double transfer = r.stages.fetch + r.stages.decrypt_verify;
-    ev.throughput_bytes_per_second = transfer > 0 ? static_cast<double>(r.size_bytes) / transfer : 0;
-    ev.result = r.error.empty() && r.passed ? "ok" : "error";
-    ev.error = r.error.empty() && !r.passed ? "RTO over SLA" : r.error;
-    nlohmann::json d = pve::to_json(r.stages);
-    d["sla_seconds"] = r.sla_seconds;
-    d["rto_seconds"] = r.stages.rto();
-    d["passed"] = r.passed;
-    d["scratch_vmid"] = r.scratch_id;
-    d["stages_completed"] = r.completed;
-    if (r.prediction) d["predicted_rto_seconds"] = r.prediction->rto;
-    ev.details_json = d.dump();
-    catalog.record(ev);
-  } catch (const Error& e) {
-    spdlog::warn("could not record the drill in the catalog: {}", e.what());
-  }
 }
 
 }  // namespace
@@ -370,9 +108,11 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
       "it, and compare the measured RTO with the SLA");
   cmd->add_option("--guest", f->guest, "Guest (vmid) to drill");
   cmd->add_flag("--all-critical", f->all_critical, "Drill every guest tagged --critical-tag");
-  cmd->add_option("--critical-tag", f->critical_tag, "PVE tag of critical guests")->capture_default_str();
+  cmd->add_option("--critical-tag", f->critical_tag, "PVE tag of critical guests")
+      ->capture_default_str();
   cmd->add_option("--node", f->node, "Node to restore the scratch guest on")->required();
-  cmd->add_option("--sla", f->sla, "Recovery time objective, e.g. 15m, 900s, 1h")->capture_default_str();
+  cmd->add_option("--sla", f->sla, "Recovery time objective, e.g. 15m, 900s, 1h")
+      ->capture_default_str();
   cmd->add_option("--link", f->link,
                   "Link speed for the predicted RTO of the full disk, e.g. 1Gbit, 10Gbit, 200MB/s "
                   "(default: the measured fetch rate)");
@@ -397,10 +137,9 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
     double sla = parse_duration_seconds(f->sla);
     double link = f->link.empty() ? 0 : parse_link_bytes_per_second(f->link);
 
-    pve::Client client(pve_client_options(f->pve));
-    auto nodes = pve::list_nodes(client);
     std::vector<std::string> guests;
     if (f->all_critical) {
+      pve::Client client(pve_client_options(f->pve));
       for (const auto& g : pve::guests_with_tag(pve::list_guests(client), f->critical_tag)) {
         guests.push_back(g.vmid);
       }
@@ -411,26 +150,27 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
     } else {
       guests.push_back(f->guest);
     }
-    auto timed_owner = std::make_unique<TimedStore>(open_store_from(global));
-    TimedStore* timed = timed_owner.get();
+    auto timed_owner = std::make_unique<store::ReadTimingStore>(open_store_from(global));
+    store::ReadTimingStore* timed = timed_owner.get();
     auto t_open = Clock::now();
     repo::Repository repo = open_repository_over(std::move(timed_owner), f->repo);
     // Shared: backups may run meanwhile, prune/gc may not delete what the drill reads.
     auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "drill");
-    double open_seconds = since(t_open);
-
-    std::vector<DrillResult> results;
-    for (const auto& id : guests) {
-      DrillResult r = drill_one(*f, client, repo, *timed, nodes, id, sla, link);
-      r.stages.lookup += open_seconds;  // opening the repository is part of finding the data
-      r.passed = r.passed && r.stages.rto() <= sla;
-      if (r.prediction) r.prediction->rto += open_seconds;
-      open_seconds = 0;
-      record(global, repo, r);
-      results.push_back(std::move(r));
-    }
+    jobs::DrillOptions o;
+    o.api = pve_client_options(f->pve);
+    o.ssh = ssh_targets(f->ssh);
+    o.guests = guests;
+    o.node = f->node;
+    o.sla_seconds = sla;
+    o.link_bytes_per_second = link;
+    o.storage = f->storage;
+    o.dump_storage = f->dump_storage;
+    o.health_timeout = std::chrono::seconds(static_cast<int64_t>(f->health_timeout_seconds));
+    o.task_timeout = std::chrono::seconds(static_cast<int64_t>(f->task_timeout_seconds));
+    o.open_seconds = since(t_open);
+    std::vector<jobs::DrillResult> results = jobs::drill_guests(repo, timed, o, event_log(global));
     nlohmann::json rep = nlohmann::json::array();
-    for (const auto& r : results) rep.push_back(report_json(r));
+    for (const auto& r : results) rep.push_back(jobs::drill_report(r));
     nlohmann::json doc{{"time_utc", utc_stamp()}, {"repository", repo.location()}, {"drills", rep}};
     std::string path = f->report;
     if (path.empty()) {
@@ -438,8 +178,8 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);
       ::chmod(dir.c_str(), 0700);
-      path = (dir / fmt::format("drill-{}-{}.json", f->all_critical ? "critical" : f->guest,
-                                utc_stamp()))
+      path = (dir /
+              fmt::format("drill-{}-{}.json", f->all_critical ? "critical" : f->guest, utc_stamp()))
                  .string();
     }
     {
@@ -458,8 +198,9 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
     }
     // Exit: 0 only when every drill passed within its SLA.
     for (const auto& r : results) {
-      if (!r.error.empty()) {
-        throw Error(r.code, fmt::format("drill of guest {} failed: {}", r.guest_id, r.error));
+      if (r.error) {
+        throw Error(r.error->code(),
+                    fmt::format("drill of guest {} failed: {}", r.guest_id, r.error->what()));
       }
     }
     for (const auto& r : results) {

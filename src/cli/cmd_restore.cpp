@@ -4,6 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/cluster_config_cmd.h"
 #include "cli/command.h"
 #include "cli/pve_guest.h"
 #include "cli/repo_context.h"
@@ -35,27 +36,49 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
       "Target file, device, or - for stdout (without --to: to a guest). An existing "
       "file or a device is replaced only with --force; a symbolic link is never followed");
   cmd->add_option("--disk", f->disk,
-                  "Write only this disk of a VMA snapshot (e.g. drive-scsi0) as a raw image: for qm importdisk, "
+                  "Write only this disk of a VMA snapshot (e.g. drive-scsi0) as a raw image: for "
+                  "qm importdisk, "
                   "a zvol or an RBD image; `pvesafe snapshots` lists the disks");
-  cmd->add_option("--guest", f->guest,
-                  "With latest: newest snapshot of this guest; without --to: restore to this guest");
+  cmd->add_option(
+      "--guest", f->guest,
+      "With latest: newest snapshot of this guest; without --to: restore to this guest");
   cmd->add_option("--node", f->node,
                   "With latest: newest snapshot from this node; without --to: the node to restore "
                   "the guest on");
   cmd->add_option("--type", f->type, "With latest: guest type qemu|lxc");
-  cmd->add_option("--threads", f->threads, "Parallel fetches (default: CPUs or the store's preference)");
-  cmd->add_flag("--no-sparse", f->no_sparse,
-                "Write zeros in full: by default a file target gets holes where 32 KiB blocks are "
-                "all zero (unused disk space), like cp --sparse; devices are always written in full");
+  cmd->add_option("--threads", f->threads,
+                  "Parallel fetches (default: CPUs or the store's preference)");
+  cmd->add_flag(
+      "--no-sparse", f->no_sparse,
+      "Write zeros in full: by default a file target gets holes where 32 KiB blocks are "
+      "all zero (unused disk space), like cp --sparse; devices are always written in full");
   add_guest_restore_flags(cmd, *gf);  // also --force, for --to as well
-  cmd->callback([&g, f, gf] {
+  auto cf = std::make_shared<ClusterConfigRestoreFlags>();
+  add_cluster_config_restore_flags(cmd, *cf);
+  cmd->callback([&g, f, gf, cf] {
+    if (cf->requested) {
+      if (!f->disk.empty() || !f->guest.empty()) {
+        throw Error(Errc::kUsage,
+                    "--cluster-config restores the cluster's files, not a disk or guest",
+                    "pvesafe restore latest --cluster-config --to DIR | --diff | --apply");
+      }
+      auto repo = open_repository(g, f->repo);
+      run_cluster_config_restore(*cf, gf->pve, gf->ssh, repo, f->snapshot, f->to, gf->force, g);
+      return;
+    }
+    if (cf->diff || cf->apply) {
+      throw Error(Errc::kUsage, "--diff and --apply are for --cluster-config",
+                  "pvesafe restore latest --cluster-config --diff");
+    }
     if (!f->disk.empty() && f->to.empty()) {
-      throw Error(Errc::kUsage, "--disk needs --to FILE|DEVICE|-", "e.g. pvesafe restore latest --guest 100 --disk drive-scsi0 --to disk.raw");
+      throw Error(Errc::kUsage, "--disk needs --to FILE|DEVICE|-",
+                  "e.g. pvesafe restore latest --guest 100 --disk drive-scsi0 --to disk.raw");
     }
     if (f->to.empty()) {
       if (f->guest.empty()) {
-        throw Error(Errc::kUsage, "give --to FILE|- or --guest ID --node NODE",
-                    "pvesafe restore SNAPSHOT --to FILE, or --guest 100 --node pve-02 [--new-id N]");
+        throw Error(
+            Errc::kUsage, "give --to FILE|- or --guest ID --node NODE",
+            "pvesafe restore SNAPSHOT --to FILE, or --guest 100 --node pve-02 [--new-id N]");
       }
       gf->guest = f->guest;
       gf->node = f->node;
@@ -91,7 +114,8 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
       ev.snapshot_id = id;
       if (f->to != "-") opt.progress = make_progress(g, "restore");
       const auto before = repo.store().requests();
-      auto r = f->disk.empty() ? repo::restore(repo, id, *sink, opt) : repo::restore_disk(repo, id, f->disk, *sink, opt);
+      auto r = f->disk.empty() ? repo::restore(repo, id, *sink, opt)
+                               : repo::restore_disk(repo, id, f->disk, *sink, opt);
       const auto req = repo.store().requests() - before;
       end_progress(g);
       ev.node = r.snapshot.node;
@@ -100,28 +124,37 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
       ev.file_name = r.snapshot.file_name;
       ev.size_bytes = static_cast<int64_t>(r.size_bytes);
       ev.duration_seconds = r.duration_seconds;
-      ev.throughput_bytes_per_second = r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0;
+      ev.throughput_bytes_per_second =
+          r.duration_seconds > 0 ? r.size_bytes / r.duration_seconds : 0;
       nlohmann::json reqj = requests_json(req, r.size_bytes);
-      ev.details_json = nlohmann::json{{"disk", f->disk}, {"requests", reqj}, {"fetched_bytes", r.fetched_bytes}}.dump();
+      ev.details_json =
+          nlohmann::json{{"disk", f->disk}, {"requests", reqj}, {"fetched_bytes", r.fetched_bytes}}
+              .dump();
       record_event(g, ev);
       if (f->to == "-") {
         if (!g.quiet) {
-          std::cerr << "restored snapshot " << r.snapshot_id << " (" << r.size_bytes << " bytes) to stdout\n";
+          std::cerr << "restored snapshot " << r.snapshot_id << " (" << r.size_bytes
+                    << " bytes) to stdout\n";
         }
         return;
       }
       if (g.json) {
-        nlohmann::json j{{"snapshot_id", r.snapshot_id}, {"file_name", r.file_name},
-                         {"to", f->to}, {"size_bytes", r.size_bytes}, {"chunks", r.chunks},
-                         {"fetched_bytes", r.fetched_bytes}, {"requests", reqj},
+        nlohmann::json j{{"snapshot_id", r.snapshot_id},
+                         {"file_name", r.file_name},
+                         {"to", f->to},
+                         {"size_bytes", r.size_bytes},
+                         {"chunks", r.chunks},
+                         {"fetched_bytes", r.fetched_bytes},
+                         {"requests", reqj},
                          {"duration_seconds", r.duration_seconds},
                          {"throughput_bytes_per_second", ev.throughput_bytes_per_second}};
         if (!f->disk.empty()) j["disk"] = f->disk;
         std::cout << j.dump(2) << "\n";
       } else {
-        std::cout << "restored snapshot " << r.snapshot_id << " (" << (f->disk.empty() ? "" : "disk ")
-                  << r.file_name << ", " << r.size_bytes << " bytes) to " << f->to << " in "
-                  << fixed(r.duration_seconds) << " s, " << req.total() << " requests\n";
+        std::cout << "restored snapshot " << r.snapshot_id << " ("
+                  << (f->disk.empty() ? "" : "disk ") << r.file_name << ", " << r.size_bytes
+                  << " bytes) to " << f->to << " in " << fixed(r.duration_seconds) << " s, "
+                  << req.total() << " requests\n";
       }
     } catch (const Error& e) {
       end_progress(g);

@@ -1,18 +1,9 @@
-// Guest backup and restore for `pvesafe backup --guest/--all` and `pvesafe restore --guest`.
+// The flags of `pvesafe backup --guest/--all` and `pvesafe restore --guest`, and the hand-over to
+// the use cases (jobs/guest_backup.h, jobs/guest_restore.h) with the printing of their results.
 // cmd_backup.cpp / cmd_restore.cpp add the flags with add_guest_*_flags() and hand over to
 // run_guest_*() when guest_*_requested(). Those commands already own --guest and --node; they
 // copy them into `guest` and `node` before calling (backup: FILE and --stdin absent; restore:
 // --to absent).
-//
-// Backup of a guest: find its node (/cluster/resources), run vzdump there through the API
-// (storage --dump-storage, mode snapshot, zstd), then stream the archive over SFTP from the node
-// straight into the repository (no local copy), tagged node/guest/type, and remove it from the
-// node unless --keep-archive. --all --node N / --pool P backs up several guests, --jobs at once.
-//
-// Restore to a guest: stream the snapshot over SFTP into the dump directory of --dump-storage on
-// --node, then create the guest from it through the API (qmrestore / pct restore), optionally
-// start it. Refuses an lxc snapshot into a qemu guest, and an existing vmid without --force; a
-// failed restore removes the guest it created and the staged archive.
 #pragma once
 
 #include <CLI/CLI.hpp>

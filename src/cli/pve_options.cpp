@@ -1,12 +1,11 @@
 #include "cli/pve_options.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <regex>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 #include "repo/catalog.h"
@@ -84,6 +83,11 @@ void add_ssh_flags(CLI::App* cmd, SshFlags& f) {
                   "Dump directory on the nodes, with {node} and {storage} (default: the "
                   "storage's path from the API + /dump)")
       ->group(g);
+  cmd->add_option("--node-root", f.node_root,
+                  "Root of the nodes' file systems, with {node}, under which /etc/pve and "
+                  "/etc/network are read and written (default /; a directory per node for a "
+                  "chroot or pvesim)")
+      ->group(g);
 }
 
 pve::ClientOptions pve_client_options(PveFlags& f) {
@@ -123,48 +127,42 @@ pve::ClientOptions pve_client_options(PveFlags& f) {
   return o;
 }
 
-pve::SshOptions ssh_options_for(const SshFlags& f, const std::string& node,
-                                const std::vector<pve::NodeInfo>& nodes) {
-  pve::SshOptions o;
-  o.node = node;
-  o.user = f.user;
-  o.port = f.port;
-  o.known_hosts = env_or("PVESAFE_SSH_KNOWN_HOSTS", f.known_hosts);
-  if (o.known_hosts.empty()) o.known_hosts = home() + "/.ssh/known_hosts";
-  o.key_file = f.key_file;
-  if (o.key_file.empty()) {
+pve::SshTargets ssh_targets(const SshFlags& f) {
+  pve::SshTargets t;
+  t.user = f.user;
+  t.port = f.port;
+  t.known_hosts = env_or("PVESAFE_SSH_KNOWN_HOSTS", f.known_hosts);
+  if (t.known_hosts.empty()) t.known_hosts = home() + "/.ssh/known_hosts";
+  t.key_file = f.key_file;
+  if (t.key_file.empty()) {
     const char* cred = std::getenv("CREDENTIALS_DIRECTORY");
     std::string c = cred ? std::string(cred) + "/pvesafe-ssh-key" : "";
     if (exists(c)) {
-      o.key_file = c;
+      t.key_file = c;
     } else {
       for (const char* n : {"/.ssh/id_ed25519", "/.ssh/id_ecdsa", "/.ssh/id_rsa"}) {
         if (exists(home() + n)) {
-          o.key_file = home() + n;
+          t.key_file = home() + n;
           break;
         }
       }
     }
   }
-  bool mapped = false;
   for (const auto& h : f.hosts) {
     auto eq = h.find('=');
-    if (eq == std::string::npos) {
+    if (eq == std::string::npos || eq == 0) {
       throw Error(Errc::kUsage, fmt::format("--ssh-host '{}' is not NODE=HOST[:PORT]", h));
     }
-    if (h.substr(0, eq) != node) continue;
-    auto a = pve::parse_host_port(h.substr(eq + 1));
-    o.host = a.host;
-    if (a.port) o.port = a.port;
-    mapped = true;
+    t.hosts[h.substr(0, eq)] = pve::parse_host_port(h.substr(eq + 1));
   }
-  if (!mapped) {
-    o.host = node;
-    for (const auto& n : nodes) {
-      if (n.name == node && !n.ip.empty()) o.host = n.ip;
-    }
-  }
-  return o;
+  t.dump_dir_template = f.dump_dir;
+  t.root_template = f.node_root;
+  return t;
+}
+
+pve::SshOptions ssh_options_for(const SshFlags& f, const std::string& node,
+                                const std::vector<pve::NodeInfo>& nodes) {
+  return ssh_targets(f).for_node(node, nodes);
 }
 
 repo::Repository open_repository_over(std::unique_ptr<store::ObjectStore> store,
@@ -184,7 +182,8 @@ double parse_duration_seconds(const std::string& s) {
     std::smatch m;
     std::string rest = s.substr(pos);
     if (!std::regex_search(rest, m, part, std::regex_constants::match_continuous)) {
-      throw Error(Errc::kUsage, fmt::format("'{}' is not a duration", s), "write it like 15m, 900s or 1h30m");
+      throw Error(Errc::kUsage, fmt::format("'{}' is not a duration", s),
+                  "write it like 15m, 900s or 1h30m");
     }
     double v = std::stod(m[1].str());
     std::string u = m[2].str();

@@ -23,6 +23,7 @@
 #include "pve/client.h"
 #include "pve/guest.h"
 #include "pve/ssh.h"
+#include "pve/ssh_targets.h"
 #include "repo/repository.h"
 
 namespace pvesafe::cli {
@@ -47,6 +48,8 @@ struct SshFlags {
   std::vector<std::string> hosts;  // NODE=HOST[:PORT]
   // Dump directory template on the nodes ("{node}", "{storage}"); empty: from the API.
   std::string dump_dir;
+  // Root of the nodes' file systems ("{node}"); empty: "/".
+  std::string node_root;
 };
 
 void add_pve_flags(CLI::App* cmd, PveFlags& f);
@@ -55,6 +58,9 @@ void add_ssh_flags(CLI::App* cmd, SshFlags& f);
 // Fills unset flags from the environment and reads the secret. kUsage/kConfig when incomplete.
 pve::ClientOptions pve_client_options(PveFlags& f);
 
+// The SSH flags with their defaults filled in (env PVESAFE_SSH_KNOWN_HOSTS, the credential
+// pvesafe-ssh-key, ~/.ssh/id_*); kUsage for a malformed --ssh-host.
+pve::SshTargets ssh_targets(const SshFlags& f);
 // SSH options to reach `node`: --ssh-host NODE=... wins, else the node's cluster address
 // (/cluster/status "ip"), else the node name.
 pve::SshOptions ssh_options_for(const SshFlags& f, const std::string& node,

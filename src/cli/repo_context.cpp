@@ -155,20 +155,20 @@ std::string catalog_path(const GlobalOptions& g) {
   return g.catalog.empty() ? repo::Catalog::default_path() : g.catalog;
 }
 
-void record_event(const GlobalOptions& g, repo::CatalogEvent event) {
-  try {
-    auto cat = repo::Catalog::open(catalog_path(g));
-    cat.record(event);
-  } catch (const std::exception& e) {
-    spdlog::warn("could not record the {} in the catalog: {}", event.kind, e.what());
-  }
+jobs::EventLog& event_log(const GlobalOptions& g) {
+  // One per process: commands run once, and the catalog stays open for every row they write.
+  static std::mutex mu;
+  static std::unique_ptr<jobs::EventLog> log;
+  std::lock_guard<std::mutex> lk(mu);
+  if (!log || log->path() != catalog_path(g))
+    log = std::make_unique<jobs::EventLog>(catalog_path(g));
+  return *log;
 }
 
+void record_event(const GlobalOptions& g, repo::CatalogEvent event) { event_log(g).record(event); }
+
 void record_failure(const GlobalOptions& g, repo::CatalogEvent event, const Error& error) {
-  if (error.code() == Errc::kUsage) return;
-  event.result = "error";
-  event.error = error.what();
-  record_event(g, std::move(event));
+  event_log(g).record_failure(std::move(event), error);
 }
 
 namespace {
@@ -176,7 +176,8 @@ bool progress_enabled(const GlobalOptions& g) { return !g.quiet && isatty(2); }
 bool g_progress_shown = false;
 }  // namespace
 
-std::function<void(const repo::Progress&)> make_progress(const GlobalOptions& g, std::string label) {
+std::function<void(const repo::Progress&)> make_progress(const GlobalOptions& g,
+                                                         std::string label) {
   if (!progress_enabled(g)) return {};
   auto last = std::make_shared<std::chrono::steady_clock::time_point>();
   return [last, label](const repo::Progress& p) {
@@ -186,8 +187,9 @@ std::function<void(const repo::Progress&)> make_progress(const GlobalOptions& g,
     double rate = p.elapsed_seconds > 0 ? p.bytes_done / p.elapsed_seconds : 0;
     std::string line = label + " " + human_bytes(p.bytes_done);
     if (p.bytes_total && *p.bytes_total > 0) {
-      line += fmt::format(" / {} ({:.0f}%)", human_bytes(*p.bytes_total),
-                          100.0 * static_cast<double>(p.bytes_done) / static_cast<double>(*p.bytes_total));
+      line += fmt::format(
+          " / {} ({:.0f}%)", human_bytes(*p.bytes_total),
+          100.0 * static_cast<double>(p.bytes_done) / static_cast<double>(*p.bytes_total));
     }
     line += fmt::format("  {}/s", human_bytes(static_cast<uint64_t>(rate)));
     if (p.new_chunks || p.reused_chunks) {
@@ -221,7 +223,8 @@ std::string fixed(double v, int decimals) { return fmt::format("{:.{}f}", v, dec
 
 std::string short_id(const std::string& id) { return id.substr(0, 8); }
 
-void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> w(header.size());
   for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
   for (const auto& r : rows)
@@ -251,12 +254,18 @@ std::chrono::seconds parse_duration(const std::string& s) {
   }
   std::string unit = s.substr(pos);
   long long mult = 1;
-  if (unit == "" || unit == "s") mult = 1;
-  else if (unit == "m") mult = 60;
-  else if (unit == "h") mult = 3600;
-  else if (unit == "d") mult = 86400;
-  else if (unit == "w") mult = 7 * 86400;
-  else throw Error(Errc::kUsage, "invalid duration '" + s + "'", "use e.g. 30s, 15m, 12h, 7d");
+  if (unit == "" || unit == "s")
+    mult = 1;
+  else if (unit == "m")
+    mult = 60;
+  else if (unit == "h")
+    mult = 3600;
+  else if (unit == "d")
+    mult = 86400;
+  else if (unit == "w")
+    mult = 7 * 86400;
+  else
+    throw Error(Errc::kUsage, "invalid duration '" + s + "'", "use e.g. 30s, 15m, 12h, 7d");
   if (n < 0) throw Error(Errc::kUsage, "negative duration '" + s + "'");
   return std::chrono::seconds(n * mult);
 }
@@ -265,17 +274,18 @@ std::map<std::string, std::string> parse_tags(const std::vector<std::string>& kv
   std::map<std::string, std::string> out;
   for (const auto& t : kv) {
     size_t eq = t.find('=');
-    if (eq == std::string::npos || eq == 0) throw Error(Errc::kUsage, "tag '" + t + "' is not KEY=VALUE");
+    if (eq == std::string::npos || eq == 0)
+      throw Error(Errc::kUsage, "tag '" + t + "' is not KEY=VALUE");
     out[t.substr(0, eq)] = t.substr(eq + 1);
   }
   return out;
 }
 
 nlohmann::json snapshot_json(const repo::SnapshotInfo& s) {
-  nlohmann::json j{{"id", s.id},           {"time", s.time_utc},         {"hostname", s.hostname},
-                   {"node", s.node},       {"guest_id", s.guest_id},     {"guest_type", s.guest_type},
-                   {"kind", s.kind},       {"file_name", s.file_name},   {"size_bytes", s.size_bytes},
-                   {"tags", s.tags},       {"chunk_count", s.chunk_count}};
+  nlohmann::json j{{"id", s.id},     {"time", s.time_utc},          {"hostname", s.hostname},
+                   {"node", s.node}, {"guest_id", s.guest_id},      {"guest_type", s.guest_type},
+                   {"kind", s.kind}, {"file_name", s.file_name},    {"size_bytes", s.size_bytes},
+                   {"tags", s.tags}, {"chunk_count", s.chunk_count}};
   nlohmann::json disks = nlohmann::json::array();
   for (const auto& d : s.disks) disks.push_back({{"name", d.name}, {"size_bytes", d.size_bytes}});
   j["disks"] = disks;

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/secret.h"
 #include "crypto/session_key.h"
+#include "jobs/event_log.h"
 #include "repo/backup.h"
 #include "repo/catalog.h"
 #include "repo/repository.h"
@@ -56,6 +57,8 @@ std::shared_ptr<crypto::SessionKeyProvider> make_session_key_provider(const Secr
 std::unique_ptr<store::ObjectStore> open_store_from(const GlobalOptions& g);
 repo::Repository open_repository(const GlobalOptions& g, const RepoFlags& flags);
 
+// The catalog of --catalog (jobs/event_log.h): every command records its events through it.
+jobs::EventLog& event_log(const GlobalOptions& g);
 // Records an event; a catalog failure is logged, never fatal (the backup itself succeeded).
 void record_event(const GlobalOptions& g, repo::CatalogEvent event);
 // Records `event` as failed with the error's one-line message. Usage errors are not recorded:
@@ -72,7 +75,8 @@ std::string fixed(double v, int decimals = 2);  // "1.50"
 std::string short_id(const std::string& id);    // first 8 digits
 
 // Plain-text table with a header row, columns padded to their widest cell.
-void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows);
 
 // Parses "30d", "12h", "90m", "45s", "3600" into seconds; kUsage otherwise.
 std::chrono::seconds parse_duration(const std::string& s);

@@ -1,10 +1,10 @@
 #include "pve/provision.h"
 
-#include <ctime>
-#include <regex>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <regex>
 
 #include "core/error.h"
 #include "pve/vzdump.h"
@@ -29,10 +29,11 @@ ArchiveKind archive_kind(const std::string& file_name) {
       R"((?:^|/)vzdump-(qemu|lxc|openvz)-(\d+)-\d{4}_\d{2}_\d{2}-\d{2}_\d{2}_\d{2}\.((?:vma|tar|tgz)(?:\.(?:zst|gz|lzo))?)$)");
   std::smatch m;
   if (!std::regex_search(file_name, m, re)) {
-    throw Error(Errc::kUnsupported,
-                fmt::format("'{}' is not a vzdump archive name, so it cannot be restored as a guest",
-                            file_name),
-                "restore it to a file with `pvesafe restore SNAPSHOT --target FILE`");
+    throw Error(
+        Errc::kUnsupported,
+        fmt::format("'{}' is not a vzdump archive name, so it cannot be restored as a guest",
+                    file_name),
+        "restore it to a file with `pvesafe restore SNAPSHOT --target FILE`");
   }
   ArchiveKind k;
   k.type = m[1].str() == "qemu" ? "qemu" : "lxc";
@@ -90,11 +91,11 @@ void GuestRestore::preflight() {
                   "pass --force to overwrite it, or --new-id ID to restore beside it");
     }
     if (existing_->node != t_.node) {
-      throw Error(Errc::kUsage,
-                  fmt::format("guest {} exists on node {}, not on {}", t_.vmid, existing_->node,
-                              t_.node),
-                  fmt::format("restore it on {} (--node {}) or under another id with --new-id",
-                              existing_->node, existing_->node));
+      throw Error(
+          Errc::kUsage,
+          fmt::format("guest {} exists on node {}, not on {}", t_.vmid, existing_->node, t_.node),
+          fmt::format("restore it on {} (--node {}) or under another id with --new-id",
+                      existing_->node, existing_->node));
     }
     if (existing_->status == "running") {
       throw Error(Errc::kUsage, fmt::format("guest {} on {} is running", t_.vmid, t_.node),
@@ -104,7 +105,8 @@ void GuestRestore::preflight() {
   std::string dir = storage_dump_dir(client_, t_.node, t_.dump_storage, t_.dump_dir_template);
   std::time_t now = std::time(nullptr);
   for (int i = 0; i < 100; ++i) {
-    std::string name = fmt::format("vzdump-{}-{}-{}.{}", t_.type, t_.vmid, stamp(now + i), extension_);
+    std::string name =
+        fmt::format("vzdump-{}-{}-{}.{}", t_.type, t_.vmid, stamp(now + i), extension_);
     std::string path = dir + "/" + name;
     if (!ssh_.stat(path) && !ssh_.stat(path + ".partial")) {
       archive_path_ = path;
@@ -118,7 +120,7 @@ void GuestRestore::preflight() {
   preflight_done_ = true;
 }
 
-repo::ByteSink& GuestRestore::upload() {
+ByteSink& GuestRestore::upload() {
   if (!preflight_done_) throw Error(Errc::kInternal, "GuestRestore::upload before preflight");
   sink_ = std::make_unique<SftpSink>(ssh_, archive_path_);
   uploaded_ = true;  // from now on the destructor cleans up (the partial file or the archive)
@@ -142,8 +144,8 @@ TaskStatus GuestRestore::create() {
   create_started_ = true;
   auto upid = client_.post(path, form);
   if (!upid.is_string()) {
-    throw Error(Errc::kRemote, fmt::format("restore of guest {} on {} returned no task id",
-                                           t_.vmid, t_.node));
+    throw Error(Errc::kRemote,
+                fmt::format("restore of guest {} on {} returned no task id", t_.vmid, t_.node));
   }
   WaitOptions w;
   w.log_lines = 15;
@@ -177,7 +179,9 @@ int GuestRestore::isolate_network() {
   return static_cast<int>(changes.size());
 }
 
-nlohmann::json GuestRestore::current_status() { return client_.get(api_base() + "/status/current"); }
+nlohmann::json GuestRestore::current_status() {
+  return client_.get(api_base() + "/status/current");
+}
 
 bool GuestRestore::agent_ping() {
   if (t_.type != "qemu") return false;
@@ -192,43 +196,46 @@ bool GuestRestore::agent_ping() {
 
 void GuestRestore::destroy() {
   // Only what we created, or what --force overwrote (then it is ours too).
+  destroy_guest(client_, t_.node, t_.type, t_.vmid);
+  destroyed_ = true;
+}
+
+void destroy_guest(Client& client, const std::string& node, const std::string& type,
+                   const std::string& vmid) {
   std::optional<GuestInfo> g;
   try {
-    g = lookup_guest(client_, t_.vmid);
+    g = lookup_guest(client, vmid);
   } catch (const Error&) {
     g = GuestInfo{};  // unknown: try anyway
-    g->node = t_.node;
+    g->node = node;
     g->status = "unknown";
   }
-  if (!g) {
-    destroyed_ = true;
-    return;
-  }
-  if (g->node != t_.node && !g->node.empty()) {
+  if (!g) return;
+  if (g->node != node && !g->node.empty()) {
     throw Error(Errc::kInternal,
-                fmt::format("guest {} moved to {}; not removing it", t_.vmid, g->node));
+                fmt::format("guest {} moved to {}; not removing it", vmid, g->node));
   }
+  std::string base = fmt::format("/nodes/{}/{}/{}", node, type, vmid);
   if (g->status != "stopped") {
     try {
-      auto upid = client_.post(api_base() + "/status/stop");
-      if (upid.is_string()) client_.wait_task(upid.get<std::string>(), std::chrono::seconds(300));
+      auto upid = client.post(base + "/status/stop");
+      if (upid.is_string()) client.wait_task(upid.get<std::string>(), std::chrono::seconds(300));
     } catch (const Error& e) {
-      spdlog::debug("stop of guest {} before removal: {}", t_.vmid, e.what());
+      spdlog::debug("stop of guest {} before removal: {}", vmid, e.what());
     }
   }
   std::map<std::string, std::string> q{{"purge", "1"}, {"destroy-unreferenced-disks", "1"}};
   nlohmann::json upid;
   try {
-    upid = client_.del(api_base(), q);
+    upid = client.del(base, q);
   } catch (const Error& e) {
     // A restore that failed half-way can leave the guest locked ("create"); it is ours, so the
     // lock may be skipped (PVE allows this to root only).
     if (e.message().find("locked") == std::string::npos) throw;
     q["skiplock"] = "1";
-    upid = client_.del(api_base(), q);
+    upid = client.del(base, q);
   }
-  if (upid.is_string()) client_.wait_task(upid.get<std::string>(), std::chrono::seconds(600));
-  destroyed_ = true;
+  if (upid.is_string()) client.wait_task(upid.get<std::string>(), std::chrono::seconds(600));
 }
 
 void GuestRestore::remove_archive() {

@@ -2,7 +2,7 @@
 //   1. preflight(): node online, archive type vs. an existing guest (lxc into qemu is refused,
 //      kUnsupported), an existing vmid needs --force (kUsage) and must live on the target node;
 //   2. upload(): an SFTP sink into the dump directory of the staging storage (PATH.partial,
-//      renamed when complete), fed by repo::restore();
+//      renamed when complete), fed by a restore (any writer of a ByteSink);
 //   3. create(): POST /nodes/{node}/qemu (archive=STORAGE:backup/FILE) or /lxc (ostemplate=...,
 //      restore=1), wait for the task;
 //   4. start(), status(), agent_ping() for drills; destroy() for scratch guests.
@@ -24,13 +24,13 @@ namespace pvesafe::pve {
 struct RestoreTarget {
   std::string node;
   std::string vmid;
-  std::string type;            // qemu | lxc: the type of the archive
-  std::string storage;         // storage for the guest's disks; empty: PVE's default
+  std::string type;                    // qemu | lxc: the type of the archive
+  std::string storage;                 // storage for the guest's disks; empty: PVE's default
   std::string dump_storage = "local";  // where the archive is staged
   std::string dump_dir_template;       // see VzdumpOptions
-  bool force = false;          // overwrite an existing guest with this vmid
-  bool keep_archive = false;   // leave the staged archive on the node
-  bool unique = false;         // qemu: new random MAC addresses (scratch copies)
+  bool force = false;                  // overwrite an existing guest with this vmid
+  bool keep_archive = false;           // leave the staged archive on the node
+  bool unique = false;                 // qemu: new random MAC addresses (scratch copies)
   std::chrono::seconds timeout{6 * 3600};
 };
 
@@ -44,8 +44,8 @@ class GuestRestore {
   GuestRestore& operator=(const GuestRestore&) = delete;
 
   void preflight();
-  repo::ByteSink& upload();  // call once, after preflight()
-  TaskStatus create();       // after the sink's finish()
+  ByteSink& upload();   // call once, after preflight()
+  TaskStatus create();  // after the sink's finish()
   TaskStatus start();
   // qemu: sets link_down=1 on every network device, so a scratch copy cannot clash with the
   // original on the network. Returns how many devices were changed (lxc: 0, unchanged).
@@ -86,10 +86,16 @@ class GuestRestore {
   bool committed_ = false;
 };
 
+// Stops (if running) and destroys a guest with purge=1 (its HA resource and disks go too),
+// waiting for the tasks. A guest that is gone already is not an error; one found on another node
+// than `node` is left alone (kInternal: it moved, so it is not the guest meant).
+void destroy_guest(Client& client, const std::string& node, const std::string& type,
+                   const std::string& vmid);
+
 // "vma.zst" for qemu, "tar.zst" for lxc ... from a vzdump file name; kUnsupported when the
 // name is not a vzdump archive.
 struct ArchiveKind {
-  std::string type;       // qemu | lxc
+  std::string type;  // qemu | lxc
   std::string vmid;
   std::string extension;  // vma.zst
 };

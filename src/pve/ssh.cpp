@@ -1,14 +1,13 @@
 #include "pve/ssh.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 
@@ -129,32 +128,31 @@ SshSession::SshSession(const SshOptions& options) : opt_(options), h_(std::make_
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER:
       throw Error(Errc::kAuth,
-                  fmt::format("SSH host key of {} ({}) does NOT match the entry in {}",
-                              describe(), fp, opt_.known_hosts),
+                  fmt::format("SSH host key of {} ({}) does NOT match the entry in {}", describe(),
+                              fp, opt_.known_hosts),
                   "if the node was reinstalled, verify the new key on its console and replace "
                   "the entry; otherwise someone may be intercepting the connection");
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
-      throw Error(Errc::kAuth,
-                  fmt::format("SSH host key of {} ({}) is not in {}", describe(), fp,
-                              opt_.known_hosts),
-                  "verify the fingerprint on the node (ssh-keygen -lf "
-                  "/etc/ssh/ssh_host_ed25519_key.pub) and add the key to the known_hosts file");
+      throw Error(
+          Errc::kAuth,
+          fmt::format("SSH host key of {} ({}) is not in {}", describe(), fp, opt_.known_hosts),
+          "verify the fingerprint on the node (ssh-keygen -lf "
+          "/etc/ssh/ssh_host_ed25519_key.pub) and add the key to the known_hosts file");
     default:
-      throw Error(Errc::kConfig,
-                  fmt::format("cannot check the SSH host key of {} against {}: {}", describe(),
-                              opt_.known_hosts, ssh_get_error(s)));
+      throw Error(Errc::kConfig, fmt::format("cannot check the SSH host key of {} against {}: {}",
+                                             describe(), opt_.known_hosts, ssh_get_error(s)));
   }
   ssh_key key = nullptr;
-  if (ssh_pki_import_privkey_file(opt_.key_file.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK) {
+  if (ssh_pki_import_privkey_file(opt_.key_file.c_str(), nullptr, nullptr, nullptr, &key) !=
+      SSH_OK) {
     throw Error(Errc::kConfig, fmt::format("cannot read SSH private key {}", opt_.key_file),
                 "it must be an unencrypted OpenSSH private key readable by this user");
   }
   int rc = ssh_userauth_publickey(s, nullptr, key);
   ssh_key_free(key);
   if (rc != SSH_AUTH_SUCCESS) {
-    throw Error(Errc::kAuth,
-                fmt::format("SSH key {} refused by {}", opt_.key_file, describe()),
+    throw Error(Errc::kAuth, fmt::format("SSH key {} refused by {}", opt_.key_file, describe()),
                 "add the public key to the node's ~/.ssh/authorized_keys (or "
                 "/etc/pve/priv/authorized_keys)");
   }
@@ -192,8 +190,8 @@ void SshSession::rename(const std::string& from, const std::string& to) {
   // SFTP v3 rename refuses an existing target.
   remove(to);
   if (sftp_rename(h_->sftp, from.c_str(), to.c_str()) != SSH_OK) {
-    throw Error(Errc::kRemote, fmt::format("cannot rename {} to {} on {}: {}", from, to,
-                                           describe(), ssh_get_error(h_->session)));
+    throw Error(Errc::kRemote, fmt::format("cannot rename {} to {} on {}: {}", from, to, describe(),
+                                           ssh_get_error(h_->session)));
   }
 }
 
@@ -207,7 +205,8 @@ int SshSession::exec(const std::string& command, std::string* out, std::string* 
       ssh_channel_free(c);
     }
   } guard{ch};
-  if (ssh_channel_open_session(ch) != SSH_OK || ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
+  if (ssh_channel_open_session(ch) != SSH_OK ||
+      ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
     throw Error(Errc::kRemote, fmt::format("cannot run a command on {}: {}", describe(),
                                            ssh_get_error(h_->session)));
   }
@@ -228,9 +227,136 @@ int SshSession::exec(const std::string& command, std::string* out, std::string* 
   return ssh_channel_get_exit_status(ch);
 }
 
+namespace {
+SshSession::Entry entry_from(sftp_attributes a, const std::string& name) {
+  SshSession::Entry e;
+  e.name = name;
+  switch (a->type) {
+    case SSH_FILEXFER_TYPE_REGULAR:
+      e.type = SshSession::Entry::Type::kFile;
+      break;
+    case SSH_FILEXFER_TYPE_DIRECTORY:
+      e.type = SshSession::Entry::Type::kDirectory;
+      break;
+    case SSH_FILEXFER_TYPE_SYMLINK:
+      e.type = SshSession::Entry::Type::kSymlink;
+      break;
+    default:
+      // SFTP v3 servers leave the type out; the permission bits carry it.
+      switch (a->permissions & S_IFMT) {
+        case S_IFREG:
+          e.type = SshSession::Entry::Type::kFile;
+          break;
+        case S_IFDIR:
+          e.type = SshSession::Entry::Type::kDirectory;
+          break;
+        case S_IFLNK:
+          e.type = SshSession::Entry::Type::kSymlink;
+          break;
+        default:
+          e.type = SshSession::Entry::Type::kOther;
+      }
+  }
+  e.mode = a->permissions & 07777;
+  e.uid = a->uid;
+  e.gid = a->gid;
+  e.size = a->size;
+  e.mtime = static_cast<int64_t>(a->mtime);
+  return e;
+}
+}  // namespace
+
+std::optional<SshSession::Entry> SshSession::lstat(const std::string& path) {
+  sftp_attributes a = sftp_lstat(h_->sftp, path.c_str());
+  if (!a) {
+    if (sftp_get_error(h_->sftp) == SSH_FX_NO_SUCH_FILE) return std::nullopt;
+    throw Error(Errc::kRemote, fmt::format("cannot stat {} on {}: {}", path, describe(),
+                                           ssh_get_error(h_->session)));
+  }
+  Entry e = entry_from(a, path);
+  sftp_attributes_free(a);
+  return e;
+}
+
+std::vector<SshSession::Entry> SshSession::list(const std::string& dir) {
+  sftp_dir d = sftp_opendir(h_->sftp, dir.c_str());
+  if (!d) {
+    Errc code = sftp_get_error(h_->sftp) == SSH_FX_NO_SUCH_FILE ? Errc::kNotFound : Errc::kRemote;
+    throw Error(
+        code, fmt::format("cannot list {} on {}: {}", dir, describe(), ssh_get_error(h_->session)));
+  }
+  std::vector<Entry> out;
+  while (sftp_attributes a = sftp_readdir(h_->sftp, d)) {
+    std::string name = a->name ? a->name : "";
+    if (!name.empty() && name != "." && name != "..") out.push_back(entry_from(a, name));
+    sftp_attributes_free(a);
+  }
+  bool eof = sftp_dir_eof(d);
+  sftp_closedir(d);
+  if (!eof) {
+    throw Error(Errc::kRemote, fmt::format("listing {} on {} stopped early: {}", dir, describe(),
+                                           ssh_get_error(h_->session)));
+  }
+  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  return out;
+}
+
+std::string SshSession::readlink(const std::string& path) {
+  char* t = sftp_readlink(h_->sftp, path.c_str());
+  if (!t) {
+    throw Error(Errc::kRemote, fmt::format("cannot read the link {} on {}: {}", path, describe(),
+                                           ssh_get_error(h_->session)));
+  }
+  std::string s = t;
+  ssh_string_free_char(t);
+  return s;
+}
+
+std::string SshSession::read_file(const std::string& path, uint64_t max_bytes) {
+  SftpSource src(*this, path);
+  if (src.size_hint() && *src.size_hint() > max_bytes) {
+    throw Error(Errc::kUnsupported,
+                fmt::format("{} on {} is {} bytes, more than the {} bytes expected of it", path,
+                            describe(), *src.size_hint(), max_bytes));
+  }
+  std::string out;
+  out.resize(static_cast<size_t>(src.size_hint().value_or(0)));
+  size_t got = read_full(src, reinterpret_cast<uint8_t*>(out.data()), out.size());
+  out.resize(got);
+  return out;
+}
+
+void SshSession::write_file(const std::string& path, const std::string& content, uint32_t mode) {
+  SftpSink sink(*this, path);
+  sink.write(reinterpret_cast<const uint8_t*>(content.data()), content.size());
+  if (mode != 0600) {
+    if (sftp_chmod(h_->sftp, (path + ".partial").c_str(), mode) != SSH_OK) {
+      throw Error(Errc::kRemote, fmt::format("cannot set the mode of {} on {}: {}", path,
+                                             describe(), ssh_get_error(h_->session)));
+    }
+  }
+  sink.finish();
+}
+
+void SshSession::mkdirs(const std::string& dir, uint32_t mode) {
+  if (dir.empty() || dir == "/") return;
+  if (auto e = lstat(dir)) {
+    if (e->type == Entry::Type::kDirectory) return;
+    throw Error(Errc::kRemote, fmt::format("{} on {} is not a directory", dir, describe()));
+  }
+  auto slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) mkdirs(dir.substr(0, slash), mode);
+  if (sftp_mkdir(h_->sftp, dir.c_str(), mode) != SSH_OK &&
+      sftp_get_error(h_->sftp) != SSH_FX_FILE_ALREADY_EXISTS) {
+    throw Error(Errc::kRemote, fmt::format("cannot create the directory {} on {}: {}", dir,
+                                           describe(), ssh_get_error(h_->session)));
+  }
+}
+
 // ---- SftpSource ----------------------------------------------------------------------------
 
-SftpSource::SftpSource(SshSession& session, const std::string& path) : session_(session), path_(path) {
+SftpSource::SftpSource(SshSession& session, const std::string& path)
+    : session_(session), path_(path) {
   auto& h = session_.handles();
   sftp_file f = sftp_open(h.sftp, path.c_str(), O_RDONLY, 0);
   if (!f) {
@@ -260,9 +386,9 @@ void SftpSource::issue() {
     uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(kReadRequestBytes, size_ - issued_));
     int id = sftp_async_read_begin(f, len);
     if (id < 0) {
-      throw Error(Errc::kRemote, fmt::format("SFTP read of {} on {} failed: {}", path_,
-                                             session_.describe(),
-                                             ssh_get_error(session_.handles().session)));
+      throw Error(Errc::kRemote,
+                  fmt::format("SFTP read of {} on {} failed: {}", path_, session_.describe(),
+                              ssh_get_error(session_.handles().session)));
     }
     pending_.emplace_back(static_cast<uint32_t>(id), len);
     issued_ += len;
@@ -281,9 +407,9 @@ size_t SftpSource::read(uint8_t* out, size_t n) {
     buf_.resize(len);
     int got = sftp_async_read(static_cast<sftp_file>(file_), buf_.data(), len, id);
     if (got < 0) {
-      throw Error(Errc::kRemote, fmt::format("SFTP read of {} on {} failed: {}", path_,
-                                             session_.describe(),
-                                             ssh_get_error(session_.handles().session)));
+      throw Error(Errc::kRemote,
+                  fmt::format("SFTP read of {} on {} failed: {}", path_, session_.describe(),
+                              ssh_get_error(session_.handles().session)));
     }
     if (static_cast<uint32_t>(got) != len) {
       // Requests after this one were issued at fixed offsets: a short read would leave a hole.
@@ -308,8 +434,9 @@ SftpSink::SftpSink(SshSession& session, const std::string& path)
   auto& h = session_.handles();
   sftp_file f = sftp_open(h.sftp, partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (!f) {
-    throw Error(Errc::kRemote, fmt::format("cannot create {} on {}: {}", partial_,
-                                           session_.describe(), ssh_get_error(h.session)),
+    throw Error(Errc::kRemote,
+                fmt::format("cannot create {} on {}: {}", partial_, session_.describe(),
+                            ssh_get_error(h.session)),
                 "check that the storage's dump directory exists and has space");
   }
   file_ = f;
@@ -331,11 +458,11 @@ void SftpSink::write(const uint8_t* buf, size_t n) {
     size_t k = std::min(n, kWriteBytes);
     ssize_t w = sftp_write(f, buf, k);
     if (w <= 0) {
-      throw Error(Errc::kRemote,
-                  fmt::format("writing {} on {} failed after {} bytes: {}", partial_,
-                              session_.describe(), written_,
-                              ssh_get_error(session_.handles().session)),
-                  "check free space in the storage's dump directory");
+      throw Error(
+          Errc::kRemote,
+          fmt::format("writing {} on {} failed after {} bytes: {}", partial_, session_.describe(),
+                      written_, ssh_get_error(session_.handles().session)),
+          "check free space in the storage's dump directory");
     }
     // A server may accept less than asked for (it caps its message size): go on from there.
     buf += w;
@@ -347,7 +474,8 @@ void SftpSink::write(const uint8_t* buf, size_t n) {
 void SftpSink::finish() {
   if (sftp_close(static_cast<sftp_file>(file_)) != SSH_OK) {
     file_ = nullptr;
-    throw Error(Errc::kRemote, fmt::format("closing {} on {} failed", partial_, session_.describe()));
+    throw Error(Errc::kRemote,
+                fmt::format("closing {} on {} failed", partial_, session_.describe()));
   }
   file_ = nullptr;
   session_.rename(partial_, path_);

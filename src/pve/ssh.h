@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "repo/stream.h"
+#include "core/byte_stream.h"
 
 namespace pvesafe::pve {
 
@@ -46,6 +46,28 @@ class SshSession {
   // Runs a command (no shell quoting is added); returns its exit status, stdout in *out.
   int exec(const std::string& command, std::string* out = nullptr, std::string* err = nullptr);
 
+  // File system of the node, for small configuration files (/etc/pve, /etc/network): entries
+  // are not followed when they are symbolic links (lstat semantics).
+  struct Entry {
+    std::string name;  // base name (list) or the path asked for (lstat)
+    enum class Type { kFile, kDirectory, kSymlink, kOther } type = Type::kOther;
+    uint32_t mode = 0;  // permission bits (07777)
+    uint32_t uid = 0, gid = 0;
+    uint64_t size = 0;
+    int64_t mtime = 0;
+  };
+  // nullopt when the path does not exist.
+  std::optional<Entry> lstat(const std::string& path);
+  // The entries of a directory, without "." and "..", sorted by name. kNotFound when missing.
+  std::vector<Entry> list(const std::string& dir);
+  std::string readlink(const std::string& path);
+  // The whole file; kUnsupported when it is larger than max_bytes, kNotFound when missing.
+  std::string read_file(const std::string& path, uint64_t max_bytes = 64ull << 20);
+  // Writes PATH.partial and renames it over PATH (mode applies to a new file).
+  void write_file(const std::string& path, const std::string& content, uint32_t mode = 0600);
+  // Creates a directory and its missing parents.
+  void mkdirs(const std::string& dir, uint32_t mode = 0755);
+
   const SshOptions& options() const { return opt_; }
   std::string describe() const;  // "root@127.0.0.1:2222 (node pve-01)"
 
@@ -59,7 +81,7 @@ class SshSession {
 
 // Reads a remote file over SFTP with several reads in flight. Verifies at the end that it read
 // exactly the size the file had when opened (kIntegrity otherwise).
-class SftpSource : public repo::ByteSource {
+class SftpSource : public ByteSource {
  public:
   SftpSource(SshSession& session, const std::string& path);
   ~SftpSource() override;
@@ -84,7 +106,7 @@ class SftpSource : public repo::ByteSource {
 
 // Writes a remote file over SFTP: PATH.partial (mode 0600), renamed to PATH in finish().
 // Destroyed without finish(): the partial file is removed.
-class SftpSink : public repo::ByteSink {
+class SftpSink : public ByteSink {
  public:
   SftpSink(SshSession& session, const std::string& path);
   ~SftpSink() override;

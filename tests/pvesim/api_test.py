@@ -480,7 +480,8 @@ def restore_rejects_broken_archives():
     with open(cut, "wb") as f:
         f.write(blob[:len(blob) * 2 // 3])
     for path in (cut, good):
-        st = c.wait(c.post("/nodes/pve-03/lxc", vmid="951", ostemplate=path, restore="1"))
+        st = c.wait(c.post("/nodes/pve-03/lxc", vmid="951", ostemplate=path, restore="1",
+                           storage="local-lvm"))
         assert st["exitstatus"].startswith("unable to restore CT 951 - command 'lxc-usernsexec ") and \
             "tar xpf -" in st["exitstatus"], st
         assert all(g.get("vmid") != 951 for g in c.get("/cluster/resources", type="vm"))

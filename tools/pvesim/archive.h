@@ -74,8 +74,10 @@ struct RestoredArchive {
 // (vma_reader.h; tar's own listing), logging what they log. A bad archive throws with the
 // message their task ends with ("command '... | vma extract ...' failed: exit code 133"),
 // after logging the tool's own error line. scratch: a directory for the rebuilt disks.
+// storage: qmrestore's storage= (where every disk goes; empty: each disk's own storage).
 RestoredArchive restore_archive(const std::string& path, const std::string& type, int vmid,
                                 const std::string& scratch,
-                                const std::function<void(const std::string&)>& log);
+                                const std::function<void(const std::string&)>& log,
+                                const std::string& storage = {});
 
 }  // namespace pvesim

@@ -146,7 +146,8 @@ std::string ctime_text(int64_t t) {
 }
 
 RestoredArchive restore_vma(const std::string& path, int vmid, const std::string& scratch,
-                            const std::function<void(const std::string&)>& log) {
+                            const std::function<void(const std::string&)>& log,
+                            const std::string& storage_override) {
   RestoredArchive res;
   std::string tmp = "/var/tmp/vzdumptmp" + std::to_string(getpid());
   Stream in(path);
@@ -178,7 +179,9 @@ RestoredArchive restore_vma(const std::string& path, int vmid, const std::string
     int n = 0;
     for (const auto& d : h.devices) {
       std::string vol = "vm-" + std::to_string(vmid) + "-disk-" + std::to_string(n++);
-      std::string storage = target.count(d.name) ? target[d.name] : default_storage;
+      std::string storage = !storage_override.empty() ? storage_override
+                            : target.count(d.name)    ? target[d.name]
+                                                      : default_storage;
       log("new volume ID is '" + storage + ":" + vol + "'");
       log("map '" + d.name + "' to '/dev/pve/" + vol + "' (write zeros = 0)");
     }
@@ -315,8 +318,10 @@ std::string read_archive_config(const std::string& path) {
 
 RestoredArchive restore_archive(const std::string& path, const std::string& type, int vmid,
                                 const std::string& scratch,
-                                const std::function<void(const std::string&)>& log) {
-  return type == "qemu" ? restore_vma(path, vmid, scratch, log) : restore_tar(path, vmid, log);
+                                const std::function<void(const std::string&)>& log,
+                                const std::string& storage) {
+  return type == "qemu" ? restore_vma(path, vmid, scratch, log, storage)
+                        : restore_tar(path, vmid, log);
 }
 
 }  // namespace pvesim

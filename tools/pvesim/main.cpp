@@ -16,6 +16,7 @@
 #include "control.h"
 #include "ha_manager.h"
 #include "make_archive.h"
+#include "pmxcfs.h"
 #include "router.h"
 #include "state.h"
 #include "tasks.h"
@@ -103,6 +104,9 @@ int main(int argc, char** argv) {
 
     ServerCert cert = make_server_cert();
     if (!cert_out.empty()) std::ofstream(cert_out) << cert.pem;
+    // /etc/pve and the nodes' /etc as files (SSH clients read and write them there).
+    Pmxcfs pmxcfs(sim, cert.pem);
+    sim.pmxcfs = &pmxcfs;
     httplib::SSLServer server(cert.cert, cert.key);
     if (!server.is_valid()) throw std::runtime_error("cannot set up TLS");
     // pveproxy writes each response's header and body in one go; without TCP_NODELAY the body
@@ -164,6 +168,10 @@ int main(int argc, char** argv) {
               << sim.c.nodes.size() << " nodes, " << sim.c.guests.size() << " guests, PVE "
               << sim.c.version << std::endl;
     server.listen_after_bind();
+    {
+      std::lock_guard<std::mutex> lk(sim.mu);
+      sim.pmxcfs = nullptr;  // task threads still running must not render into it any more
+    }
     sim.hold_tasks = false;
     wait_for_tasks(sim);
     // Task threads still writing a large archive must not outlive the state they use.

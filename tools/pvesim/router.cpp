@@ -3,7 +3,10 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
+
+#include "pmxcfs.h"
 
 namespace pvesim {
 
@@ -132,11 +135,27 @@ void Router::handle(Sim& sim, const httplib::Request& req, httplib::Response& re
     Ctx ctx{sim, {}, vars, {}, nullptr, {}};
     collect_params(req, ctx.params);
     std::unique_lock<std::mutex> lk(sim.mu);
+    // Files written into /etc/pve since the last request are what the cluster runs with now.
+    if (sim.pmxcfs) sim.pmxcfs->sync_in();
+    // ... and whatever this request changes shows up there when it returns.
+    struct Render {
+      Sim& sim;
+      bool on;
+      ~Render() {
+        try {
+          if (on && sim.pmxcfs) sim.pmxcfs->render();
+        } catch (const std::exception&) {
+        }
+      }
+    };
+    std::optional<Render> render;
+    render.emplace(Render{sim, req.method != "GET"});
     if (!match->world) ctx.who = authenticate(sim, req);
     // Requests for a node are proxied to it by the node that received them; an unreachable node
     // answers 595 (the proxy's status for a failed connection).
     if (vars.count("node")) sim.online_node(vars.at("node"));
     json data = match->h(ctx);
+    render.reset();
     lk.unlock();
     if (!ctx.raw_data.empty()) {
       res.status = 200;

@@ -6,6 +6,7 @@
 
 #include "archive.h"
 #include "guest_ops.h"
+#include "restore_placement.h"
 #include "router.h"
 #include "tasks.h"
 #include "views.h"
@@ -72,12 +73,6 @@ std::string resolve_archive(Sim& sim, const std::string& archive, const std::str
   return path;
 }
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
-    s.replace(pos, from.size(), to);
-  return s;
-}
-
 json create_guest(Ctx& c, const std::string& type) {
   Sim& sim = c.sim;
   Node& n = c.node();
@@ -108,6 +103,8 @@ json create_guest(Ctx& c, const std::string& type) {
     c.require(vm_acl(vmid), "VM.Allocate");
   }
   std::string archive_path = archive.empty() ? "" : resolve_archive(sim, archive, n.name);
+  std::string storage = c.params.count("storage") ? c.params.at("storage") : "";
+  if (!archive.empty() && type == "lxc") check_ct_restore_storage(sim, storage, n.name);
   bool is_new = !existing;
   Guest backup_copy = existing ? *existing : Guest{};
   Guest g;
@@ -132,18 +129,12 @@ json create_guest(Ctx& c, const std::string& type) {
   spec.id = std::to_string(vmid);
   spec.user = c.who.user;
   std::string scratch = sim.opts.data_dir + "/tmp/restore-" + std::to_string(vmid);
-  spec.body = [vmid, archive, archive_path, start, overrides, secs, type, scratch,
+  spec.body = [vmid, archive, archive_path, start, overrides, secs, type, scratch, storage,
                node = n.name](TaskRun& run) {
     std::string sha, conf;
     uint64_t bytes = 0;
     RestoredArchive restored;
     if (!archive.empty()) {
-      std::string otype;
-      int ovmid = 0;
-      int64_t ctime = 0;
-      std::string fmt;
-      bool named = parse_archive_name(std::filesystem::path(archive_path).filename(), otype, ovmid,
-                                      ctime, fmt);
       sha = sha256_hex_file(archive_path);
       bytes = std::filesystem::file_size(archive_path);
       // Read and check the whole archive as qmrestore / pct restore do; a bad one fails here.
@@ -154,19 +145,19 @@ json create_guest(Ctx& c, const std::string& type) {
           std::filesystem::remove_all(dir, ec);
         }
       } remove_scratch{scratch};
-      restored = restore_archive(archive_path, type, vmid, scratch,
-                                 [&run](const std::string& l) { run.log(l); });
+      restored = restore_archive(
+          archive_path, type, vmid, scratch, [&run](const std::string& l) { run.log(l); }, storage);
       conf = restored.config;
       run.log("archive sha256: " + sha + " (" + std::to_string(bytes) + " bytes)");
-      if (named)
-        conf = replace_all(conf, "vm-" + std::to_string(ovmid) + "-disk",
-                           "vm-" + std::to_string(vmid) + "-disk");
     }
     run.sleep(secs);
     auto lk = run.lock();
     Guest* cur = run.sim().guest(vmid);
     if (!cur) throw std::runtime_error("guest " + std::to_string(vmid) + " vanished");
     if (!archive.empty()) {
+      // Each volume to the storage qmrestore / pct restore would pick (fails like them when
+      // that storage is missing on this node or holds no guest disks).
+      conf = place_restored_volumes(run.sim(), type, vmid, node, storage, conf);
       apply_config_text(*cur, conf);
       Params keep;
       for (const auto& [k, v] : overrides)
@@ -353,6 +344,65 @@ json destroy(Ctx& c, const std::string& type) {
   return start_task(sim, std::move(spec));
 }
 
+// POST .../qemu/{vmid}/move_disk (disk, storage, delete) and .../lxc/{vmid}/move_volume (volume,
+// storage, delete): the volume is copied to a new volume on the storage and the config points to
+// it; without delete=1 the old volume stays as unusedN.
+json move_volume(Ctx& c, const std::string& type) {
+  Sim& sim = c.sim;
+  Node& n = c.node();
+  Guest& g = sim.guest_on(n.name, c.vmid(), type);
+  c.require(vm_acl(g.vmid), "VM.Config.Disk");
+  std::string key = req_param(c.params, type == "qemu" ? "disk" : "volume");
+  std::string storage = req_param(c.params, "storage");
+  bool del = bool_param(c.params, "delete", false);
+  auto it = g.config.find(key);
+  if (it == g.config.end() || it->second.find(':') == std::string::npos)
+    fail("disk '" + key + "' does not exist");
+  check_lock(g, c.params);
+  check_volume_storage(sim, storage, n.name, type);
+  std::string old_value = it->second;
+  std::string old_vol = old_value.substr(0, old_value.find(','));
+  if (old_vol.substr(0, old_vol.find(':')) == storage)
+    fail("you can't move to the same storage with same format");
+  g.lock = "disk";
+  int vmid = g.vmid;
+  TaskSpec spec;
+  spec.node = n.name;
+  spec.type = type == "qemu" ? "qmmove" : "move_volume";
+  spec.id = std::to_string(vmid);
+  spec.user = c.who.user;
+  double secs = sim.c.task_seconds;
+  spec.body = [vmid, key, storage, del, secs, old_vol](TaskRun& run) {
+    run.log("moving disk '" + old_vol + "' to storage '" + storage + "'");
+    run.sleep(secs);
+    auto lk = run.lock();
+    Guest* cur = run.sim().guest(vmid);
+    if (!cur) throw std::runtime_error("guest " + std::to_string(vmid) + " vanished");
+    cur->lock.clear();
+    auto ci = cur->config.find(key);
+    if (ci == cur->config.end()) throw std::runtime_error("disk '" + key + "' vanished");
+    std::string value = ci->second;
+    auto comma = value.find(',');
+    std::string opts = comma == std::string::npos ? "" : value.substr(comma);
+    std::string vol = free_volume_name(*cur, storage);
+    ci->second = vol + opts;
+    if (!del) {
+      for (int u = 0;; ++u)
+        if (!cur->config.count("unused" + std::to_string(u))) {
+          cur->config["unused" + std::to_string(u)] = old_vol;
+          break;
+        }
+    } else {
+      lk.unlock();
+      run.log("removing volume '" + old_vol + "'");
+    }
+  };
+  spec.on_error = [&sim, vmid]() {
+    if (Guest* gg = sim.guest(vmid)) gg->lock.clear();
+  };
+  return start_task(sim, std::move(spec));
+}
+
 json snapshot_list(Ctx& c, const std::string& type) {
   Node& n = c.node();
   Guest& g = c.sim.guest_on(n.name, c.vmid(), type);
@@ -517,6 +567,8 @@ void register_for(Router& r, const std::string& type) {
                 {"mapped-resource-info", json::object()}};
   });
   r.add("POST", base + "/{vmid}/migrate", [type](Ctx& c) { return migrate(c, type); });
+  r.add("POST", base + (type == "qemu" ? "/{vmid}/move_disk" : "/{vmid}/move_volume"),
+        [type](Ctx& c) { return move_volume(c, type); });
   r.add("GET", base + "/{vmid}/snapshot", [type](Ctx& c) { return snapshot_list(c, type); });
   r.add("POST", base + "/{vmid}/snapshot",
         [type](Ctx& c) { return snapshot_task(c, type, "create"); });

@@ -1,9 +1,98 @@
 // Small read-only endpoints that inventory and audit tools (e.g. Ansible's proxmox_*_info
-// modules) ask for: access users/groups/domains, pools, node time/subscription/network,
-// replication, cluster options.
+// modules) ask for: access users/groups/domains, pools, node time/subscription, replication,
+// cluster options; and a node's network, hosts and DNS as PVE reads them from its /etc files.
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <set>
+
+#include "pmxcfs.h"
 #include "router.h"
 
 namespace pvesim {
+
+namespace {
+
+std::string sha1_hex(const std::string& s) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : d) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+std::string trim(std::string s) {
+  s.erase(0, s.find_first_not_of(" \t"));
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  return s;
+}
+
+// /etc/network/interfaces as GET /nodes/{node}/network lists it: one entry per "iface" stanza
+// (loopback left out), its type from its name and options, autostart from "auto" lines.
+json parse_interfaces(const std::string& text) {
+  std::vector<json> out;
+  std::set<std::string> autos;
+  json* cur = nullptr;
+  std::string comments;
+  for (auto raw : split(text, '\n')) {
+    std::string line = trim(raw);
+    if (line.empty()) {
+      cur = nullptr;
+      continue;
+    }
+    if (line[0] == '#') {
+      if (cur) (*cur)["comments"] = (*cur).value("comments", std::string()) + line.substr(1) + "\n";
+      continue;
+    }
+    auto f = split(line, ' ');
+    if (f[0] == "auto" || f[0] == "allow-hotplug") {
+      for (size_t i = 1; i < f.size(); ++i) autos.insert(f[i]);
+      cur = nullptr;
+      continue;
+    }
+    if (f[0] == "iface" && f.size() >= 4) {
+      cur = nullptr;
+      if (f[3] == "loopback") continue;
+      const std::string& name = f[1];
+      std::string type = name.rfind("vmbr", 0) == 0                                ? "bridge"
+                         : name.rfind("bond", 0) == 0                              ? "bond"
+                         : name.find('.') != std::string::npos                     ? "vlan"
+                         : (name.rfind("en", 0) == 0 || name.rfind("eth", 0) == 0) ? "eth"
+                                                                                   : "unknown";
+      out.push_back({{"iface", name},
+                     {"type", type},
+                     {"method", f[3]},
+                     {"families", json::array({f[2] == "inet6" ? "inet6" : "inet"})},
+                     {"active", 1},
+                     {"priority", static_cast<int>(out.size()) + 1}});
+      cur = &out.back();
+      continue;
+    }
+    if (!cur || f.size() < 2) continue;
+    std::string key = f[0], value = trim(line.substr(f[0].size()));
+    std::replace(key.begin(), key.end(), '-', '_');
+    if (key == "address") {
+      (*cur)["cidr"] = value;
+      auto slash = value.find('/');
+      (*cur)["address"] = value.substr(0, slash);
+      if (slash != std::string::npos) (*cur)["netmask"] = value.substr(slash + 1);
+    } else {
+      (*cur)[key] = value;
+    }
+  }
+  json arr = json::array();
+  for (auto& j : out) {
+    if (autos.count(j["iface"].get<std::string>())) j["autostart"] = 1;
+    arr.push_back(j);
+  }
+  return arr;
+}
+
+}  // namespace
 
 void register_misc_routes(Router& r) {
   r.add("GET", "/access/users", [](Ctx& c) {
@@ -50,28 +139,29 @@ void register_misc_routes(Router& r) {
                 {"message", "There is no subscription key"},
                 {"url", "https://www.proxmox.com/en/proxmox-virtual-environment/pricing"}};
   });
+  // The node's network as PVE reads it from /etc/network/interfaces (pmxcfs.h writes the file).
   r.add("GET", "/nodes/{node}/network", [](Ctx& c) {
     Node& n = c.node();
     c.require("/nodes/" + n.name, "Sys.Audit");
-    return json::array({{{"iface", "eno1"},
-                         {"type", "eth"},
-                         {"active", 1},
-                         {"autostart", 1},
-                         {"method", "manual"},
-                         {"families", json::array({"inet"})}},
-                        {{"iface", "vmbr0"},
-                         {"type", "bridge"},
-                         {"active", 1},
-                         {"autostart", 1},
-                         {"method", "static"},
-                         {"address", n.ip},
-                         {"netmask", "24"},
-                         {"cidr", n.ip + "/24"},
-                         {"gateway", "10.10.0.1"},
-                         {"bridge_ports", "eno1"},
-                         {"bridge_stp", "off"},
-                         {"bridge_fd", "0"},
-                         {"families", json::array({"inet"})}}});
+    return parse_interfaces(node_file(c.sim, n.name, "/etc/network/interfaces"));
+  });
+  r.add("GET", "/nodes/{node}/hosts", [](Ctx& c) {
+    Node& n = c.node();
+    c.require("/nodes/" + n.name, "Sys.Audit");
+    std::string text = node_file(c.sim, n.name, "/etc/hosts");
+    return json{{"data", text}, {"digest", sha1_hex(text)}};
+  });
+  r.add("GET", "/nodes/{node}/dns", [](Ctx& c) {
+    Node& n = c.node();
+    c.require("/nodes/" + n.name, "Sys.Audit");
+    json out = json::object();
+    int k = 0;
+    for (auto& line : split(node_file(c.sim, n.name, "/etc/resolv.conf"), '\n')) {
+      auto f = split(line, ' ');
+      if (f.size() >= 2 && f[0] == "search") out["search"] = f[1];
+      if (f.size() >= 2 && f[0] == "nameserver" && k < 3) out["dns" + std::to_string(++k)] = f[1];
+    }
+    return out;
   });
 }
 

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 // The path a real PVE cluster would show for the storage (the simulator keeps the files under
 // the data directory instead; GET /pvesim/storage-path tells where).
 std::string pve_path(const Storage& s) {
+  if (!s.cfg_path.empty()) return s.cfg_path;
   if (!s.path.empty()) return s.path;
   if (s.id == "local") return "/var/lib/vz";
   return "/mnt/pve/" + s.id;
@@ -32,14 +33,15 @@ json storage_config(const Storage& s) {
   if (s.shared) j["shared"] = 1;
   if (!s.nodes.empty()) j["nodes"] = join(s.nodes, ",");
   if (s.content.find("backup") != std::string::npos) j["prune-backups"] = "keep-all=1";
-  if (s.type == "nfs") {
+  if (s.type == "nfs" && s.extra.empty()) {
     j["server"] = "10.10.0.250";
     j["export"] = "/export/" + s.id;
   }
-  if (s.type == "lvmthin") {
+  if (s.type == "lvmthin" && s.extra.empty()) {
     j["thinpool"] = "data";
     j["vgname"] = "pve";
   }
+  for (const auto& [k, v] : s.extra) j[k] = v;  // as storage.cfg configures it
   return j;
 }
 

@@ -135,12 +135,13 @@ void complete_spec(ClusterSpec& spec) {
         g.config["scsihw"] = "virtio-scsi-single";
         std::vector<std::string> disks = g.disks;
         if (disks.empty()) disks.push_back("scsi0:" + std::to_string(g.maxdisk >> 30) + "G");
-        std::string vol = "local-lvm:vm-" + std::to_string(vmid) + "-disk-";
         for (size_t n = 0; n < disks.size(); ++n) {
-          std::string key = disks[n].substr(0, disks[n].find(':'));
-          std::string size = disks[n].find(':') == std::string::npos
-                                 ? "32G"
-                                 : disks[n].substr(disks[n].find(':') + 1);
+          // KEY[:SIZE[:STORAGE]]
+          auto parts = split(disks[n], ':');
+          std::string key = parts[0];
+          std::string size = parts.size() > 1 && !parts[1].empty() ? parts[1] : "32G";
+          std::string storage = parts.size() > 2 && !parts[2].empty() ? parts[2] : g.storage;
+          std::string vol = storage + ":vm-" + std::to_string(vmid) + "-disk-";
           if (key == "efidisk0") {
             g.config["bios"] = "ovmf";
             g.config[key] = vol + std::to_string(n) + ",efitype=4m,pre-enrolled-keys=1,size=528K";
@@ -164,7 +165,7 @@ void complete_spec(ClusterSpec& spec) {
         g.config["ostype"] = "debian";
         g.config["arch"] = "amd64";
         g.config["swap"] = "512";
-        g.config["rootfs"] = "local-lvm:vm-" + std::to_string(vmid) +
+        g.config["rootfs"] = g.storage + ":vm-" + std::to_string(vmid) +
                              "-disk-0,size=" + std::to_string(g.maxdisk >> 30) + "G";
         g.config["net0"] = "name=eth0,bridge=vmbr0,ip=dhcp,type=veth";
         g.config["unprivileged"] = "1";
@@ -316,6 +317,7 @@ ClusterSpec load_config(const std::string& path) {
       g.cpus = static_cast<int>(v["cores"].value_or(int64_t{2}));
       g.agent = v["agent"].value_or(false);
       g.tags = str_of(v["tags"]);
+      g.storage = str_of(v["storage"], g.storage);
       if (auto ds = v["disks"].as_array())
         for (const auto& e : *ds) g.disks.push_back(e.value_or(std::string()));
       g.is_template = v["template"].value_or(false);

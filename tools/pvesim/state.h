@@ -43,6 +43,8 @@ struct Guest {
   // qemu disks of a configured or generated guest, KEY:SIZE (efidisk0 and tpmstate0 without a
   // size); empty: scsi0 of maxdisk. Turned into config keys when the cluster is completed.
   std::vector<std::string> disks;
+  // Storage of the disks of a generated config (KEY:SIZE:STORAGE in `disks` overrides it).
+  std::string storage = "local-lvm";
   int64_t started_at = 0;                     // simulated epoch seconds when it was started
   std::map<std::string, std::string> config;  // the guest config as PVE stores it
   std::vector<Snapshot> snapshots;
@@ -59,6 +61,10 @@ struct Storage {
   std::vector<std::string> nodes;  // empty = all nodes
   uint64_t total = 1ull << 40;
   std::string path;  // for file based storages; derived from the data dir when empty
+  // As storage.cfg configures it (read back from /etc/pve): the path a node shows, and the
+  // properties pvesim does not use (thinpool, vgname, server, export, pool, monhost, ...).
+  std::string cfg_path;
+  std::vector<std::pair<std::string, std::string>> extra;
   bool file_based() const {
     return type == "dir" || type == "nfs" || type == "cifs" || type == "cephfs";
   }
@@ -180,6 +186,8 @@ struct Options {
   std::string tokens_file;
 };
 
+class Pmxcfs;
+
 class Sim {
  public:
   Sim(ClusterSpec spec, Options opts);
@@ -193,10 +201,12 @@ class Sim {
   Faults faults;
   std::map<std::string, std::shared_ptr<Task>> tasks;  // by UPID
   std::deque<std::shared_ptr<Task>> task_order;        // oldest first
-  std::atomic<int64_t> clock_offset{0};  // simulated time = real time + offset
+  std::atomic<int64_t> clock_offset{0};                // simulated time = real time + offset
   std::atomic<int> running_workers{0};
   std::atomic<bool> hold_tasks{false};  // control plane: tasks wait before doing their work
   HaRuntime ha;                         // the HA manager's run-time state (ha_manager.h)
+  // The cluster file system as files (pmxcfs.h); null when not set up. Called under mu.
+  Pmxcfs* pmxcfs = nullptr;
 
   int64_t now() const;
   int pve_major() const;

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <thread>
 
+#include "pmxcfs.h"
+
 namespace pvesim {
 
 void TaskRun::log(const std::string& line) {
@@ -92,6 +94,12 @@ std::string start_task(Sim& sim, TaskSpec spec) {
         t->log.push_back("TASK OK");
       }
       t->running = false;
+      if (sim.pmxcfs) {
+        try {
+          sim.pmxcfs->render();
+        } catch (const std::exception&) {
+        }
+      }
     }
     --sim.running_workers;
   }).detach();
