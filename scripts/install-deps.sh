@@ -15,6 +15,8 @@ build_pkgs=(
   zlib1g-dev libbz2-dev zstd sqlite3 openssl ca-certificates libexpat1-dev
   gnupg  # recovery by hand (docs/recovery.md) and the demo's look at a stored object
   lzop   # pvesim compresses archives with the tools vzdump runs (zstd, gzip, lzop)
+  # pvesafe files (ext2/3/4 inside a snapshot's disk, read by libext2fs) and pvesafe mount (FUSE)
+  libext2fs-dev comerr-dev libfuse3-dev fuse3
 )
 test_pkgs=(
   rnp sq restic time procps curl iproute2 nftables python3
@@ -27,6 +29,7 @@ test_pkgs=(
   # guest is Debian's kernel + busybox-static on a GPT/ext4 disk built without root.
   qemu-system-x86 qemu-utils libnbd-bin python3-libnbd
   linux-image-amd64 busybox-static fdisk e2fsprogs cpio
+  xfsprogs  # files_layouts: an XFS partition is recognised and refused
 )
 pkgs=("${build_pkgs[@]}")
 (( want_test )) && pkgs+=("${test_pkgs[@]}")

@@ -1,12 +1,11 @@
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "cli/command.h"
 #include "core/error.h"
@@ -18,7 +17,9 @@ int g_exit_status = 0;
 
 // Passphrases and keys live in this process's memory: keep them out of core dumps.
 void harden_process() {
-  struct rlimit no_core {0, 0};
+  struct rlimit no_core {
+    0, 0
+  };
   setrlimit(RLIMIT_CORE, &no_core);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
@@ -57,6 +58,8 @@ void register_all(CLI::App& app, GlobalOptions& g) {
   register_vzdump_hook(app, g);
   register_nbd(app, g);
   register_instant_restore(app, g);
+  register_files(app, g);
+  register_mount(app, g);
 }
 
 }  // namespace pvesafe::cli
@@ -85,8 +88,9 @@ int main(int argc, char** argv) {
   app.add_option("--catalog", global.catalog,
                  "SQLite catalog and audit log (default /var/lib/pvesafe/catalog.db as root, "
                  "else ~/.local/share/pvesafe/catalog.db; env PVESAFE_CATALOG)");
-  app.add_option("-o,--option", global.options,
-                 "Store setting KEY=VALUE, repeatable (e.g. -o s3.endpoint=https://s3.example:7480)");
+  app.add_option(
+      "-o,--option", global.options,
+      "Store setting KEY=VALUE, repeatable (e.g. -o s3.endpoint=https://s3.example:7480)");
   app.add_flag("--json", global.json, "Machine-readable JSON on stdout");
   app.add_flag("-q,--quiet", global.quiet, "No progress output");
   app.add_flag("-v,--verbose", global.verbose, "More log output on stderr (repeat for debug)");

@@ -1,12 +1,14 @@
 #include "fs/ext4_reader.h"
 
-#include <et/com_err.h>
+extern "C" {
+#include <et/com_err.h>  // a C header without extern "C" of its own
+}
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 #include "fs/ext2_io.h"
@@ -33,14 +35,16 @@ void Ext4Reader::fail(long code, const std::string& what) {
   rethrow_io_error(fs_);  // the source's own error, when a read failed
   const char* msg = error_message(code);
   if (code == EXT2_ET_FILE_NOT_FOUND || code == ENOENT) {
-    throw Error(Errc::kNotFound, fmt::format("{}: no such file or directory in {}", what, volume_.name()),
+    throw Error(Errc::kNotFound,
+                fmt::format("{}: no such file or directory in {}", what, volume_.name()),
                 "pvesafe files ls lists a directory");
   }
   if (code == EXT2_ET_NO_DIRECTORY || code == ENOTDIR) {
     throw Error(Errc::kUsage, fmt::format("{}: not a directory in {}", what, volume_.name()));
   }
   if (code == EXT2_ET_SYMLINK_LOOP) {
-    throw Error(Errc::kIntegrity, fmt::format("{}: too many levels of symbolic links in {}", what, volume_.name()));
+    throw Error(Errc::kIntegrity,
+                fmt::format("{}: too many levels of symbolic links in {}", what, volume_.name()));
   }
   throw Error(Errc::kIntegrity, fmt::format("{} in {}: {}", what, volume_.name(), msg),
               "the file system may be damaged; e2fsck on a restored copy of the disk tells more");
@@ -64,14 +68,17 @@ Ext4Reader::Ext4Reader(BlockSource& volume) : volume_(volume) {
       throw;  // the source failed: that is the error to report
     }
     if (p.filesystem.empty() || p.filesystem.rfind("ext", 0) != 0) {
-      throw Error(Errc::kUnsupported,
-                  fmt::format("{} holds {}, not an ext2/3/4 file system", volume.name(),
-                              p.filesystem.empty() ? "no file system pvesafe recognises" : p.filesystem),
-                  "pvesafe files partitions shows what each partition holds (docs/files.md lists the "
-                  "layouts that work)");
+      throw Error(
+          Errc::kUnsupported,
+          fmt::format("{} holds {}, not an ext2/3/4 file system", volume.name(),
+                      p.filesystem.empty() ? "no file system pvesafe recognises" : p.filesystem),
+          "pvesafe files partitions shows what each partition holds (docs/files.md lists the "
+          "layouts that work)");
     }
-    throw Error(rc == EXT2_ET_UNSUPP_FEATURE || rc == EXT2_ET_RO_UNSUPP_FEATURE ? Errc::kUnsupported : Errc::kIntegrity,
-                fmt::format("cannot open the {} file system on {}: {}", p.filesystem, volume.name(), error_message(rc)));
+    throw Error(rc == EXT2_ET_UNSUPP_FEATURE || rc == EXT2_ET_RO_UNSUPP_FEATURE ? Errc::kUnsupported
+                                                                                : Errc::kIntegrity,
+                fmt::format("cannot open the {} file system on {}: {}", p.filesystem, volume.name(),
+                            error_message(rc)));
   }
   fs_ = fs;
 }
@@ -86,15 +93,21 @@ Ext4Reader::~Ext4Reader() {
 FsSummary Ext4Reader::summary() const {
   const ext2_super_block* sb = fs_->super;
   FsSummary s;
-  if (sb->s_feature_incompat & (EXT3_FEATURE_INCOMPAT_EXTENTS | EXT4_FEATURE_INCOMPAT_FLEX_BG)) s.type = "ext4";
-  else if (sb->s_feature_compat & EXT3_FEATURE_COMPAT_HAS_JOURNAL) s.type = "ext3";
-  else s.type = "ext2";
-  s.label = std::string(reinterpret_cast<const char*>(sb->s_volume_name),
-                        strnlen(reinterpret_cast<const char*>(sb->s_volume_name), sizeof sb->s_volume_name));
+  if (sb->s_feature_incompat & (EXT3_FEATURE_INCOMPAT_EXTENTS | EXT4_FEATURE_INCOMPAT_FLEX_BG))
+    s.type = "ext4";
+  else if (sb->s_feature_compat & EXT3_FEATURE_COMPAT_HAS_JOURNAL)
+    s.type = "ext3";
+  else
+    s.type = "ext2";
+  s.label = std::string(
+      reinterpret_cast<const char*>(sb->s_volume_name),
+      strnlen(reinterpret_cast<const char*>(sb->s_volume_name), sizeof sb->s_volume_name));
   const uint8_t* u = sb->s_uuid;
-  s.uuid = fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                       u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-                       u[14], u[15]);
+  s.uuid = fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:"
+      "02x}{:02x}",
+      u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+      u[15]);
   s.block_size = static_cast<uint32_t>(fs_->blocksize);
   s.blocks = ext2fs_blocks_count(fs_->super);
   s.free_blocks = ext2fs_free_blocks_count(fs_->super);
@@ -106,14 +119,16 @@ FsSummary Ext4Reader::summary() const {
 
 uint32_t Ext4Reader::lookup(const std::string& path, bool follow_last) {
   if (path.empty() || path[0] != '/') {
-    throw Error(Errc::kUsage, fmt::format("'{}' is not an absolute path", path), "paths start at the file system's root, e.g. /etc/hostname");
+    throw Error(Errc::kUsage, fmt::format("'{}' is not an absolute path", path),
+                "paths start at the file system's root, e.g. /etc/hostname");
   }
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   if (p == "/") return EXT2_ROOT_INO;
   ext2_ino_t ino = 0;
-  errcode_t rc = follow_last ? ext2fs_namei_follow(fs_, EXT2_ROOT_INO, EXT2_ROOT_INO, p.c_str() + 1, &ino)
-                             : ext2fs_namei(fs_, EXT2_ROOT_INO, EXT2_ROOT_INO, p.c_str() + 1, &ino);
+  errcode_t rc = follow_last
+                     ? ext2fs_namei_follow(fs_, EXT2_ROOT_INO, EXT2_ROOT_INO, p.c_str() + 1, &ino)
+                     : ext2fs_namei(fs_, EXT2_ROOT_INO, EXT2_ROOT_INO, p.c_str() + 1, &ino);
   if (rc) fail(rc, path);
   return ino;
 }
@@ -122,18 +137,23 @@ std::string Ext4Reader::link_target(uint32_t ino) {
   ext2_inode inode{};
   if (errcode_t rc = ext2fs_read_inode(fs_, ino, &inode)) fail(rc, fmt::format("inode {}", ino));
   const uint64_t size = EXT2_I_SIZE(&inode);
-  if (size > 4096) throw Error(Errc::kIntegrity, fmt::format("symbolic link inode {} is {} bytes long", ino, size));
+  if (size > 4096)
+    throw Error(Errc::kIntegrity,
+                fmt::format("symbolic link inode {} is {} bytes long", ino, size));
   if (ext2fs_is_fast_symlink(&inode)) {
-    return std::string(reinterpret_cast<const char*>(inode.i_block), strnlen(reinterpret_cast<const char*>(inode.i_block), size));
+    return std::string(reinterpret_cast<const char*>(inode.i_block),
+                       strnlen(reinterpret_cast<const char*>(inode.i_block), size));
   }
   if (inode.i_flags & EXT4_INLINE_DATA_FL) {
     std::vector<char> buf(4096 + 64);
     size_t n = 0;
-    if (errcode_t rc = ext2fs_inline_data_get(fs_, ino, &inode, buf.data(), &n)) fail(rc, fmt::format("inode {}", ino));
+    if (errcode_t rc = ext2fs_inline_data_get(fs_, ino, &inode, buf.data(), &n))
+      fail(rc, fmt::format("inode {}", ino));
     return std::string(buf.data(), std::min<size_t>(n, size));
   }
   std::string out;
-  read_file(ino, [&](const uint8_t* d, size_t n) { out.append(reinterpret_cast<const char*>(d), n); });
+  read_file(ino,
+            [&](const uint8_t* d, size_t n) { out.append(reinterpret_cast<const char*>(d), n); });
   return out;
 }
 
@@ -201,7 +221,8 @@ void Ext4Reader::read_file(uint32_t ino, const std::function<void(const uint8_t*
     done += got;
   }
   if (done != size) {
-    throw Error(Errc::kIntegrity, fmt::format("inode {} in {} ended after {} of {} bytes", ino, volume_.name(), done, size));
+    throw Error(Errc::kIntegrity, fmt::format("inode {} in {} ended after {} of {} bytes", ino,
+                                              volume_.name(), done, size));
   }
 }
 

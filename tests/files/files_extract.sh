@@ -88,9 +88,9 @@ expect_rc 5 "$PVESAFE_BIN" files ls "${PV[@]}" "$stream" --disk drive-scsi0 /
 note "stream snapshot: $(cat "$T/err")"
 
 note "a chunk that fails authentication: exit 6, nothing left behind"
-# The packs hold the disk's chunks in disk order; the newest (last) pack holds the end of the
-# payload, the largest file. Flip one byte in its middle.
-pack=$(find "$REPO/packs" -type f -printf '%T@ %s %p\n' | sort -n | tail -1 | cut -d' ' -f3)
+# The packs hold the disk's chunks in disk order; the largest holds the payload, the largest
+# file (the newest is the stream snapshot's). Flip one byte in its middle.
+pack=$(find "$REPO/packs" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
 size=$(stat -c %s "$pack")
 printf '\xff' | dd of="$pack" bs=1 seek=$((size / 2)) conv=notrunc status=none
 expect_rc 6 "$PVESAFE_BIN" files get "${PV[@]}" "$SNAP" --disk drive-scsi0 /data/payload --to "$T/payload2"

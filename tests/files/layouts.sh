@@ -52,7 +52,9 @@ check_volume() {  # IMAGE PARTITION TEXT
 note "MBR: ext2 (1 KiB blocks) primary, ext3 and ext4 logical"
 img=$T/mbr.raw
 truncate -s 64M "$img"
-printf 'label: dos\nstart=2048, size=16M, type=83\nsize=44M, type=5\nsize=20M, type=83\nsize=20M, type=83\n' | sfdisk -q "$img"
+# Named lines: sfdisk makes a line after the extended partition another primary, not a logical.
+printf 'label: dos\n%s1 : start=2048, size=16M, type=83\n%s2 : size=44M, type=5\n%s5 : size=20M, type=83\n%s6 : size=20M, type=83\n' \
+  "$img" "$img" "$img" "$img" | sfdisk -q "$img"
 read -r s n < <(part "$img" 1); mkfs_at "$img" "$s" "$n" ext2 mbr-one
 read -r s n < <(part "$img" 5); mkfs_at "$img" "$s" "$n" ext3 mbr-five
 read -r s n < <(part "$img" 6); mkfs_at "$img" "$s" "$n" ext4 mbr-six

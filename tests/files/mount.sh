@@ -77,7 +77,8 @@ rc=0; "$PVESAFE_BIN" mount "${PV[@]}" "$T/notes.txt" 2> "$T/err" || rc=$?
 [[ $rc == 2 ]] || fail "a file as mount point: exit $rc"
 
 note "a chunk that fails authentication: EIO for the reads that touch it, the rest reads"
-pack=$(find "$REPO/packs" -type f -printf '%T@ %s %p\n' | sort -n | tail -1 | cut -d' ' -f3)
+# The largest pack holds the guest disk's data (the newest is the stream snapshot's).
+pack=$(find "$REPO/packs" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
 size=$(stat -c %s "$pack")
 printf '\xff' | dd of="$pack" bs=1 seek=$((size / 2)) conv=notrunc status=none
 start_mount "$T/m2.log" --guest 100 --snapshot latest
