@@ -4,8 +4,14 @@
 // when the agent is configured), remove it, and time every stage. The verdict compares the RTO
 // with --sla; the result goes to the catalog (kind=drill) and to a JSON report. A failed drill
 // removes its scratch guest. Stage definitions and the prediction formula: pve/drill.h.
+// --instant drills instant recovery instead: the snapshot mounted with FUSE and the scratch guest
+// created by Proxmox VE's live import from it (jobs/instant_drill.h, cli/drill_instant.h).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -13,10 +19,8 @@
 #include <mutex>
 #include <thread>
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include "cli/command.h"
+#include "cli/drill_instant.h"
 #include "cli/pve_options.h"
 #include "core/error.h"
 #include "pve/drill.h"
@@ -32,7 +36,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // Records when repository reads are in flight, to tell network time from the rest.
 class TimedStore : public store::ObjectStore {
@@ -48,14 +54,18 @@ class TimedStore : public store::ObjectStore {
     note(t0, v.size());
     return v;
   }
-  std::vector<uint8_t> get_range(const std::string& key, uint64_t offset, uint64_t length) override {
+  std::vector<uint8_t> get_range(const std::string& key, uint64_t offset,
+                                 uint64_t length) override {
     auto t0 = Clock::now();
     auto v = inner_->get_range(key, offset, length);
     note(t0, v.size());
     return v;
   }
-  std::optional<store::ObjectInfo> stat(const std::string& key) override { return inner_->stat(key); }
-  void list(const std::string& prefix, const std::function<void(const store::ObjectInfo&)>& fn) override {
+  std::optional<store::ObjectInfo> stat(const std::string& key) override {
+    return inner_->stat(key);
+  }
+  void list(const std::string& prefix,
+            const std::function<void(const store::ObjectInfo&)>& fn) override {
     inner_->list(prefix, fn);
   }
   void remove(const std::string& key) override { inner_->remove(key); }
@@ -109,7 +119,17 @@ struct DrillFlags {
   std::string report;
   double health_timeout_seconds = 300;
   double task_timeout_seconds = 6 * 3600;
+  bool instant = false;
+  std::string run_dir;
+  uint64_t bwlimit_kib = 0;
 };
+
+std::string default_instant_dir() {
+  if (::geteuid() == 0) return "/run/pvesafe/instant";
+  const char* x = std::getenv("XDG_RUNTIME_DIR");
+  return x && *x ? std::string(x) + "/pvesafe/instant"
+                 : "/tmp/pvesafe-instant-" + std::to_string(::geteuid());
+}
 
 struct DrillResult {
   std::string guest_id, guest_type, node, scratch_id, snapshot_id, snapshot_time, file_name;
@@ -126,7 +146,8 @@ struct DrillResult {
 };
 
 nlohmann::json report_json(const DrillResult& r) {
-  nlohmann::json j{{"guest_id", r.guest_id},
+  nlohmann::json j{{"mode", "restore"},
+                   {"guest_id", r.guest_id},
                    {"guest_type", r.guest_type},
                    {"node", r.node},
                    {"scratch_vmid", r.scratch_id},
@@ -153,11 +174,10 @@ nlohmann::json report_json(const DrillResult& r) {
 }
 
 void print_table(const DrillResult& r) {
-  std::cout << fmt::format("drill of guest {} ({}) from snapshot {} ({}, {}) on {} as scratch guest {}\n",
-                           r.guest_id, r.guest_type.empty() ? "?" : r.guest_type,
-                           r.snapshot_id.substr(0, 8), r.snapshot_time,
-                           human_bytes(r.size_bytes), r.node,
-                           r.scratch_id.empty() ? "-" : r.scratch_id);
+  std::cout << fmt::format(
+      "drill of guest {} ({}) from snapshot {} ({}, {}) on {} as scratch guest {}\n", r.guest_id,
+      r.guest_type.empty() ? "?" : r.guest_type, r.snapshot_id.substr(0, 8), r.snapshot_time,
+      human_bytes(r.size_bytes), r.node, r.scratch_id.empty() ? "-" : r.scratch_id);
   std::cout << fmt::format("  {:<16} {:>10}\n", "STAGE", "SECONDS");
   for (const auto& [name, secs] : r.stages.list()) {
     bool done = std::find(r.completed.begin(), r.completed.end(), name) != r.completed.end();
@@ -319,7 +339,8 @@ DrillResult drill_one(const DrillFlags& f, pve::Client& client, repo::Repository
     try {
       if (!r.scratch_id.empty() && pve::lookup_guest(client, r.scratch_id)) {
         r.cleanup_ok = false;
-        r.error += fmt::format(" (scratch guest {} could not be removed: remove it by hand)", r.scratch_id);
+        r.error += fmt::format(" (scratch guest {} could not be removed: remove it by hand)",
+                               r.scratch_id);
       }
     } catch (const Error&) {
     }
@@ -342,13 +363,15 @@ void record(const GlobalOptions& g, const repo::Repository& repo, const DrillRes
     ev.size_bytes = static_cast<int64_t>(r.size_bytes);
     ev.duration_seconds = r.stages.rto();
     double transfer = r.stages.fetch + r.stages.decrypt_verify;
-    ev.throughput_bytes_per_second = transfer > 0 ? static_cast<double>(r.size_bytes) / transfer : 0;
+    ev.throughput_bytes_per_second =
+        transfer > 0 ? static_cast<double>(r.size_bytes) / transfer : 0;
     ev.result = r.error.empty() && r.passed ? "ok" : "error";
     ev.error = r.error.empty() && !r.passed ? "RTO over SLA" : r.error;
     nlohmann::json d = pve::to_json(r.stages);
     d["sla_seconds"] = r.sla_seconds;
     d["rto_seconds"] = r.stages.rto();
     d["passed"] = r.passed;
+    d["mode"] = "restore";
     d["scratch_vmid"] = r.scratch_id;
     d["stages_completed"] = r.completed;
     if (r.prediction) d["predicted_rto_seconds"] = r.prediction->rto;
@@ -357,6 +380,25 @@ void record(const GlobalOptions& g, const repo::Repository& repo, const DrillRes
   } catch (const Error& e) {
     spdlog::warn("could not record the drill in the catalog: {}", e.what());
   }
+}
+
+// Writes the JSON report to --report or drills/ beside the catalog; returns its path.
+std::string write_report(const GlobalOptions& global, const DrillFlags& f,
+                         const nlohmann::json& doc) {
+  std::string path = f.report;
+  if (path.empty()) {
+    auto dir = std::filesystem::path(catalog_path(global)).parent_path() / "drills";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    ::chmod(dir.c_str(), 0700);
+    path = (dir / fmt::format("drill-{}{}-{}.json", f.instant ? "instant-" : "",
+                              f.all_critical ? "critical" : f.guest, utc_stamp()))
+               .string();
+  }
+  std::ofstream out(path, std::ios::trunc);
+  out << doc.dump(2) << "\n";
+  if (!out) spdlog::warn("could not write the drill report {}", path);
+  return path;
 }
 
 }  // namespace
@@ -369,9 +411,11 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
       "it, and compare the measured RTO with the SLA");
   cmd->add_option("--guest", f->guest, "Guest (vmid) to drill");
   cmd->add_flag("--all-critical", f->all_critical, "Drill every guest tagged --critical-tag");
-  cmd->add_option("--critical-tag", f->critical_tag, "PVE tag of critical guests")->capture_default_str();
+  cmd->add_option("--critical-tag", f->critical_tag, "PVE tag of critical guests")
+      ->capture_default_str();
   cmd->add_option("--node", f->node, "Node to restore the scratch guest on")->required();
-  cmd->add_option("--sla", f->sla, "Recovery time objective, e.g. 15m, 900s, 1h")->capture_default_str();
+  cmd->add_option("--sla", f->sla, "Recovery time objective, e.g. 15m, 900s, 1h")
+      ->capture_default_str();
   cmd->add_option("--link", f->link,
                   "Link speed for the predicted RTO of the full disk, e.g. 1Gbit, 10Gbit, 200MB/s "
                   "(default: the measured fetch rate)");
@@ -385,9 +429,34 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--task-timeout", f->task_timeout_seconds, "Seconds to wait for the restore task")
       ->capture_default_str();
+  cmd->add_flag(
+      "--instant", f->instant,
+      "Drill instant recovery: mount the snapshot (FUSE) on this node and let Proxmox VE's "
+      "live import run the scratch guest from it at once, copying its disks behind it "
+      "(run on the node as root, PVE login as root@pam; see docs/drill.md)");
+  cmd->add_option(
+      "--run-dir", f->run_dir,
+      "With --instant: where the snapshot is mounted (default /run/pvesafe/instant as root)");
+  cmd->add_option("--bwlimit", f->bwlimit_kib,
+                  "With --instant: KiB/s of the background copy (PVE's bwlimit)");
   add_passphrase_flags(cmd, f->repo);
   add_pve_flags(cmd, f->pve);
   add_ssh_flags(cmd, f->ssh);
+  cmd->footer(R"(
+RTO is the time from the start until the scratch guest answers its health check (guest agent
+ping, or status running without an agent). Classic mode (default): the snapshot is streamed to
+the node and restored (qmrestore), then started. --instant: nothing is restored first; the
+snapshot is mounted read-only here (each disk a raw file read through the repository) and the
+guest is created with every disk as import-from=<that file> and live-restore=1, so it starts at
+once and Proxmox VE copies its disks into their volumes behind it: the time of that background
+copy is reported beside the RTO, with the bytes fetched before healthy and in all.
+
+Output: a table per guest (stages, RTO vs SLA), --json for the report; the report is also
+written to --report (default drills/ beside the catalog) and the catalog (kind drill, with
+mode restore|instant) feeds the exporter's pvesafe_drill_* metrics (label mode).
+Exit codes: 0 every drill passed, 11 RTO over SLA or health check failed, 2 usage, 3/4 config
+and passphrase, 5 guest/snapshot/node not found, 6 integrity, 7 repository or PVE unreachable,
+10 a PVE task failed, 12 unsupported (e.g. --instant on a container) (docs/exit-codes.md).)");
   cmd->callback([f, &global] {
     if (f->guest.empty() == !f->all_critical) {
       throw Error(Errc::kUsage, "give either --guest ID or --all-critical");
@@ -418,6 +487,58 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
     auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "drill");
     double open_seconds = since(t_open);
 
+    if (f->instant) {
+      std::string run_dir = f->run_dir.empty() ? default_instant_dir() : f->run_dir;
+      std::vector<std::pair<std::string, jobs::InstantDrillResult>> ir;
+      for (const auto& id : guests) {
+        jobs::InstantDrillOptions io;
+        io.guest_id = id;
+        io.node = f->node;
+        io.storage = f->storage;
+        io.run_dir = run_dir;
+        io.bwlimit_kib = f->bwlimit_kib;
+        io.health_timeout_seconds = f->health_timeout_seconds;
+        io.task_timeout_seconds = f->task_timeout_seconds;
+        if (!global.json && !global.quiet && ::isatty(2)) {
+          io.on_stage = [id](const std::string& s) {
+            std::fprintf(stderr, "\rinstant drill of guest %s: %-12s", id.c_str(), s.c_str());
+          };
+        }
+        auto r = jobs::run_instant_drill(client, repo, io);
+        if (io.on_stage) std::fprintf(stderr, "\r%-60s\r", "");
+        r.lookup += open_seconds;
+        open_seconds = 0;
+        record_instant_drill(global, repo, r, id, f->node, sla);
+        ir.emplace_back(id, std::move(r));
+      }
+      nlohmann::json rep = nlohmann::json::array();
+      for (const auto& [id, r] : ir) rep.push_back(instant_drill_json(r, id, f->node, sla));
+      nlohmann::json doc{{"time_utc", utc_stamp()},
+                         {"repository", repo.location()},
+                         {"mode", "instant"},
+                         {"drills", rep}};
+      std::string path = write_report(global, *f, doc);
+      if (global.json) {
+        doc["report"] = path;
+        std::cout << doc.dump(2) << "\n";
+      } else {
+        for (const auto& [id, r] : ir) print_instant_drill(r, id, f->node, sla);
+        std::cout << "report: " << path << "\n";
+      }
+      for (const auto& [id, r] : ir) {
+        if (!r.error.empty())
+          throw Error(r.code, fmt::format("instant drill of guest {} failed: {}", id, r.error));
+      }
+      for (const auto& [id, r] : ir) {
+        if (!instant_drill_passed(r, sla)) {
+          throw Error(Errc::kCheckFailed,
+                      fmt::format("instant drill of guest {}: RTO {} exceeds the SLA {}", id,
+                                  pve::format_seconds(r.rto()), pve::format_seconds(sla)));
+        }
+      }
+      return;
+    }
+
     std::vector<DrillResult> results;
     for (const auto& id : guests) {
       DrillResult r = drill_one(*f, client, repo, *timed, nodes, id, sla, link);
@@ -430,24 +551,11 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
     }
     nlohmann::json rep = nlohmann::json::array();
     for (const auto& r : results) rep.push_back(report_json(r));
-    nlohmann::json doc{{"time_utc", utc_stamp()}, {"repository", repo.location()}, {"drills", rep}};
-    std::string path = f->report;
-    if (path.empty()) {
-      auto dir = std::filesystem::path(catalog_path(global)).parent_path() / "drills";
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-      ::chmod(dir.c_str(), 0700);
-      path = (dir / fmt::format("drill-{}-{}.json", f->all_critical ? "critical" : f->guest,
-                                utc_stamp()))
-                 .string();
-    }
-    {
-      std::ofstream out(path, std::ios::trunc);
-      out << doc.dump(2) << "\n";
-      if (!out) {
-        spdlog::warn("could not write the drill report {}", path);
-      }
-    }
+    nlohmann::json doc{{"time_utc", utc_stamp()},
+                       {"repository", repo.location()},
+                       {"mode", "restore"},
+                       {"drills", rep}};
+    std::string path = write_report(global, *f, doc);
     if (global.json) {
       doc["report"] = path;
       std::cout << doc.dump(2) << "\n";
