@@ -30,6 +30,7 @@ test_pkgs=(
   qemu-system-x86 qemu-utils libnbd-bin python3-libnbd
   linux-image-amd64 busybox-static fdisk e2fsprogs cpio
   xfsprogs  # files_layouts: an XFS partition is recognised and refused
+  clang-14 libclang-rt-14-dev  # libFuzzer, ASan, UBSan for bench/fuzz (run.sh, ctest -L fuzz)
 )
 pkgs=("${build_pkgs[@]}")
 (( want_test )) && pkgs+=("${test_pkgs[@]}")

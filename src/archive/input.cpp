@@ -19,6 +19,7 @@
 #include "archive/vma.h"
 #include "core/error.h"
 #include "core/hex.h"
+#include "core/sigpipe_guard.h"
 
 extern char** environ;
 
@@ -33,7 +34,8 @@ using Pull = std::function<size_t(uint8_t*, size_t)>;
 
 Error damaged(Compression c, uint64_t at, const std::string& what) {
   return Error(Errc::kIntegrity,
-               "the " + compression_name(c) + " stream is damaged near compressed byte " + std::to_string(at) + ": " + what,
+               "the " + compression_name(c) + " stream is damaged near compressed byte " +
+                   std::to_string(at) + ": " + what,
                "the archive file is corrupt or truncated; back up the guest again");
 }
 
@@ -41,10 +43,14 @@ Error damaged(Compression c, uint64_t at, const std::string& what) {
 
 std::string compression_name(Compression c) {
   switch (c) {
-    case Compression::kZstd: return "zstd";
-    case Compression::kGzip: return "gzip";
-    case Compression::kLzo: return "lzo";
-    case Compression::kNone: break;
+    case Compression::kZstd:
+      return "zstd";
+    case Compression::kGzip:
+      return "gzip";
+    case Compression::kLzo:
+      return "lzo";
+    case Compression::kNone:
+      break;
   }
   return "";
 }
@@ -93,7 +99,8 @@ struct ArchiveInput::Raw {
 
   void start_hash() {
     sha.reset(EVP_MD_CTX_new());
-    if (!sha || !EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr)) throw Error(Errc::kInternal, "SHA-256 unavailable");
+    if (!sha || !EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr))
+      throw Error(Errc::kInternal, "SHA-256 unavailable");
   }
 
   size_t read(uint8_t* buf, size_t n) {
@@ -133,7 +140,8 @@ namespace {
 
 class ZstdDecoder : public ArchiveInput::Decoder {
  public:
-  explicit ZstdDecoder(Pull pull) : pull_(std::move(pull)), ctx_(ZSTD_createDCtx(), ZSTD_freeDCtx), buf_(kInBuf) {
+  explicit ZstdDecoder(Pull pull)
+      : pull_(std::move(pull)), ctx_(ZSTD_createDCtx(), ZSTD_freeDCtx), buf_(kInBuf) {
     if (!ctx_) throw Error(Errc::kInternal, "zstd: out of memory");
     // vzdump's zstd uses long windows with --long only when asked; allow what zstd -d allows.
     ZSTD_DCtx_setParameter(ctx_.get(), ZSTD_d_windowLogMax, 31);
@@ -143,7 +151,9 @@ class ZstdDecoder : public ArchiveInput::Decoder {
     while (o.pos == 0) {
       if (in_.pos == in_.size) {
         if (eof_) {
-          if (last_ != 0) throw damaged(Compression::kZstd, consumed_, "the stream ends inside a frame (truncated)");
+          if (last_ != 0)
+            throw damaged(Compression::kZstd, consumed_,
+                          "the stream ends inside a frame (truncated)");
           return 0;
         }
         size_t got = pull_(buf_.data(), buf_.size());
@@ -179,7 +189,8 @@ class GzipDecoder : public ArchiveInput::Decoder {
  public:
   explicit GzipDecoder(Pull pull) : pull_(std::move(pull)), buf_(kInBuf) {
     std::memset(&z_, 0, sizeof z_);
-    if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) throw Error(Errc::kInternal, "zlib: cannot initialise");
+    if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK)
+      throw Error(Errc::kInternal, "zlib: cannot initialise");
   }
   ~GzipDecoder() override { inflateEnd(&z_); }
   size_t read(uint8_t* out, size_t n) override {
@@ -188,7 +199,9 @@ class GzipDecoder : public ArchiveInput::Decoder {
     while (z_.avail_out == std::min<size_t>(n, 1u << 30)) {
       if (z_.avail_in == 0) {
         if (eof_) {
-          if (in_member_) throw damaged(Compression::kGzip, consumed_, "the stream ends inside a member (truncated)");
+          if (in_member_)
+            throw damaged(Compression::kGzip, consumed_,
+                          "the stream ends inside a member (truncated)");
           return 0;
         }
         size_t got = pull_(buf_.data(), buf_.size());
@@ -207,7 +220,8 @@ class GzipDecoder : public ArchiveInput::Decoder {
         inflateReset(&z_);  // concatenated members (gzip -c a b) continue
       } else if (r == Z_OK || r == Z_BUF_ERROR) {
         in_member_ = true;
-        if (r == Z_BUF_ERROR && z_.avail_in != 0) throw damaged(Compression::kGzip, consumed_, "inflate stalled");
+        if (r == Z_BUF_ERROR && z_.avail_in != 0)
+          throw damaged(Compression::kGzip, consumed_, "inflate stalled");
       } else {
         throw damaged(Compression::kGzip, consumed_, z_.msg ? z_.msg : "inflate failed");
       }
@@ -246,7 +260,9 @@ class LzopDecoder : public ArchiveInput::Decoder {
       ::close(in[1]);
       ::close(out[0]);
       ::close(err[0]);
-      throw Error(Errc::kUnsupported, "the archive is lzop-compressed and lzop cannot be run: " + std::string(std::strerror(rc)),
+      throw Error(Errc::kUnsupported,
+                  "the archive is lzop-compressed and lzop cannot be run: " +
+                      std::string(std::strerror(rc)),
                   "install lzop (apt install lzop)");
     }
     to_child_ = in[1];
@@ -291,6 +307,7 @@ class LzopDecoder : public ArchiveInput::Decoder {
 
  private:
   void feed() {
+    SigpipeGuard no_sigpipe;  // lzop may stop reading early; its exit status then says why
     std::vector<uint8_t> buf(kInBuf);
     try {
       for (;;) {
@@ -329,17 +346,22 @@ class LzopDecoder : public ArchiveInput::Decoder {
 
 std::unique_ptr<ArchiveInput::Decoder> make_decoder(Compression c, Pull pull) {
   switch (c) {
-    case Compression::kZstd: return std::make_unique<ZstdDecoder>(std::move(pull));
-    case Compression::kGzip: return std::make_unique<GzipDecoder>(std::move(pull));
-    case Compression::kLzo: return std::make_unique<LzopDecoder>(std::move(pull));
-    case Compression::kNone: break;
+    case Compression::kZstd:
+      return std::make_unique<ZstdDecoder>(std::move(pull));
+    case Compression::kGzip:
+      return std::make_unique<GzipDecoder>(std::move(pull));
+    case Compression::kLzo:
+      return std::make_unique<LzopDecoder>(std::move(pull));
+    case Compression::kNone:
+      break;
   }
   return nullptr;
 }
 
 }  // namespace
 
-ArchiveInput::ArchiveInput(ByteSource& in, bool decompress) : in_(in), raw_(std::make_unique<Raw>(in)) {
+ArchiveInput::ArchiveInput(ByteSource& in, bool decompress)
+    : in_(in), raw_(std::make_unique<Raw>(in)) {
   raw_->peek.resize(kPeekBytes);
   size_t got = read_full(in_, raw_->peek.data(), kPeekBytes);
   raw_->peek.resize(got);

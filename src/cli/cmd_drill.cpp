@@ -23,6 +23,7 @@
 #include "cli/drill_instant.h"
 #include "cli/pve_options.h"
 #include "core/error.h"
+#include "core/json_number.h"
 #include "pve/drill.h"
 #include "pve/guest.h"
 #include "pve/provision.h"
@@ -295,7 +296,7 @@ DrillResult drill_one(const DrillFlags& f, pve::Client& client, repo::Repository
 
       // health
       t = Clock::now();
-      bool agent = st.contains("agent") && st["agent"].is_number() && st["agent"].get<int>() == 1;
+      bool agent = st.contains("agent") && json_integer<int>(st["agent"]) == 1;
       if (r.guest_type == "qemu" && agent) {
         int tries = 0;
         while (!gr.agent_ping()) {

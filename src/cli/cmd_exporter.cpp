@@ -86,6 +86,12 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
     double max_scrape = 9;
     int parallel = 8;
     int audit_interval = 0;
+    double cache_ttl = 1;
+    int max_connections = 256;
+    size_t max_request_size = 16 * 1024;
+    double read_timeout = 10;
+    double keep_alive_timeout = 20;
+    double write_timeout = 30;
     PveFlags pve;
   };
   auto f = std::make_shared<Flags>();
@@ -122,6 +128,36 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
                   "scrape; 0: off")
       ->check(CLI::Range(0, 86400 * 7))
       ->capture_default_str();
+  cmd->add_option("--cache-ttl", f->cache_ttl,
+                  "Seconds after its start a collection is reused for further scrapes of the same "
+                  "target (several Prometheus servers, or a burst of requests, cost the PVE API "
+                  "one collection; scrapes arriving while it runs wait for it). Keep it below the "
+                  "scrape interval; 0: collect on every scrape")
+      ->check(CLI::Range(0.0, 60.0))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", f->max_connections,
+                  "HTTP connections served at once; more are answered 503 and closed")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--max-request-size", f->max_request_size,
+                  "Bytes an HTTP request (request line, headers and body) may have; larger ones "
+                  "are refused (431/413) as soon as that is known, a body on its Content-Length "
+                  "before it is read")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--read-timeout", f->read_timeout,
+                  "Seconds a client has to send a whole request once it started, and to start "
+                  "the first one on a new connection (slow clients get 408)")
+      ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
+  cmd->add_option("--keep-alive-timeout", f->keep_alive_timeout,
+                  "Seconds an idle kept-alive connection waits for its next request")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--write-timeout", f->write_timeout,
+                  "Seconds a client has to take a whole response")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
   add_pve_flags(cmd, f->pve);
 
   cmd->callback([f, &global] {
@@ -136,6 +172,7 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
     o.pve.node_details = !f->no_node_details;
     o.max_scrape_time = std::chrono::milliseconds(static_cast<long long>(f->max_scrape * 1000));
     o.audit_interval = std::chrono::seconds(f->audit_interval);
+    o.cache_ttl = std::chrono::milliseconds(static_cast<long long>(f->cache_ttl * 1000));
     o.log = [](const std::string& line) { spdlog::warn("exporter: {}", line); };
     auto call_timeout =
         std::chrono::milliseconds(static_cast<long long>(f->call_timeout * 1000));
@@ -200,7 +237,14 @@ void register_exporter(CLI::App& app, GlobalOptions& global) {
     }
 
     exporter::Exporter ex(std::move(o));
-    exporter::HttpServer server(ex);
+    auto ms = [](double s) { return std::chrono::milliseconds(static_cast<long long>(s * 1000)); };
+    exporter::HttpLimits limits;
+    limits.max_connections = f->max_connections;
+    limits.max_request_bytes = f->max_request_size;
+    limits.read_timeout = ms(f->read_timeout);
+    limits.keep_alive_timeout = ms(f->keep_alive_timeout);
+    limits.write_timeout = ms(f->write_timeout);
+    exporter::HttpServer server(ex, limits);
     auto [host, port] = exporter::parse_listen(f->listen);
     int bound = server.bind(host, port);
     g_server = &server;

@@ -4,12 +4,11 @@
 // with this node, the guest and its type; every other phase (job-start, job-end, job-abort,
 // backup-start, backup-abort, log-end, pre-stop, pre-restart, post-restart) is accepted and
 // ignored. A failure exits non-zero, so vzdump marks that guest's backup as failed.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
-
-#include <fmt/format.h>
 
 #include "cli/command.h"
 #include "cli/pve_options.h"
@@ -90,6 +89,7 @@ void register_vzdump_hook(CLI::App& app, GlobalOptions& global) {
     ev.guest_type = type;
     ev.file_name = source.name();
     repo::BackupResult r;
+    const auto before = repo.store().requests();
     try {
       r = repo::backup(repo, source, bo);
     } catch (const Error& e) {
@@ -109,7 +109,10 @@ void register_vzdump_hook(CLI::App& app, GlobalOptions& global) {
     ev.throughput_bytes_per_second =
         r.duration_seconds > 0 ? static_cast<double>(r.size_bytes) / r.duration_seconds : 0;
     ev.dedup_ratio = r.dedup_ratio;
-    ev.details_json = nlohmann::json{{"source", "vzdump-hook"}, {"mode", f->mode}}.dump();
+    nlohmann::json j = backup_json(r, repo.store().requests() - before);
+    j["source"] = "vzdump-hook";
+    j["mode"] = f->mode;
+    ev.details_json = j.dump();
     try {
       repo::Catalog::open(catalog_path(global)).record(ev);
     } catch (const Error& e) {
@@ -118,11 +121,15 @@ void register_vzdump_hook(CLI::App& app, GlobalOptions& global) {
     if (f->remove_archive && ::unlink(target.c_str()) != 0) {
       std::cerr << "pvesafe: warning: could not remove " << target << "\n";
     }
+    if (global.json) {
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
     // vzdump copies this into the task log.
-    std::cout << fmt::format("pvesafe: stored {} ({}) as snapshot {} in {}: {} new, dedup {:.1f}x\n",
-                             source.name(), human_bytes(r.size_bytes),
-                             r.snapshot_id.substr(0, 8), repo.location(),
-                             human_bytes(r.stored_bytes), r.dedup_ratio);
+    std::cout << fmt::format(
+        "pvesafe: stored {} ({}) as snapshot {} in {}: {} new, dedup {:.1f}x\n", source.name(),
+        human_bytes(r.size_bytes), r.snapshot_id.substr(0, 8), repo.location(),
+        human_bytes(r.stored_bytes), r.dedup_ratio);
   });
 }
 

@@ -1,14 +1,13 @@
 #include "cli/pve_guest.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <iostream>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "core/error.h"
 #include "pve/client.h"
@@ -45,7 +44,8 @@ std::string stem_of_archive(const std::string& path) {
 }
 
 OneBackup backup_one(pve::Client& client, const std::vector<pve::NodeInfo>& nodes,
-                     const pve::GuestInfo& guest, const GuestBackupFlags& f, repo::Repository& repo) {
+                     const pve::GuestInfo& guest, const GuestBackupFlags& f,
+                     repo::Repository& repo) {
   OneBackup b;
   b.guest = guest;
   pve::VzdumpOptions vo;
@@ -71,7 +71,9 @@ OneBackup backup_one(pve::Client& client, const std::vector<pve::NodeInfo>& node
     bo.guest_id = guest.vmid;
     bo.guest_type = guest.type;
     bo.file_name = dump.file_name;
-    bo.tags = {{"node", guest.node}, {"guest", guest.vmid}, {"type", guest.type},
+    bo.tags = {{"node", guest.node},
+               {"guest", guest.vmid},
+               {"type", guest.type},
                {"source", "vzdump-api"}};
     if (!guest.name.empty()) bo.tags["name"] = guest.name;
     try {
@@ -129,7 +131,8 @@ void record_backup(repo::Catalog* catalog, std::mutex& mu, const repo::Repositor
   try {
     catalog->record(ev);
   } catch (const Error& e) {
-    spdlog::warn("could not record the backup of guest {} in the catalog: {}", b.guest.vmid, e.what());
+    spdlog::warn("could not record the backup of guest {} in the catalog: {}", b.guest.vmid,
+                 e.what());
   }
 }
 
@@ -137,7 +140,8 @@ void record_backup(repo::Catalog* catalog, std::mutex& mu, const repo::Repositor
 
 void add_guest_backup_flags(CLI::App* cmd, GuestBackupFlags& f) {
   auto* g = "Guest backup (vzdump on a node)";
-  cmd->add_flag("--all", f.all, "Back up all guests of --node and/or --pool through vzdump")->group(g);
+  cmd->add_flag("--all", f.all, "Back up all guests of --node and/or --pool through vzdump")
+      ->group(g);
   cmd->add_option("--pool", f.pool, "With --all: the pool whose guests to back up")->group(g);
   cmd->add_option("--jobs", f.jobs, "With --all: guests backed up at once")
       ->capture_default_str()
@@ -151,10 +155,11 @@ void add_guest_backup_flags(CLI::App* cmd, GuestBackupFlags& f) {
       ->check(CLI::IsMember({"snapshot", "suspend", "stop"}))
       ->capture_default_str()
       ->group(g);
-  cmd->add_option("--compress", f.compress,
-                  "vzdump's compression: 0 (default: pvesafe sees the disks, dedups them, and compresses "
-                  "each chunk itself) or zstd|gzip|lzo (smaller on the node's disk and over SSH; pvesafe "
-                  "decompresses on the way in)")
+  cmd->add_option(
+         "--compress", f.compress,
+         "vzdump's compression: 0 (default: pvesafe sees the disks, dedups them, and compresses "
+         "each chunk itself) or zstd|gzip|lzo (smaller on the node's disk and over SSH; pvesafe "
+         "decompresses on the way in)")
       ->check(CLI::IsMember({"0", "zstd", "gzip", "lzo"}))
       ->capture_default_str()
       ->group(g);
@@ -254,8 +259,10 @@ void run_guest_backup(GuestBackupFlags& f, repo::Repository& repo, const GlobalO
   if (g.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& b : results) {
-      nlohmann::json j{{"vmid", b.guest.vmid},        {"type", b.guest.type},
-                       {"node", b.guest.node},        {"result", b.ok ? "ok" : "error"},
+      nlohmann::json j{{"vmid", b.guest.vmid},
+                       {"type", b.guest.type},
+                       {"node", b.guest.node},
+                       {"result", b.ok ? "ok" : "error"},
                        {"vzdump_seconds", b.vzdump_seconds},
                        {"transfer_seconds", b.transfer_seconds}};
       if (b.ok) {
@@ -264,6 +271,13 @@ void run_guest_backup(GuestBackupFlags& f, repo::Repository& repo, const GlobalO
         j["size_bytes"] = b.result.size_bytes;
         j["stored_bytes"] = b.result.stored_bytes;
         j["dedup_ratio"] = b.result.dedup_ratio;
+        j["kind"] = b.result.snapshot.kind;
+        nlohmann::json disks = nlohmann::json::array();
+        for (const auto& d : b.result.disks) {
+          disks.push_back(
+              {{"name", d.name}, {"size_bytes", d.size_bytes}, {"data_bytes", d.data_bytes}});
+        }
+        j["disks"] = disks;
         if (b.archive_kept) j["archive"] = b.archive;
       } else {
         j["error"] = b.error;
@@ -277,18 +291,18 @@ void run_guest_backup(GuestBackupFlags& f, repo::Repository& repo, const GlobalO
                              "TYPE", "NODE", "RESULT", "SIZE", "STORED", "VZDUMP", "TRANSFER",
                              "SNAPSHOT");
     for (const auto& b : results) {
-      std::cout << fmt::format(
-          "{:<6} {:<5} {:<12} {:<6} {:>10} {:>10} {:>7.1f}s {:>8.1f}s  {}\n", b.guest.vmid,
-          b.guest.type, b.guest.node, b.ok ? "ok" : "error",
-          b.ok ? human_bytes(b.result.size_bytes) : "-",
-          b.ok ? human_bytes(b.result.stored_bytes) : "-", b.vzdump_seconds,
-          b.transfer_seconds, b.ok ? short_id(b.result.snapshot_id) : "-");
+      std::cout << fmt::format("{:<6} {:<5} {:<12} {:<6} {:>10} {:>10} {:>7.1f}s {:>8.1f}s  {}\n",
+                               b.guest.vmid, b.guest.type, b.guest.node, b.ok ? "ok" : "error",
+                               b.ok ? human_bytes(b.result.size_bytes) : "-",
+                               b.ok ? human_bytes(b.result.stored_bytes) : "-", b.vzdump_seconds,
+                               b.transfer_seconds, b.ok ? short_id(b.result.snapshot_id) : "-");
     }
     for (const auto& b : results) {
       if (!b.ok) std::cout << fmt::format("guest {}: {}\n", b.guest.vmid, b.error);
     }
     if (results.size() > 1) {
-      std::cout << fmt::format("{} of {} guests backed up\n", results.size() - failed, results.size());
+      std::cout << fmt::format("{} of {} guests backed up\n", results.size() - failed,
+                               results.size());
     }
   }
   if (failed) set_exit_status(exit_code(first));
@@ -304,7 +318,8 @@ void add_guest_restore_flags(CLI::App* cmd, GuestRestoreFlags& f) {
                   "Storage the archive is staged in on the node (file-based, content backup)")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option("--new-id", f.new_id, "Create the guest under this vmid instead of --guest")->group(g);
+  cmd->add_option("--new-id", f.new_id, "Create the guest under this vmid instead of --guest")
+      ->group(g);
   cmd->add_flag("--start", f.start, "Start the guest after the restore")->group(g);
   // One flag for both targets: replace what is there.
   cmd->add_flag("--force", f.force,
@@ -328,9 +343,9 @@ void run_guest_restore(GuestRestoreFlags& f, repo::Repository& repo, const std::
   auto t0 = std::chrono::steady_clock::now();
   repo::SnapshotFilter filter;
   filter.guest_id = f.guest;
-  std::string id = repo.resolve_snapshot(snapshot.empty() ? "latest" : snapshot,
-                                         snapshot == "latest" || snapshot.empty() ? filter
-                                                                                  : repo::SnapshotFilter{});
+  std::string id = repo.resolve_snapshot(
+      snapshot.empty() ? "latest" : snapshot,
+      snapshot == "latest" || snapshot.empty() ? filter : repo::SnapshotFilter{});
   repo::Manifest m = repo.load_manifest(id);
   pve::ArchiveKind kind = pve::archive_kind(m.info.file_name);
   std::string type = m.info.guest_type.empty() ? kind.type : m.info.guest_type;
@@ -379,26 +394,31 @@ void run_guest_restore(GuestRestoreFlags& f, repo::Repository& repo, const std::
     double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ev.size_bytes = static_cast<int64_t>(rr.size_bytes);
     ev.duration_seconds = total;
-    ev.throughput_bytes_per_second = transfer > 0 ? static_cast<double>(rr.size_bytes) / transfer : 0;
-    ev.details_json = nlohmann::json{{"transfer_seconds", transfer},
-                                     {"create_seconds", create},
-                                     {"started", f.start},
-                                     {"forced", f.force}}
-                          .dump();
+    ev.throughput_bytes_per_second =
+        transfer > 0 ? static_cast<double>(rr.size_bytes) / transfer : 0;
+    ev.details_json = nlohmann::json{
+        {"transfer_seconds", transfer},
+        {"create_seconds", create},
+        {"started", f.start},
+        {"forced",
+         f.force}}.dump();
     if (catalog) catalog->record(ev);
     if (g.json) {
-      std::cout << nlohmann::json{{"snapshot_id", id},        {"vmid", t.vmid},
-                                  {"type", type},             {"node", t.node},
-                                  {"size_bytes", rr.size_bytes}, {"transfer_seconds", transfer},
-                                  {"create_seconds", create}, {"started", f.start},
+      std::cout << nlohmann::json{{"snapshot_id", id},
+                                  {"vmid", t.vmid},
+                                  {"type", type},
+                                  {"node", t.node},
+                                  {"size_bytes", rr.size_bytes},
+                                  {"transfer_seconds", transfer},
+                                  {"create_seconds", create},
+                                  {"started", f.start},
                                   {"duration_seconds", total}}
                        .dump(2)
                 << "\n";
     } else {
       std::cout << fmt::format("restored snapshot {} ({}, {}) to {} {} on {} in {:.1f}s{}\n",
-                               short_id(id), m.info.file_name,
-                               human_bytes(rr.size_bytes), type, t.vmid,
-                               t.node, total, f.start ? ", started" : "");
+                               short_id(id), m.info.file_name, human_bytes(rr.size_bytes), type,
+                               t.vmid, t.node, total, f.start ? ", started" : "");
     }
   } catch (const Error& e) {
     ev.result = "error";

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_number.h"
 
 namespace pvesafe::cluster {
 
@@ -16,7 +17,7 @@ using nlohmann::json;
 // PVE returns flags and counters as numbers or strings depending on the endpoint and version.
 long long as_int(const json& j, long long def = 0) {
   if (j.is_number_integer() || j.is_number_unsigned()) return j.get<long long>();
-  if (j.is_number_float()) return static_cast<long long>(j.get<double>());
+  if (j.is_number_float()) return clamp_to<long long>(j.get<double>(), def);
   if (j.is_boolean()) return j.get<bool>() ? 1 : 0;
   if (j.is_string()) {
     try {

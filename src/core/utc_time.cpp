@@ -57,7 +57,11 @@ std::optional<std::chrono::system_clock::time_point> parse_utc(const std::string
     }
     if (p != s.size() && !(p + 1 == s.size() && s[p] == 'Z')) return std::nullopt;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60) {
+    return std::nullopt;
+  }
+  // A time_point holds nanoseconds since 1970: years past 2262 would overflow it.
+  if (y < 1900 || y > 2200) return std::nullopt;
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
   tm.tm_mday = d;

@@ -9,7 +9,8 @@
 // iterated+salted; with or without an encrypted session key; AES-128/192/256 and the other
 // common ciphers), SEIPD v1 with MDC, literal data possibly wrapped in compressed data packets
 // (ZIP, ZLIB, BZip2), old and new packet headers, partial body lengths, marker packets.
-// Messages without integrity protection (SED, tag 9) are refused.
+// Messages without integrity protection (SED, tag 9) are refused. The strict reader
+// (decrypt_own_message) accepts only the writer's shape, for pvesafe's own objects.
 //
 // In detail (see openpgp_reader.cpp): ciphers AES-128/192/256, Camellia-128/192/256, CAST5,
 // Blowfish and TripleDES (the last three through OpenSSL's legacy provider, loaded into a private
@@ -78,6 +79,18 @@ inline constexpr uint64_t kDefaultMaxPlaintextBytes = uint64_t{16} << 30;
 std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message,
                                      std::string_view passphrase,
                                      uint64_t max_plaintext_bytes);
+
+// Decrypts one of pvesafe's own messages (repository objects), accepting only what
+// encrypt_message writes: exactly one SKESK v4 packet, then one SEIPD v1 packet holding exactly
+// one literal data packet (format 'b') of at most max_plaintext_bytes (the caller passes the
+// most it expects, e.g. the largest chunk). No public-key session keys, marker, padding,
+// compressed, signature or nested packets. Throws pvesafe::Error:
+//   kAuth        the passphrase does not open the message
+//   kIntegrity   anything else: MDC mismatch, malformed or truncated packets, a packet or
+//                algorithm pvesafe does not write, more plaintext than the bound
+// (decrypt_message remains the reader for messages written by gpg, rnp or sq.)
+std::vector<uint8_t> decrypt_own_message(std::span<const uint8_t> message,
+                                         std::string_view passphrase, uint64_t max_plaintext_bytes);
 
 // Cryptographically secure random bytes (OpenSSL RAND_bytes); throws kInternal on failure.
 void random_bytes(std::span<uint8_t> out);

@@ -41,7 +41,47 @@ constexpr size_t kMaxSessionKeyPackets = 16;
 constexpr size_t kStep = 64 * 1024;
 constexpr uint64_t kFramingSlack = 1 << 20;
 
-[[noreturn]] void too_large(uint64_t limit) {
+// Throws kIntegrity: a message pvesafe reads as one of its own objects is not in the shape
+// pvesafe writes (see decrypt_own_message).
+[[noreturn]] void not_own(const std::string& what) {
+  throw Error(Errc::kIntegrity, "OpenPGP message is not in pvesafe's format: " + what,
+              "the object is damaged or was not written by pvesafe");
+}
+
+std::string tag_name(int tag) {
+  switch (tag) {
+    case kTagPkesk:
+      return "public-key session key";
+    case kTagSignature:
+      return "signature";
+    case kTagSkesk:
+      return "symmetric-key session key";
+    case kTagOnePassSignature:
+      return "one-pass signature";
+    case kTagCompressed:
+      return "compressed data";
+    case kTagSed:
+      return "encrypted data without integrity protection";
+    case kTagMarker:
+      return "marker";
+    case kTagLiteral:
+      return "literal data";
+    case kTagSeipd:
+      return "encrypted data";
+    case kTagAead:
+      return "AEAD encrypted data";
+    case kTagPadding:
+      return "padding";
+    default:
+      return "unknown";
+  }
+}
+
+[[noreturn]] void too_large(uint64_t limit, bool strict) {
+  if (strict) {
+    not_own("it holds more than " + std::to_string(limit) +
+            " bytes of data, the most the caller expects");
+  }
   throw Error(Errc::kUnsupported,
               "OpenPGP message expands to more than " + std::to_string(limit) +
                   " bytes, the limit of this reader",
@@ -277,7 +317,7 @@ class InflateSource : public Source {
       in_pos_ += consumed;
       in_len_ -= consumed;
       total_ += produced;
-      if (total_ > limit_) too_large(limit_);
+      if (total_ > limit_) too_large(limit_, false);
       if (end) {
         done_ = true;
         skip_all(body_);  // padding after the compressed stream
@@ -310,6 +350,7 @@ class InflateSource : public Source {
 struct Plain {
   std::vector<uint8_t> out;
   bool have_literal = false;
+  bool strict = false;  // pvesafe's own format only (decrypt_own_message)
   uint64_t limit = 0;
   uint64_t size_hint = 0;  // size of the whole message, the first guess for compressed data
 };
@@ -319,6 +360,9 @@ void read_literal(Source& body, Plain& plain) {
   plain.have_literal = true;
   uint8_t head[2];
   read_exact(body, head, 2, "literal data header");
+  if (plain.strict && head[0] != 'b') {
+    not_own("literal data format '" + std::to_string(head[0]) + "', pvesafe writes 'b' (98)");
+  }
   uint8_t skip[255 + 4];
   read_exact(body, skip, head[1] + 4u, "literal data header");  // file name and date, unused
 
@@ -328,7 +372,7 @@ void read_literal(Source& body, Plain& plain) {
   resize_for_output(out, static_cast<size_t>(std::min<uint64_t>(bound, plain.size_hint + 4096)));
   for (;;) {
     if (used == out.size()) {
-      if (used > plain.limit) too_large(plain.limit);
+      if (used > plain.limit) too_large(plain.limit, plain.strict);
       if (body.max_remaining() == 0) break;
       uint64_t want = std::max<uint64_t>(uint64_t{used} * 2, used + kStep);
       bound = std::min<uint64_t>(uint64_t{used} + body.max_remaining(), plain.limit + 1);
@@ -339,7 +383,7 @@ void read_literal(Source& body, Plain& plain) {
     if (r == 0) break;
     used += r;
   }
-  if (used > plain.limit) too_large(plain.limit);
+  if (used > plain.limit) too_large(plain.limit, plain.strict);
   out.resize(used);
 }
 
@@ -347,6 +391,10 @@ void read_packets(Source& src, Plain& plain, int depth) {
   PacketHeader h;
   while (parse_header([&] { return read_byte(src); }, h)) {
     BodySource body(src, h);
+    if (plain.strict && h.tag != kTagLiteral) {
+      not_own(tag_name(h.tag) + " packet (tag " + std::to_string(h.tag) +
+              ") inside the encrypted data, where pvesafe writes one literal data packet only");
+    }
     switch (h.tag) {
       case kTagLiteral:
         read_literal(body, plain);
@@ -469,7 +517,8 @@ struct ParsedMessage {
   uint64_t ciphertext_size = 0;
 };
 
-void parse_message(std::span<const uint8_t> message, ParsedMessage& pm) {
+// strict: only what pvesafe writes for its own objects (see decrypt_own_message).
+void parse_message(std::span<const uint8_t> message, ParsedMessage& pm, bool strict = false) {
   if (message.empty()) malformed("the message is empty");
   static constexpr std::string_view kArmor = "-----BEGIN PGP";
   if (message.size() >= kArmor.size() &&
@@ -517,6 +566,16 @@ void parse_message(std::span<const uint8_t> message, ParsedMessage& pm) {
         keep(cur.take(parse_new_length([&] { return cur.next(); }, k)));
       }
       if (gather) segs.emplace_back(*buf);
+    }
+    if (strict) {
+      // pvesafe writes one SKESK, then one SEIPD: anything else is not one of its objects.
+      bool expected = (h.tag == kTagSkesk && pm.skesks.empty() && enc_tag == 0) ||
+                      (h.tag == kTagSeipd && pm.skesks.size() == 1 && enc_tag == 0);
+      if (!expected) {
+        not_own(tag_name(h.tag) + " packet (tag " + std::to_string(h.tag) + ") at offset " +
+                std::to_string(at) + ", where pvesafe writes one session key packet and one " +
+                "encrypted data packet");
+      }
     }
     if (enc_tag != 0) {
       if (h.tag == kTagMarker || h.tag == kTagPadding) continue;
@@ -594,10 +653,11 @@ void parse_message(std::span<const uint8_t> message, ParsedMessage& pm) {
 // random prefix fails (the key is wrong); throws kIntegrity / kUnsupported on a bad message.
 std::optional<std::vector<uint8_t>> decrypt_seipd(const ParsedMessage& pm, const CipherInfo& cipher,
                                                   std::span<const uint8_t> key, uint64_t limit,
-                                                  uint64_t size_hint) {
+                                                  uint64_t size_hint, bool strict = false) {
   SeipdSource src(cipher, key, pm.enc, pm.ciphertext_size);
   if (!src.quick_check()) return std::nullopt;
   Plain plain;
+  plain.strict = strict;
   plain.limit = limit;
   plain.size_hint = size_hint;
   try {
@@ -612,9 +672,9 @@ std::optional<std::vector<uint8_t>> decrypt_seipd(const ParsedMessage& pm, const
 }
 
 std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_view passphrase,
-                                  uint64_t limit) {
+                                  uint64_t limit, bool strict) {
   ParsedMessage pm;
-  parse_message(message, pm);
+  parse_message(message, pm, strict);
   if (pm.skesks.empty()) {
     if (!pm.pkesks.empty()) {
       unsupported("the OpenPGP message is encrypted to a public key, not with a passphrase",
@@ -642,7 +702,7 @@ std::vector<uint8_t> decrypt_impl(std::span<const uint8_t> message, std::string_
     tried = true;
     try {
       auto out = decrypt_seipd(pm, *sk.cipher, std::span(sk.key.data(), sk.cipher->key_size), limit,
-                               message.size());
+                               message.size(), strict);
       if (out) return std::move(*out);
     } catch (const Error& e) {
       // A wrong key passes the 2-byte quick check once in 65536 tries, so a later session key
@@ -734,7 +794,7 @@ std::vector<uint8_t> guarded(std::span<const uint8_t> message, uint64_t max_plai
 std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message, std::string_view passphrase,
                                      uint64_t max_plaintext_bytes) {
   return guarded(message, max_plaintext_bytes,
-                 [&](uint64_t limit) { return decrypt_impl(message, passphrase, limit); });
+                 [&](uint64_t limit) { return decrypt_impl(message, passphrase, limit, false); });
 }
 
 std::vector<uint8_t> decrypt_message(std::span<const uint8_t> message, std::string_view passphrase) {
@@ -771,5 +831,19 @@ std::vector<uint8_t> decrypt_with_session_key(std::span<const uint8_t> message,
 }
 
 }  // namespace detail
+
+std::vector<uint8_t> decrypt_own_message(std::span<const uint8_t> message,
+                                         std::string_view passphrase,
+                                         uint64_t max_plaintext_bytes) {
+  return guarded(message, max_plaintext_bytes, [&](uint64_t limit) {
+    try {
+      return decrypt_impl(message, passphrase, limit, true);
+    } catch (const Error& e) {
+      // An algorithm or packet version pvesafe does not write: not one of its objects.
+      if (e.code() == Errc::kUnsupported) not_own(e.message());
+      throw;
+    }
+  });
+}
 
 }  // namespace pvesafe::crypto

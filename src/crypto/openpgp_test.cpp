@@ -617,6 +617,162 @@ TEST(OpenPgpReader, DecompressionIsBounded) {
   EXPECT_EQ(std::count(out.begin(), out.end(), 0), static_cast<ptrdiff_t>(out.size()));
 }
 
+// ---- the strict reader for pvesafe's own objects ---------------------------------------------
+
+// decrypt_own_message's error category and message; fails the test when it returns.
+Errc own_error(const Bytes& msg, uint64_t bound, std::string* what = nullptr,
+               std::string_view pass = kPass) {
+  return error_of([&] { decrypt_own_message(msg, pass, bound); }, what);
+}
+
+TEST(OpenPgpOwnReader, ReadsWhatTheWriterWrites) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{5000}, size_t{300000}}) {
+    EXPECT_EQ(decrypt_own_message(encrypt_message(pattern(n), kPass, S2kStrength::kFast), kPass, n),
+              pattern(n))
+        << n;
+  }
+  // Key files carry a literal file name; large objects use partial body lengths.
+  EXPECT_EQ(decrypt_own_message(encrypt_message(pattern(64), kPass, S2kStrength::kFast, "key.json"),
+                                kPass, 64),
+            pattern(64));
+  Bytes part = detail::encrypt_message_with(pattern(5000), kPass, {detail::kS2kCountFast, "", 9});
+  EXPECT_EQ(decrypt_own_message(part, kPass, 5000), pattern(5000));
+  std::string what;
+  EXPECT_EQ(own_error(encrypt_message(pattern(64), kPass, S2kStrength::kFast), 64, &what,
+                      "another passphrase"),
+            Errc::kAuth)
+      << what;
+}
+
+TEST(OpenPgpOwnReader, PlaintextLargerThanTheCallersBoundIsIntegrity) {
+  Bytes msg = encrypt_message(pattern(5000), kPass, S2kStrength::kFast);
+  std::string what;
+  EXPECT_EQ(own_error(msg, 4999, &what), Errc::kIntegrity);
+  EXPECT_NE(what.find("more than 4999 bytes"), std::string::npos) << what;
+  EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  EXPECT_EQ(decrypt_own_message(msg, kPass, 5000), pattern(5000));
+  // The general reader reports the same bound as a limit of the reader, not damage.
+  EXPECT_EQ(error_of([&] { decrypt_message(msg, kPass, 4999); }), Errc::kUnsupported);
+}
+
+TEST(OpenPgpOwnReader, OneSessionKeyPacketAndOneEncryptedPacketOnly) {
+  Bytes mine = encrypt_message(pattern(64), kPass, S2kStrength::kFast);
+  Bytes other = encrypt_message(pattern(64), "another passphrase", S2kStrength::kFast);
+  const Bytes marker{0xCA, 3, 'P', 'G', 'P'};
+  struct Case {
+    const char* name;
+    Bytes msg;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"two SKESK", cat({first_skesk_of(other), mine}), "symmetric-key session key packet (tag 3)"},
+      {"PKESK", cat({packet(1, Bytes(60, 0x11)), mine}), "public-key session key packet (tag 1)"},
+      {"marker first", cat({marker, mine}), "marker packet (tag 10)"},
+      {"marker after", cat({mine, marker}), "marker packet (tag 10)"},
+      {"padding after", cat({mine, packet(21, Bytes(16, 0))}), "padding packet (tag 21)"},
+  };
+  for (const Case& c : cases) {
+    // gpg, rnp and sq write all of these, and the general reader opens them ...
+    EXPECT_EQ(decrypt_message(c.msg, kPass), pattern(64)) << c.name;
+    // ... but pvesafe never does.
+    std::string what;
+    EXPECT_EQ(own_error(c.msg, 64, &what), Errc::kIntegrity) << c.name;
+    EXPECT_NE(what.find(c.says), std::string::npos) << c.name << ": " << what;
+    EXPECT_NE(what.find("not in pvesafe's format"), std::string::npos) << what;
+  }
+  std::string what;
+  EXPECT_EQ(own_error(Bytes(mine.begin() + 15, mine.end()), 64, &what), Errc::kIntegrity);
+  EXPECT_EQ(own_error(first_skesk_of(mine), 64, &what), Errc::kIntegrity);
+}
+
+TEST(OpenPgpOwnReader, OneLiteralPacketInsideAndNothingElse) {
+  const Bytes data = pattern(3000, 7);
+  const Bytes mine = encrypt_message(pattern(64), kPass, S2kStrength::kFast);
+  Bytes text_literal = literal(data);
+  text_literal[text_literal.size() - data.size() - 6] = 't';  // the format byte
+  struct Case {
+    const char* name;
+    Bytes inner;
+    bool general_opens;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"ZIP", compressed(1, literal(data)), true, "compressed data packet (tag 8)"},
+      {"stored", compressed(0, literal(data)), true, "compressed data packet (tag 8)"},
+      {"signed", cat({packet(4, Bytes(13, 1)), literal(data), packet(2, Bytes(40, 2))}), true,
+       "one-pass signature packet (tag 4)"},
+      {"signature after", cat({literal(data), packet(2, Bytes(40, 2))}), true,
+       "signature packet (tag 2)"},
+      {"marker inside", cat({literal(data), Bytes{0xCA, 3, 'P', 'G', 'P'}}), true,
+       "marker packet (tag 10)"},
+      {"text literal", text_literal, true, "literal data format"},
+      {"two literals", cat({literal(data), literal(data)}), false, "more than one literal"},
+      {"nested message", mine, false, "symmetric-key session key packet (tag 3)"},
+      {"nested SEIPD", Bytes(mine.begin() + 15, mine.end()), false,
+       "encrypted data packet (tag 18)"},
+  };
+  for (const Case& c : cases) {
+    Bytes msg = detail::encrypt_packets(c.inner, kPass);
+    if (c.general_opens) {
+      EXPECT_EQ(decrypt_message(msg, kPass), data) << c.name;
+    } else {
+      EXPECT_EQ(error_of([&] { decrypt_message(msg, kPass); }), Errc::kIntegrity) << c.name;
+    }
+    std::string what;
+    EXPECT_EQ(own_error(msg, 1 << 20, &what), Errc::kIntegrity) << c.name;
+    EXPECT_NE(what.find(c.says), std::string::npos) << c.name << ": " << what;
+  }
+}
+
+TEST(OpenPgpOwnReader, AlgorithmsAndVersionsPvesafeDoesNotWriteAreIntegrity) {
+  Bytes msg = encrypt_message(pattern(64), kPass, S2kStrength::kFast);
+  Bytes rest(msg.begin() + 15, msg.end());
+  Bytes v2 = msg;
+  v2[15 + 2] = 2;
+  const Bytes cases[] = {
+      v2,
+      cat({first_skesk_of(msg), packet(20, pattern(80))}),  // AEAD packet
+      cat({first_skesk_of(msg), packet(9, pattern(82))}),   // no MDC
+      cat({packet(3,
+                  Bytes{4, 9, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 1, 4, 21}),
+           rest}),                                                            // Argon2
+      cat({packet(3, Bytes{4, 99, 3, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0}), rest}),  // cipher 99
+      cat({packet(3, Bytes{6, 9, 3, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0}), rest}),   // SKESK v6
+  };
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    EXPECT_EQ(error_of([&] { decrypt_message(cases[i], kPass); }), Errc::kUnsupported) << i;
+    std::string what;
+    EXPECT_EQ(own_error(cases[i], 64, &what), Errc::kIntegrity) << i;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+}
+
+TEST(OpenPgpOwnReader, RandomlyDamagedObjectsAreIntegrityOrAuth) {
+  std::mt19937 rng(9580);
+  const Bytes seed = encrypt_message(pattern(3000), kPass, S2kStrength::kFast);
+  for (int iter = 0; iter < 1000; ++iter) {
+    Bytes msg = seed;
+    int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits && !msg.empty(); ++e) {
+      size_t at = rng() % msg.size();
+      switch (rng() % 3) {
+        case 0:
+          msg[at] ^= static_cast<uint8_t>(1 + rng() % 255);
+          break;
+        case 1:
+          msg.erase(msg.begin() + static_cast<ptrdiff_t>(at));
+          break;
+        case 2:
+          msg.insert(msg.begin() + static_cast<ptrdiff_t>(at), static_cast<uint8_t>(rng()));
+          break;
+      }
+    }
+    if (msg == seed) continue;
+    Errc c = own_error(msg, 3000);
+    EXPECT_TRUE(c == Errc::kIntegrity || c == Errc::kAuth) << "iteration " << iter;
+  }
+}
+
 // ---- known answers --------------------------------------------------------------------------
 
 TEST(S2k, KnownAnswersFromPythonHashlib) {

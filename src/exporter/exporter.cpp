@@ -1,5 +1,7 @@
 #include "exporter/exporter.h"
 
+#include <malloc.h>
+
 #include "core/error.h"
 #include "exporter/catalog_collector.h"
 #include "exporter/corosync_collector.h"
@@ -16,9 +18,88 @@ Exporter::Exporter(ExporterOptions opts) : opts_(std::move(opts)) {
   if (!opts_.node_mode && opts_.audit_interval.count() > 0 && !opts_.targets.empty()) {
     audit_ = std::make_unique<AuditJob>(opts_.targets, opts_.audit, opts_.audit_interval, opts_.log);
   }
+  if (opts_.cache_ttl.count() > 0) evictor_ = std::thread([this] { evict_expired(); });
 }
 
-Exporter::~Exporter() = default;
+Exporter::~Exporter() {
+  {
+    std::lock_guard lk(cache_mu_);
+    stopping_ = true;
+  }
+  cache_cv_.notify_all();
+  if (evictor_.joinable()) evictor_.join();
+}
+
+std::shared_ptr<const MetricSet> Exporter::collect_shared(const std::string& target,
+                                                          std::chrono::milliseconds budget) {
+  if (opts_.cache_ttl.count() <= 0)
+    return std::make_shared<const MetricSet>(collect(target, budget));
+  std::promise<std::shared_ptr<const MetricSet>> promise;
+  std::shared_future<std::shared_ptr<const MetricSet>> result;
+  uint64_t generation = 0;
+  {
+    std::lock_guard lk(cache_mu_);
+    auto it = cache_.find(target);
+    if (it != cache_.end() && Clock::now() < it->second.expires) {
+      ++cache_hits_;
+      result = it->second.result;  // fresh, or still being collected
+    } else {
+      result = promise.get_future().share();
+      generation = ++cache_generation_;
+      cache_[target] = CacheEntry{result, Clock::time_point::max(), generation};
+    }
+  }
+  if (generation == 0) return result.get();  // the collecting request's error is rethrown here
+  auto mine = [&](auto fn) {
+    std::lock_guard lk(cache_mu_);
+    auto it = cache_.find(target);
+    if (it != cache_.end() && it->second.generation == generation) fn(it);
+  };
+  const auto started = Clock::now();
+  try {
+    auto m = std::make_shared<const MetricSet>(collect(target, budget));
+    promise.set_value(m);
+    // Reused until cache_ttl after the collection started: a Prometheus scraping every
+    // interval > cache_ttl always gets a fresh collection.
+    mine([&](auto it) { it->second.expires = started + opts_.cache_ttl; });
+    cache_cv_.notify_all();
+    return m;
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+    mine([&](auto it) { cache_.erase(it); });  // a failure is not kept
+    throw;
+  }
+}
+
+void Exporter::evict_expired() {
+  std::unique_lock lk(cache_mu_);
+  while (!stopping_) {
+    auto now = Clock::now();
+    auto next = Clock::time_point::max();
+    std::vector<std::shared_future<std::shared_ptr<const MetricSet>>> dropped;
+    for (auto it = cache_.begin(); it != cache_.end();) {
+      if (it->second.expires <= now) {
+        dropped.push_back(std::move(it->second.result));
+        it = cache_.erase(it);
+      } else {
+        next = std::min(next, it->second.expires);
+        ++it;
+      }
+    }
+    if (!dropped.empty()) {
+      lk.unlock();
+      dropped.clear();  // the samples go unless a response still streams them
+      malloc_trim(0);
+      lk.lock();
+      continue;
+    }
+    if (next == Clock::time_point::max()) {
+      cache_cv_.wait(lk);
+    } else {
+      cache_cv_.wait_until(lk, next);
+    }
+  }
+}
 
 bool Exporter::has_target(const std::string& target) const {
   return target.empty() || opts_.targets.count(target) != 0;

@@ -1,18 +1,19 @@
 #include "pve/client.h"
 
 #include <curl/curl.h>
+#include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 
@@ -20,7 +21,6 @@ namespace pvesafe::pve {
 
 namespace {
 
-constexpr size_t kMaxResponseBytes = 256u << 20;
 // PVE tickets are valid for 2 h; renew after one hour like the official clients.
 constexpr auto kTicketRenewAfter = std::chrono::seconds(3600);
 
@@ -136,32 +136,45 @@ CURLcode ssl_ctx_callback(CURL* /*curl*/, void* ssl_ctx, void* userptr) {
   return CURLE_OK;
 }
 
+struct Response {
+  long status = 0;
+  std::string reason;
+  std::string body;
+  size_t max_body = 0;
+  bool too_large = false;  // the body (or its Content-Length) passed max_body
+};
+
 size_t write_callback(char* ptr, size_t size, size_t nmemb, void* userdata) {
-  auto* out = static_cast<std::string*>(userdata);
+  auto* r = static_cast<Response*>(userdata);
   size_t n = size * nmemb;
-  if (out->size() + n > kMaxResponseBytes) return 0;
-  out->append(ptr, n);
+  if (r->body.size() + n > r->max_body) {
+    r->too_large = true;
+    return 0;  // ends the transfer
+  }
+  r->body.append(ptr, n);
   return n;
 }
 
 size_t header_callback(char* ptr, size_t size, size_t nmemb, void* userdata) {
-  auto* reason = static_cast<std::string*>(userdata);
+  auto* r = static_cast<Response*>(userdata);
   size_t n = size * nmemb;
   std::string_view line(ptr, n);
   if (line.rfind("HTTP/", 0) == 0) {
     // "HTTP/1.1 403 Permission check failed (/vms/100, VM.Backup)"
     size_t sp1 = line.find(' ');
     size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-    *reason = sp2 == std::string_view::npos ? std::string() : trim(std::string(line.substr(sp2 + 1)));
+    r->reason =
+        sp2 == std::string_view::npos ? std::string() : trim(std::string(line.substr(sp2 + 1)));
+  } else if (line.size() > 15 && strncasecmp(line.data(), "content-length:", 15) == 0) {
+    // Refuse an announced oversize body before reading it.
+    unsigned long long len = std::strtoull(std::string(line.substr(15)).c_str(), nullptr, 10);
+    if (len > r->max_body) {
+      r->too_large = true;
+      return 0;
+    }
   }
   return n;
 }
-
-struct Response {
-  long status = 0;
-  std::string reason;
-  std::string body;
-};
 
 }  // namespace
 
@@ -289,9 +302,6 @@ struct Client::Impl {
       case CURLE_SSL_CACERT_BADFILE:
         throw Error(Errc::kConfig, fmt::format("cannot read CA file '{}': {}", opt.ca_file, detail),
                     "check --pve-ca");
-      case CURLE_WRITE_ERROR:
-        throw Error(Errc::kRemote, fmt::format("{} at {}: reply larger than {} MiB", what, base(),
-                                               kMaxResponseBytes >> 20));
       default:
         throw Error(Errc::kTransient, fmt::format("{} at {} failed: {}", what, base(), detail));
     }
@@ -313,6 +323,7 @@ struct Client::Impl {
       if (!q.empty()) url += "?" + q;
     }
     Response r;
+    r.max_body = opt.max_response_bytes;
     char errbuf[CURL_ERROR_SIZE] = {0};
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -320,9 +331,9 @@ struct Client::Impl {
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(opt.timeout.count()));
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opt.timeout.count()));
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_callback);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_callback);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.reason);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "pvesafe");
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
     if (method == "POST" || method == "PUT") {
@@ -375,6 +386,13 @@ struct Client::Impl {
     wipe(auth);
     wipe(cookie);
     curl_easy_setopt(curl, CURLOPT_COOKIE, nullptr);
+    if (r.too_large) {
+      throw Error(Errc::kRemote,
+                  fmt::format("PVE API {} {} at {}: reply larger than {} bytes, the most pvesafe "
+                              "accepts",
+                              method, path, base(), opt.max_response_bytes),
+                  "check that --pve-host points at a Proxmox VE node (port 8006)");
+    }
     if (rc != CURLE_OK) throw_curl(rc, method + " " + path, errbuf);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
     return r;

@@ -16,6 +16,8 @@
 //   502/503/504, 595/596 (node unreachable through the cluster proxy), connection failures and
 //          timeouts -> kTransient; a reply that is not the JSON envelope -> kRemote
 // GET requests are retried a few times on kTransient; writes are not retried.
+// A reply body larger than ClientOptions::max_response_bytes is kRemote naming the call and the
+// limit; a Content-Length above it fails the call before the body is read.
 //
 // A Client is not thread-safe: use one per thread (they are cheap).
 #pragma once
@@ -45,6 +47,9 @@ struct ClientOptions {
   bool verify_tls = true;   // false only for tests of the error path; never from the CLI
   std::chrono::milliseconds timeout{10000};  // per request (connect + transfer)
   int get_retries = 2;                       // extra attempts for GET on kTransient
+  // Largest reply body accepted. The biggest answers PVE gives are /cluster/resources and task
+  // logs: about 5 MiB for 10,000 guests or 50,000 log lines.
+  size_t max_response_bytes = size_t{64} << 20;
 };
 
 // UPID:$node:$pid(8 hex):$pstart(8-9 hex):$starttime(8 hex):$type:$id:$user:

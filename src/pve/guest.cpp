@@ -1,10 +1,11 @@
 #include "pve/guest.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/error.h"
+#include "core/json_number.h"
 
 namespace pvesafe::pve {
 
@@ -20,7 +21,7 @@ uint64_t as_u64(const nlohmann::json& o, const char* key) {
   const auto& v = o[key];
   if (v.is_number_unsigned()) return v.get<uint64_t>();
   if (v.is_number_integer()) return static_cast<uint64_t>(std::max<int64_t>(0, v.get<int64_t>()));
-  if (v.is_number_float()) return static_cast<uint64_t>(std::max(0.0, v.get<double>()));
+  if (v.is_number_float()) return clamp_to<uint64_t>(v.get<double>());
   if (v.is_string()) {
     try {
       return std::stoull(v.get<std::string>());

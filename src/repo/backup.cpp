@@ -47,7 +47,8 @@ struct Buffer {
 // Counts what is read and reports progress every few MiB.
 class CountingSource : public ByteSource {
  public:
-  CountingSource(ByteSource& in, std::function<void(uint64_t)> tick) : in_(in), tick_(std::move(tick)) {}
+  CountingSource(ByteSource& in, std::function<void(uint64_t)> tick)
+      : in_(in), tick_(std::move(tick)) {}
   size_t read(uint8_t* buf, size_t n) override {
     size_t got = in_.read(buf, n);
     count_ += got;
@@ -74,10 +75,12 @@ struct Ticketed {
 
 // Content-defined chunks of a byte stream, read into blocks of a few maximal chunks and handed
 // to the writer as views into them (only the unchunked rest of a block is copied, into the next).
-std::vector<Ticketed> split_stream(ByteSource& source, const Repository& repo, ChunkWriter& writer) {
+std::vector<Ticketed> split_stream(ByteSource& source, const Repository& repo,
+                                   ChunkWriter& writer) {
   const auto& cp = repo.config().chunker;
-  chunk::Chunker chunker(chunk::make_gear_table(repo.gear_seed()),
-                         chunk::ChunkLimits{cp.min_size_bytes, cp.avg_size_bytes, cp.max_size_bytes});
+  chunk::Chunker chunker(
+      chunk::make_gear_table(repo.gear_seed()),
+      chunk::ChunkLimits{cp.min_size_bytes, cp.avg_size_bytes, cp.max_size_bytes});
   // A block holds at least two maximal chunks, so after the rest of the previous block moves in
   // (less than one maximal chunk), a boundary search never starves.
   const size_t block_size = 2 * cp.max_size_bytes + (1 << 20);
@@ -117,7 +120,8 @@ std::vector<Ticketed> split_stream(ByteSource& source, const Repository& repo, C
   return out;
 }
 
-std::vector<Ticketed> split_bytes(std::vector<uint8_t> bytes, const Repository& repo, ChunkWriter& writer) {
+std::vector<Ticketed> split_bytes(std::vector<uint8_t> bytes, const Repository& repo,
+                                  ChunkWriter& writer) {
   struct VectorSource : ByteSource {
     std::vector<uint8_t> v;
     size_t pos = 0;
@@ -147,8 +151,8 @@ class DiskAssembler {
     uint64_t size;
   };
 
-  DiskAssembler(const archive::VmaDevice& dev, uint32_t chunk_bytes, ChunkWriter& writer, uint64_t* pending_bytes,
-                uint64_t budget)
+  DiskAssembler(const archive::VmaDevice& dev, uint32_t chunk_bytes, ChunkWriter& writer,
+                uint64_t* pending_bytes, uint64_t budget)
       : dev_(dev),
         chunk_bytes_(chunk_bytes),
         clusters_per_chunk_(chunk_bytes / archive::kVmaClusterBytes),
@@ -171,7 +175,8 @@ class DiskAssembler {
         std::memset(p.buf->bytes.get(), 0, chunk_bytes_);
         *pending_bytes_ += chunk_bytes_;
       }
-      std::memcpy(p.buf->bytes.get() + slot * archive::kVmaClusterBytes, data.data(), archive::kVmaClusterBytes);
+      std::memcpy(p.buf->bytes.get() + slot * archive::kVmaClusterBytes, data.data(),
+                  archive::kVmaClusterBytes);
     }
     ++p.received;
     if (p.received == clusters_in(k)) {
@@ -184,8 +189,11 @@ class DiskAssembler {
 
   // After the last cluster: every chunk is complete (read_vma checked that every cluster came).
   std::vector<Entry> finish() {
-    if (!partial_.empty()) throw Error(Errc::kInternal, "disk " + dev_.name + " has incomplete chunks after its archive");
-    std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
+    if (!partial_.empty())
+      throw Error(Errc::kInternal,
+                  "disk " + dev_.name + " has incomplete chunks after its archive");
+    std::sort(entries_.begin(), entries_.end(),
+              [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
     return std::move(entries_);
   }
 
@@ -222,7 +230,8 @@ class DiskAssembler {
   void break_furthest() {
     auto furthest = partial_.end();
     for (auto it = partial_.begin(); it != partial_.end(); ++it) {
-      if (it->second.buf && (furthest == partial_.end() || it->first > furthest->first)) furthest = it;
+      if (it->second.buf && (furthest == partial_.end() || it->first > furthest->first))
+        furthest = it;
     }
     if (furthest == partial_.end()) return;
     const uint64_t k = furthest->first;
@@ -231,7 +240,8 @@ class DiskAssembler {
     // zero ones that are still to come, so store every slot with data.
     for (uint32_t s = 0; s < clusters_in(k); ++s) {
       const uint32_t cluster = static_cast<uint32_t>(k * clusters_per_chunk_ + s);
-      std::span<const uint8_t> slot(p.buf->bytes.get() + size_t{s} * archive::kVmaClusterBytes, archive::kVmaClusterBytes);
+      std::span<const uint8_t> slot(p.buf->bytes.get() + size_t{s} * archive::kVmaClusterBytes,
+                                    archive::kVmaClusterBytes);
       store_piece(cluster, slot);
     }
     *pending_bytes_ -= chunk_bytes_;
@@ -261,8 +271,8 @@ class VmaIngest : public archive::VmaVisitor {
     structure_.assign(h.bytes.begin(), h.bytes.end());
     archive::vma_strip_header(structure_);
     for (const auto& d : header_.devices) {
-      disks_.emplace(d.id, std::make_unique<DiskAssembler>(d, repo_.config().disk_chunk_bytes, writer_,
-                                                           &pending_bytes_, budget_));
+      disks_.emplace(d.id, std::make_unique<DiskAssembler>(d, repo_.config().disk_chunk_bytes,
+                                                           writer_, &pending_bytes_, budget_));
     }
     for (const auto& c : header_.configs) {
       auto copy = std::make_shared<std::vector<uint8_t>>(c.data);
@@ -274,9 +284,11 @@ class VmaIngest : public archive::VmaVisitor {
     structure_.insert(structure_.end(), h.begin(), h.end());
     archive::vma_strip_extent({structure_.data() + at, h.size()});
   }
-  void cluster(const archive::VmaDevice& dev, uint32_t cluster, uint16_t mask, std::span<const uint8_t> data) override {
+  void cluster(const archive::VmaDevice& dev, uint32_t cluster, uint16_t mask,
+               std::span<const uint8_t> data) override {
     disks_.at(dev.id)->add(cluster, mask, data);
-    if (writer_.failed()) throw Error(Errc::kInternal, "stopped");  // the writer's error is reported by finish()
+    if (writer_.failed())
+      throw Error(Errc::kInternal, "stopped");  // the writer's error is reported by finish()
   }
 
   struct ConfigTicket {
@@ -298,7 +310,8 @@ class VmaIngest : public archive::VmaVisitor {
 // may have removed chunks this backup reuses. gc always replaces the index objects when it
 // removes anything, so one listing tells whether that can have happened; only then is the index
 // read again and every reused chunk looked up.
-void check_reused_still_there(Repository& repo, const ChunkIndex& at_start, const std::vector<ChunkId>& reused) {
+void check_reused_still_there(Repository& repo, const ChunkIndex& at_start,
+                              const std::vector<ChunkId>& reused) {
   if (reused.empty()) return;
   // Format 1 chunks are objects of their own, removed without touching the index: look them up.
   std::vector<ChunkId> loose;
@@ -308,17 +321,21 @@ void check_reused_still_there(Repository& repo, const ChunkIndex& at_start, cons
   }
   if (!loose.empty()) {
     std::unordered_set<std::string> present;
-    repo.store().list(std::string(layout::kData), [&](const store::ObjectInfo& o) { present.insert(o.key); });
+    repo.store().list(std::string(layout::kData),
+                      [&](const store::ObjectInfo& o) { present.insert(o.key); });
     size_t gone = 0;
     for (const auto& id : loose) gone += present.count(layout::loose_chunk(id.hex())) ? 0 : 1;
     if (gone > 0) {
-      throw Error(Errc::kLocked,
-                  "a gc removed " + std::to_string(gone) + " chunks this backup reuses while it ran; no snapshot was recorded",
-                  "run the backup again (and check why its lock went stale: pvesafe unlock lists locks)");
+      throw Error(
+          Errc::kLocked,
+          "a gc removed " + std::to_string(gone) +
+              " chunks this backup reuses while it ran; no snapshot was recorded",
+          "run the backup again (and check why its lock went stale: pvesafe unlock lists locks)");
     }
   }
   std::unordered_set<std::string> now;
-  repo.store().list(std::string(layout::kIndex), [&](const store::ObjectInfo& o) { now.insert(o.key); });
+  repo.store().list(std::string(layout::kIndex),
+                    [&](const store::ObjectInfo& o) { now.insert(o.key); });
   bool removed = false;
   for (const auto& k : at_start.index_keys()) removed = removed || !now.count(k);
   if (!removed) return;
@@ -327,9 +344,11 @@ void check_reused_still_there(Repository& repo, const ChunkIndex& at_start, cons
   size_t missing = 0;
   for (const auto& id : reused) missing += current.contains(id) ? 0 : 1;
   if (missing > 0) {
-    throw Error(Errc::kLocked,
-                "a gc removed " + std::to_string(missing) + " chunks this backup reuses while it ran; no snapshot was recorded",
-                "run the backup again (and check why its lock went stale: pvesafe unlock lists locks)");
+    throw Error(
+        Errc::kLocked,
+        "a gc removed " + std::to_string(missing) +
+            " chunks this backup reuses while it ran; no snapshot was recorded",
+        "run the backup again (and check why its lock went stale: pvesafe unlock lists locks)");
   }
 }
 
@@ -372,7 +391,10 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
   index.load(repo, std::max(4, repo.store().preferred_parallelism()));
 
   archive::ArchiveInput input(source, in_options.archive_aware);
-  const BackupOptions opt = complete_options(in_options, input.name());
+  BackupOptions opt = complete_options(in_options, input.name());
+  // What restore writes is the uncompressed archive: name it so (the received name is kept).
+  if (input.compression() != archive::Compression::kNone)
+    opt.file_name = archive::strip_compression_suffix(opt.file_name);
   Progress progress;
   progress.bytes_total = input.size_hint();
   ChunkWriter writer(repo, index, threads);
@@ -383,7 +405,8 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
     progress.stored_bytes = s.stored_bytes;
     progress.new_chunks = s.new_chunks;
     progress.reused_chunks = s.reused_chunks;
-    progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    progress.elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     opt.progress(progress);
   };
   CountingSource counted(input, report);
@@ -458,7 +481,8 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
       for (size_t i = 0; i < chunks.size();) {
         const uint64_t piece = chunks[i].offset / range;
         size_t end = i;
-        while (end < chunks.size() && chunks[end].offset / range == piece && end - i < kListEntries) ++end;
+        while (end < chunks.size() && chunks[end].offset / range == piece && end - i < kListEntries)
+          ++end;
         lists.push_back(add_list(disk_list_text(chunks, i, end), end - i));
         i = end;
       }
@@ -473,14 +497,16 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
     m.stream.lists.push_back({writer.id(l.ticket).hex(), l.text->size(), l.entries});
   }
   for (size_t d = 0; d < disk_lists.size(); ++d) {
-    for (const auto& l : disk_lists[d]) m.disks[d].lists.push_back({writer.id(l.ticket).hex(), l.text->size(), l.entries});
+    for (const auto& l : disk_lists[d])
+      m.disks[d].lists.push_back({writer.id(l.ticket).hex(), l.text->size(), l.entries});
   }
   SnapshotInfo& s = m.info;
   s.id = random_hex(16);
   s.time = std::chrono::time_point_cast<std::chrono::microseconds>(when);
   s.time_utc = format_utc_micros(s.time);
   s.commit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
   s.hostname = opt.hostname;
   s.node = opt.node;
   s.guest_id = opt.guest_id;
@@ -489,13 +515,16 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
   s.tags = opt.tags;
   s.size_bytes = counted.count();
   if (input.compression() != archive::Compression::kNone) {
-    s.received = ReceivedArchive{source.name(), archive::compression_name(input.compression()), input.received_bytes(),
-                                 input.received_sha256()};
+    s.received =
+        ReceivedArchive{in_options.file_name.empty() ? source.name() : in_options.file_name,
+                        archive::compression_name(input.compression()), input.received_bytes(),
+                        input.received_sha256()};
   }
   if (vma) {
     s.kind = "vma";
     m.vma_uuid = to_hex(vma->header_.uuid);
-    for (const auto& c : vma->configs_) m.configs.push_back({c.name, writer.id(c.ticket).hex(), c.size});
+    for (const auto& c : vma->configs_)
+      m.configs.push_back({c.name, writer.id(c.ticket).hex(), c.size});
     s.chunk_count = m.stream.chunk_count;
     for (const auto& d : m.disks) {
       s.chunk_count += d.chunk_count;
@@ -515,8 +544,10 @@ BackupResult backup(Repository& repo, ByteSource& source, const BackupOptions& i
   r.new_chunks = stats.new_chunks;
   r.reused_chunks = stats.reused_chunks;
   r.packs = stats.packs;
-  r.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  r.dedup_ratio = static_cast<double>(r.size_bytes) / static_cast<double>(std::max<uint64_t>(r.stored_bytes, 1));
+  r.duration_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.dedup_ratio = static_cast<double>(r.size_bytes) /
+                  static_cast<double>(std::max<uint64_t>(r.stored_bytes, 1));
   return r;
 }
 

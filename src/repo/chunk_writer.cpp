@@ -54,9 +54,9 @@ struct ChunkWriter::Impl {
   std::vector<ChunkId> ids;
   std::map<size_t, Sealed> ready;  // sealed or reused, waiting for the packer
   size_t next_ticket = 0;
-  size_t packed = 0;               // tickets the packer has taken
-  size_t identified = 0;           // tickets whose id is known
-  bool closed = false;             // no more tickets
+  size_t packed = 0;      // tickets the packer has taken
+  size_t identified = 0;  // tickets whose id is known
+  bool closed = false;    // no more tickets
   bool stopping = false;
   std::unordered_set<ChunkId, ChunkIdHash> claimed;  // new chunks of this run
   std::unordered_set<ChunkId, ChunkIdHash> reused;   // chunks found in the repository
@@ -89,7 +89,8 @@ struct ChunkWriter::Impl {
   }
 
   ChunkId zero_aware_id(std::span<const uint8_t> data) {
-    // All-zero chunks (unused space in a stream) are all alike: their ids are computed once per size.
+    // All-zero chunks (unused space in a stream) are all alike: their ids are computed once per
+    // size.
     const bool zero = all_zero(data);
     if (zero) {
       std::lock_guard lock(mu);
@@ -146,7 +147,9 @@ struct ChunkWriter::Impl {
       Sealed s;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stopping || ready.count(packed) || (closed && packed == next_ticket); });
+        cv.wait(lock, [&] {
+          return stopping || ready.count(packed) || (closed && packed == next_ticket);
+        });
         if (stopping) return;
         auto it = ready.find(packed);
         if (it == ready.end()) break;  // closed and everything packed
@@ -186,6 +189,28 @@ struct ChunkWriter::Impl {
     index_objects.fetch_add(1, std::memory_order_relaxed);
     stored_bytes.fetch_add(written.size_bytes, std::memory_order_relaxed);
   }
+
+  // After a failure: index the packs that were stored, so a rerun reuses their chunks instead
+  // of uploading them again. Best effort: the store may be what failed.
+  void index_stored_packs() noexcept {
+    try {
+      std::lock_guard lock(index_mu);
+      if (pending_entries.empty()) return;
+      write_index_object(pending_entries);
+      pending_entries.clear();
+    } catch (...) {
+    }
+  }
+
+  // Joins the pipeline; when it failed, indexes what was stored and rethrows the failure.
+  void join() {
+    try {
+      group.join();
+    } catch (...) {
+      index_stored_packs();
+      throw;
+    }
+  }
 };
 
 ChunkWriter::ChunkWriter(Repository& repo, const ChunkIndex& known, int threads)
@@ -206,6 +231,7 @@ ChunkWriter::~ChunkWriter() {
       impl_->group.join();
     } catch (...) {
     }
+    impl_->index_stored_packs();
   }
 }
 
@@ -231,7 +257,7 @@ void ChunkWriter::wait_ids() {
     if (!d.stopping) return;
   }
   d.finished = true;
-  d.group.join();  // rethrows the failure that stopped the pipeline
+  d.join();  // rethrows the failure that stopped the pipeline
   throw Error(Errc::kInternal, "backup pipeline stopped without an error");
 }
 
@@ -244,7 +270,7 @@ ChunkWriterStats ChunkWriter::finish() {
     d.closed = true;
   }
   d.cv.notify_all();
-  d.group.join();
+  d.join();
   if (!d.pending_entries.empty()) {
     d.write_index_object(d.pending_entries);
     d.pending_entries.clear();

@@ -1,5 +1,7 @@
 #include "repo/lock.h"
 
+#include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,9 +15,8 @@
 #include <sstream>
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
 #include "core/error.h"
+#include "core/json_number.h"
 
 namespace pvesafe::repo {
 
@@ -153,7 +154,7 @@ std::vector<LockInfo> list_locks(Repository& repo) {
       l.process = j.value("process", "");
       l.seq = j.value("seq", uint64_t{0});
       l.host = j.value("host", "");
-      l.pid = j.value("pid", 0);
+      l.pid = j.contains("pid") ? json_integer<int>(j["pid"]).value_or(0) : 0;
       l.time_utc = j.value("time", "");
       l.kind = j.value("kind", "") == "exclusive" ? LockKind::kExclusive : LockKind::kShared;
       l.command = j.value("command", "");

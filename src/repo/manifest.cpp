@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_number.h"
 #include "core/hex.h"
 
 namespace pvesafe::repo {
@@ -28,7 +29,7 @@ std::string list_line(const ListRef& l, const std::string& of) {
 }
 
 ListRef list_from(const nlohmann::json& j, const std::string& key) {
-  ListRef l{j.at("list").get<std::string>(), j.at("size").get<uint64_t>(), j.at("entries").get<uint64_t>()};
+  ListRef l{j.at("list").get<std::string>(), get_json_integer<uint64_t>(j.at("size")), get_json_integer<uint64_t>(j.at("entries"))};
   check_id(l.id, key);
   return l;
 }
@@ -145,7 +146,7 @@ Manifest manifest_from_json(const std::string& text, const std::string& key) {
   Manifest m;
   try {
     auto j = nlohmann::json::parse(text);
-    m.format = j.at("format").get<int>();
+    m.format = get_json_integer<int>(j.at("format"));
     if (m.format > kNewestFormat) {
       throw Error(Errc::kUnsupported,
                   "snapshot " + key + " has format " + std::to_string(m.format) +
@@ -166,12 +167,12 @@ Manifest manifest_from_json(const std::string& text, const std::string& key) {
     s.guest_id = j.value("guest_id", "");
     s.guest_type = j.value("guest_type", "");
     s.file_name = j.value("file_name", "");
-    s.size_bytes = j.at("size_bytes").get<uint64_t>();
+    s.size_bytes = get_json_integer<uint64_t>(j.at("size_bytes"));
     if (j.contains("tags")) s.tags = j["tags"].get<std::map<std::string, std::string>>();
     if (m.format == 1) {
       uint64_t total = 0;
       for (const auto& c : j.at("chunks")) {
-        ChunkRef r{c.at("id").get<std::string>(), c.at("size").get<uint64_t>()};
+        ChunkRef r{c.at("id").get<std::string>(), get_json_integer<uint64_t>(c.at("size"))};
         check_id(r.id, key);
         total += r.size_bytes;
         m.stream.inline_chunks.push_back(std::move(r));
@@ -196,19 +197,19 @@ Manifest manifest_from_json(const std::string& text, const std::string& key) {
     m.vma_uuid = j.value("vma_uuid", "");
     if (s.kind == "vma" && !is_hex(m.vma_uuid, 32)) throw bad(key, "invalid vma_uuid");
     const auto& st = j.at("stream");
-    m.stream.size_bytes = st.at("size_bytes").get<uint64_t>();
-    m.stream.chunk_count = st.at("chunk_count").get<uint64_t>();
+    m.stream.size_bytes = get_json_integer<uint64_t>(st.at("size_bytes"));
+    m.stream.chunk_count = get_json_integer<uint64_t>(st.at("chunk_count"));
     for (const auto& c : j.at("configs")) {
-      ConfigPart p{c.at("config").get<std::string>(), c.at("id").get<std::string>(), c.at("size").get<uint64_t>()};
+      ConfigPart p{c.at("config").get<std::string>(), c.at("id").get<std::string>(), get_json_integer<uint64_t>(c.at("size"))};
       check_id(p.id, key);
       m.configs.push_back(std::move(p));
     }
     for (const auto& d : j.at("disks")) {
       DiskPart p;
       p.name = d.at("disk").get<std::string>();
-      p.dev_id = d.at("dev_id").get<uint32_t>();
-      p.size_bytes = d.at("size_bytes").get<uint64_t>();
-      p.chunk_bytes = d.at("chunk_bytes").get<uint32_t>();
+      p.dev_id = get_json_integer<uint32_t>(d.at("dev_id"));
+      p.size_bytes = get_json_integer<uint64_t>(d.at("size_bytes"));
+      p.chunk_bytes = get_json_integer<uint32_t>(d.at("chunk_bytes"));
       p.chunk_count = d.value("chunk_count", uint64_t{0});
       p.data_bytes = d.value("data_bytes", uint64_t{0});
       if (p.name.empty() || p.name == "stream") throw bad(key, "invalid disk name");

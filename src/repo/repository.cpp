@@ -13,6 +13,7 @@
 #include "chunk/compress.h"
 #include "core/error.h"
 #include "core/hex.h"
+#include "core/json_number.h"
 #include "crypto/openpgp.h"
 #include "repo/layout.h"
 
@@ -209,7 +210,7 @@ RepositoryConfig Repository::read_config(store::ObjectStore& store) {
   RepositoryConfig c;
   try {
     auto j = nlohmann::json::parse(raw.begin(), raw.end());
-    c.version = j.at("format").get<int>();
+    c.version = get_json_integer<int>(j.at("format"));
     if (c.version > kFormatVersion) {
       throw Error(Errc::kUnsupported,
                   "repository format " + std::to_string(c.version) +
@@ -221,12 +222,12 @@ RepositoryConfig Repository::read_config(store::ObjectStore& store) {
     if (!is_hex(c.id, 32)) throw Error(Errc::kIntegrity, "repository config at " + store.location() + " has an invalid id");
     c.created_utc = j.value("created", "");
     const auto& ch = j.at("chunker");
-    c.chunker.min_size_bytes = ch.at("min_size_bytes").get<uint32_t>();
-    c.chunker.avg_size_bytes = ch.at("avg_size_bytes").get<uint32_t>();
-    c.chunker.max_size_bytes = ch.at("max_size_bytes").get<uint32_t>();
+    c.chunker.min_size_bytes = get_json_integer<uint32_t>(ch.at("min_size_bytes"));
+    c.chunker.avg_size_bytes = get_json_integer<uint32_t>(ch.at("avg_size_bytes"));
+    c.chunker.max_size_bytes = get_json_integer<uint32_t>(ch.at("max_size_bytes"));
     if (c.version >= 2) {
-      c.disk_chunk_bytes = j.at("disk_chunk_bytes").get<uint32_t>();
-      c.pack_bytes = j.at("pack_bytes").get<uint32_t>();
+      c.disk_chunk_bytes = get_json_integer<uint32_t>(j.at("disk_chunk_bytes"));
+      c.pack_bytes = get_json_integer<uint32_t>(j.at("pack_bytes"));
     }
   } catch (const nlohmann::json::exception& e) {
     throw Error(Errc::kIntegrity, "repository config at " + store.location() + " is damaged: " + e.what(),

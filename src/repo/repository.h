@@ -30,10 +30,11 @@ namespace pvesafe::repo {
 inline constexpr int kFormatVersion = 2;
 
 // Content-defined chunking of byte streams.
+// The defaults come from bench/dedup/chunk_sizes.sh (docs/format.md, "Chunks").
 struct ChunkerParams {
-  uint32_t min_size_bytes = 128 * 1024;
-  uint32_t avg_size_bytes = 512 * 1024;
-  uint32_t max_size_bytes = 2 * 1024 * 1024;
+  uint32_t min_size_bytes = 32 * 1024;
+  uint32_t avg_size_bytes = 128 * 1024;
+  uint32_t max_size_bytes = 512 * 1024;
 };
 
 struct RepositoryConfig {
@@ -41,7 +42,7 @@ struct RepositoryConfig {
   std::string id;            // 32 hex digits
   std::string created_utc;   // ISO 8601
   ChunkerParams chunker;
-  uint32_t disk_chunk_bytes = 256 * 1024;  // fixed chunks of disks stored by offset
+  uint32_t disk_chunk_bytes = 128 * 1024;  // fixed chunks of disks stored by offset
   uint32_t pack_bytes = 32 * 1024 * 1024;  // packs are closed once they reach this size
   // The largest plaintext a chunk of this repository may hold (decoding refuses more).
   uint64_t max_chunk_bytes() const;

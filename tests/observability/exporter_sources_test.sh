@@ -10,8 +10,9 @@ obs_need promtool curl
 obs_pvesim sim --nodes 3 --guests 12
 
 export PVESAFE_PVE_TOKEN_SECRET=$PVESIM_TOKEN
+# --cache-ttl 0: each scrape below must see the API as pvesim serves it at that moment.
 common=(--mode central --no-catalog --pve-token-id 'auditor@pve!monitor' --pve-fingerprint "$PVESIM_FP"
-        --call-timeout 2)
+        --call-timeout 2 --cache-ttl 0)
 obs_exporter central "${common[@]}" --target "lab=127.0.0.1:$PVESIM_PORT"
 scrape() {  # OUT [TIMEOUT_HEADER]
   curl -fsS --max-time 15 -H "X-Prometheus-Scrape-Timeout-Seconds: ${2:-4}" \
@@ -116,7 +117,7 @@ if [[ $(id -u) -eq 0 ]] && ip netns add "pvs-obs-$$" 2>/dev/null; then
   run=(ip netns exec "pvs-obs-$$")
   trap 'ip netns del "pvs-obs-$$" 2>/dev/null; obs_cleanup' EXIT
 fi
-"${run[@]}" "$PVESAFE_BIN" exporter --mode node --node n1 --no-catalog --listen 127.0.0.1:0 \
+"${run[@]}" "$PVESAFE_BIN" exporter --mode node --node n1 --no-catalog --cache-ttl 0 --listen 127.0.0.1:0 \
   >"$OBS_TMP/node.out" 2>"$OBS_TMP/node.log" &
 OBS_PIDS+=($!)
 obs_wait_line "$OBS_TMP/node.out" "listening on"

@@ -139,6 +139,20 @@ class FakePve : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(1500));
       json(res, 200, R"j({"data":1})j");
     });
+    // 3 MiB answers, with a Content-Length and streamed (chunked, no length known up front).
+    const std::string big = R"j({"data":")j" + std::string(3 << 20, 'x') + R"j("})j";
+    server_->Get("/api2/json/big",
+                 [=](const httplib::Request&, httplib::Response& res) { json(res, 200, big); });
+    server_->Get("/api2/json/big-streamed", [=](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider(
+          "application/json", [big](size_t off, httplib::DataSink& sink) {
+            if (off >= big.size()) {
+              sink.done();
+              return true;
+            }
+            return sink.write(big.data() + off, std::min<size_t>(64 << 10, big.size() - off));
+          });
+    });
     server_->Get("/api2/json/flaky", [=, this](const httplib::Request&, httplib::Response& res) {
       if (++flaky_ < 3) return json(res, 503, R"j({"data":null})j");
       json(res, 200, R"j({"data":"third time"})j");
@@ -287,6 +301,23 @@ TEST_F(FakePve, TimeoutIsTransient) {
   std::string msg;
   EXPECT_EQ(code_of([&] { c.get("/slow"); }, &msg), Errc::kTransient);
   EXPECT_NE(msg.find("timed out"), std::string::npos) << msg;
+}
+
+TEST_F(FakePve, ReplyLargerThanTheLimitIsRemoteNamingTheLimit) {
+  Client unlimited(token_opts());
+  EXPECT_EQ(unlimited.get("/big").get<std::string>().size(), size_t{3} << 20);
+  auto o = token_opts();
+  o.max_response_bytes = 1 << 20;
+  o.get_retries = 3;  // not transient: no retry would help
+  Client c(o);
+  for (const char* path : {"/big", "/big-streamed"}) {
+    std::string msg;
+    EXPECT_EQ(code_of([&] { c.get(path); }, &msg), Errc::kRemote) << path;
+    EXPECT_NE(msg.find(std::string("GET ") + path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("larger than 1048576 bytes"), std::string::npos) << msg;
+  }
+  // The connection is fine afterwards.
+  EXPECT_TRUE(c.get("/cluster/resources").is_array());
 }
 
 TEST_F(FakePve, GetRetriesTransientErrors) {

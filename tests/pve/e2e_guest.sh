@@ -27,18 +27,36 @@ node100=$(api GET /cluster/resources | jget '[g["node"] for g in d if g.get("vmi
 echo "guest 100 is on $node100"
 dump=$PVE_DATA/nodes/$node100/local/dump
 
-# (a) backup through the API, keeping the archive to compare it later.
+# (a) backup through the API, keeping the archive to compare it later. vzdump writes an
+# uncompressed VMA (pvesafe asks for compress 0), which pvesafe stores disk by disk.
 "$PVESAFE_BIN" backup --guest 100 --keep-archive "${P[@]}" "${pve_flags[@]}" --json >"$WORK/b1.json"
 cat "$WORK/b1.json"
 snap=$(jget 'd["guests"][0]["snapshot_id"]' <"$WORK/b1.json")
-archive=$(ls "$dump"/vzdump-qemu-100-*.vma.zst)
+archive=$(ls "$dump"/vzdump-qemu-100-*.vma)
 [ "$(echo "$archive" | wc -l)" -eq 1 ] || fail "expected one archive in $dump"
 want=$(sha256sum "$archive" | cut -d' ' -f1)
 "$PVESAFE_BIN" snapshots --repo "$REPO" --passphrase-file "$PASSFILE" --guest 100 --json >"$WORK/snaps.json"
 jget '[s for s in (d if isinstance(d,list) else d["snapshots"]) if s["id"]=="'"$snap"'"][0]' <"$WORK/snaps.json" >"$WORK/s.txt"
 grep -q "'node': '$node100'" "$WORK/s.txt" || { cat "$WORK/s.txt"; fail "snapshot lacks the node"; }
 grep -q "'guest_type': 'qemu'" "$WORK/s.txt" || fail "snapshot lacks the type"
+grep -q "'kind': 'vma'" "$WORK/s.txt" || fail "the VMA was not stored by disk"
 rm -f "$dump"/vzdump-qemu-100-*
+
+# Two days of guest 101 (256 MiB disk): day 2 stores what changed, not the archive again.
+simctl POST "guest/101?backup_size=256M" >/dev/null
+"$PVESAFE_BIN" backup --guest 101 "${P[@]}" "${pve_flags[@]}" --json >"$WORK/day1.json"
+simctl POST "time?offset=86400" >/dev/null  # the next day: pvesim's guests wrote to their disks
+"$PVESAFE_BIN" backup --guest 101 "${P[@]}" "${pve_flags[@]}" --json >"$WORK/day2.json"
+simctl POST "time?offset=0" >/dev/null
+python3 - "$WORK/day1.json" "$WORK/day2.json" <<'PY'
+import json, sys
+d1, d2 = (json.load(open(p))["guests"][0] for p in sys.argv[1:3])
+disk = sum(d["size_bytes"] for d in d2["disks"]) if d2.get("disks") else d2["size_bytes"]
+share = d2["stored_bytes"] / disk
+print(f"guest 101: day 1 stored {d1['stored_bytes']} bytes, day 2 {d2['stored_bytes']} bytes = {100*share:.2f}% of its {disk}-byte disks")
+assert d2.get("kind") == "vma", d2
+assert share < 0.05, f"day 2 stored {100*share:.2f}% of the disk (target < 5%)"
+PY
 
 # Without --keep-archive the archive is removed from the node afterwards.
 "$PVESAFE_BIN" backup --guest 100 "${P[@]}" "${pve_flags[@]}" >"$WORK/b2.txt"

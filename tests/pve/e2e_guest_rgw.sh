@@ -20,7 +20,7 @@ P=(--repo "s3://pve-guest-$$/cluster" --passphrase-file "$PASSFILE"
 
 "$PVESAFE_BIN" backup --guest 101 --keep-archive "${P[@]}" "${pve_flags[@]}" --json >"$WORK/b.json"
 snap=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["guests"][0]["snapshot_id"])' <"$WORK/b.json")
-archive=$(ls "$PVE_DATA"/nodes/pve-02/local/dump/vzdump-qemu-101-*.vma.zst)
+archive=$(ls "$PVE_DATA"/nodes/pve-02/local/dump/vzdump-qemu-101-*.vma)
 want=$(sha256sum "$archive" | cut -d' ' -f1)
 curl -sS --fail -k -X POST -d '' -H "Authorization: PVEAPIToken=root@pam!pvesafe=$(cat "$PVE_TOKEN_FILE")" \
   "https://127.0.0.1:$PVE_PORT/api2/json/nodes/pve-02/qemu/101/status/stop" >/dev/null

@@ -8,10 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +31,8 @@ struct FakeResponse {
   int status = 200;
   std::map<std::string, std::string> headers;
   std::string body;
+  bool chunked = false;                    // Transfer-Encoding: chunked instead of Content-Length
+  std::optional<uint64_t> content_length;  // announce this length instead of the body's
 };
 
 class FakeHttpServer {
@@ -115,7 +120,19 @@ class FakeHttpServer {
     }
     std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " X\r\nConnection: close\r\n";
     for (const auto& [k, v] : resp.headers) out += k + ": " + v + "\r\n";
-    out += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n\r\n" + resp.body;
+    if (resp.chunked) {
+      out += "Transfer-Encoding: chunked\r\n\r\n";
+      for (size_t off = 0; off < resp.body.size(); off += 65536) {
+        size_t n = std::min<size_t>(65536, resp.body.size() - off);
+        char len[32];
+        std::snprintf(len, sizeof len, "%zx\r\n", n);
+        out += len + resp.body.substr(off, n) + "\r\n";
+      }
+      out += "0\r\n\r\n";
+    } else {
+      out += "Content-Length: " + std::to_string(resp.content_length.value_or(resp.body.size())) +
+             "\r\n\r\n" + resp.body;
+    }
     size_t off = 0;
     while (off < out.size()) {
       ssize_t n = ::send(c, out.data() + off, out.size() - off, MSG_NOSIGNAL);

@@ -15,7 +15,8 @@ kind with --rate 0.05):
 Control (not forwarded): GET /__fault__/stats -> JSON counters;
 POST /__fault__/config?rate=R&kinds=K&fail_after=N changes the settings at run time
 (fail_after=N: after N more forwarded requests, answer every request with 503 SlowDown;
-fail_after=-1 turns that off; fail_match=TEXT: answer 503 to every request whose path and
+fail_after=-1 turns that off; scope=TEXT limits fail_after to requests whose path contains TEXT,
+so only those are counted and refused, e.g. scope=/packs/; fail_match=TEXT: answer 503 to every request whose path and
 query contain TEXT, e.g. partNumber=2; an empty fail_match turns that off).
 The Host header is forwarded unchanged so SigV4 signatures stay valid. With --cert/--key the
 proxy speaks HTTPS (TLS termination in front of a plain-HTTP gateway)."""
@@ -44,6 +45,7 @@ class State:
         self.rng = random.Random(seed)
         self.fail_after = -1  # forwarded requests still allowed before everything fails
         self.fail_match = ""
+        self.scope = ""  # fail_after counts and refuses only requests whose path contains this
         self.stats = {"requests": 0, "forwarded": 0, "refused": 0}
         for k in ("500", "503", "reset", "slow", "truncate"):
             self.stats[k] = 0
@@ -54,10 +56,11 @@ class State:
             if self.fail_match and self.fail_match in path:
                 self.stats["refused"] += 1
                 return "503"
-            if self.fail_after == 0:
+            in_scope = not self.scope or self.scope in path
+            if in_scope and self.fail_after == 0:
                 self.stats["refused"] += 1
                 return "503"
-            if self.fail_after > 0:
+            if in_scope and self.fail_after > 0:
                 self.fail_after -= 1
             for kind in self.kinds:
                 if self.rng.random() < self.rate:
@@ -108,9 +111,12 @@ class Handler(BaseHTTPRequestHandler):
                     st.fail_after = int(q["fail_after"][0])
                 if "fail_match" in q or "fail_match=" in url.query:
                     st.fail_match = q.get("fail_match", [""])[0]
+                if "scope" in q or "scope=" in url.query:
+                    st.scope = q.get("scope", [""])[0]
         with st.lock:
             body = json.dumps(dict(st.stats, rate=st.rate, kinds=st.kinds,
-                                   fail_after=st.fail_after, fail_match=st.fail_match)).encode()
+                                   fail_after=st.fail_after, fail_match=st.fail_match,
+                                   scope=st.scope)).encode()
         self._send(200, body, content_type="application/json")
 
     def _forward(self, body):

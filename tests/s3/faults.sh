@@ -16,7 +16,8 @@ OPTS=(-o "s3.endpoint=$PROXY_URL" -o s3.create-bucket=true -o s3.max-attempts=10
 REPO="s3://faults-$$/repo"
 
 gen_image --size "$SIZE" --seed 11 > "$T/disk.img"
-"$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" init "${P[@]}" > /dev/null
+# Packs of 4 MiB: a backup of the test image is a dozen pack uploads, so one can fail midway.
+"$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" init "${P[@]}" --pack-size 4194304 > /dev/null
 "$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" backup "${P[@]}" --json "$T/disk.img" > "$T/b1.json"
 id=$(json_field "$T/b1.json" snapshot_id)
 "$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" verify "${P[@]}" --read-data > /dev/null
@@ -31,18 +32,31 @@ for kind in 500 503 reset slow truncate; do
   (( n > 0 )) || { echo "FAIL: no '$kind' fault was injected"; exit 1; }
 done
 
-# 2. Fail everything after 30 more requests (a few chunks into the next backup).
+# 2. The network goes away a few requests into the next backup: a clean stop, no snapshot.
 gen_image --size "$SIZE" --seed 12 > "$T/disk2.img"
 before=$("$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" snapshots "${P[@]}" --json | grep -c '"id"' || true)
-proxy_config "rate=0&fail_after=30"
+snapshot_count_unchanged() {
+  local after
+  after=$("$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" snapshots "${P[@]}" --json | grep -c '"id"' || true)
+  [[ "$before" == "$after" ]] || { echo "FAIL: a failed backup left a snapshot ($before -> $after)"; exit 1; }
+}
+proxy_config "rate=0&fail_after=3&scope="
 expect_exit 7 "$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" backup "${P[@]}" --json "$T/disk2.img"
-err=$(cat "$T/err")
-note "stopped with: $err"
+note "everything refused: $(cat "$T/err")"
 grep -q "after 10 attempts" "$T/err"
 (( $(wc -l < "$T/err") <= 3 ))
 proxy_config "fail_after=-1"
-after=$("$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" snapshots "${P[@]}" --json | grep -c '"id"' || true)
-[[ "$before" == "$after" ]] || { echo "FAIL: a failed backup left a snapshot ($before -> $after)"; exit 1; }
+snapshot_count_unchanged
+"$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" unlock "${P[@]}" > /dev/null 2>&1 || true
+
+# 3. The store refuses pack uploads after a few (a quota, say): the backup stops, and the packs
+# it did store are indexed on the way out so a rerun does not upload them again.
+proxy_config "fail_after=4&scope=/packs/"
+expect_exit 7 "$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" backup "${P[@]}" --json "$T/disk2.img"
+note "pack uploads refused: $(cat "$T/err")"
+grep -q "after 10 attempts" "$T/err"
+proxy_config "fail_after=-1&scope="
+snapshot_count_unchanged
 "$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" unlock "${P[@]}" > /dev/null 2>&1 || true
 "$PVESAFE_BIN" "${OPTS[@]}" -r "$REPO" backup "${P[@]}" --json "$T/disk2.img" > "$T/b2.json"
 reused=$(json_field "$T/b2.json" reused_chunks)

@@ -2,8 +2,11 @@
 // 127.0.0.1 for the answers a Ceph RGW does not give (AWS region redirects, ExpiredToken,
 // SlowDown, NotImplemented). The RGW integration test covers the answers RGW does give.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <sstream>
 
 #include "core/error.h"
 #include "fake_http_server.h"
@@ -36,11 +39,21 @@ std::string error_xml(const std::string& code, const std::string& msg, const std
          "</Message>" + extra + "<RequestId>R</RequestId></Error>";
 }
 
-std::unique_ptr<S3Store> store_at(const FakeHttpServer& s, std::shared_ptr<CredentialProvider> c) {
-  auto cfg = parse_s3_config("s3://bucket/repo", {{"s3.endpoint", s.url()}, {"s3.region", "us-east-1"}},
-                             [](const std::string&) -> std::optional<std::string> { return std::nullopt; },
-                             "/nonexistent");
+std::unique_ptr<S3Store> store_at(const std::string& endpoint,
+                                  std::shared_ptr<CredentialProvider> c,
+                                  std::map<std::string, std::string> options = {}) {
+  options["s3.endpoint"] = endpoint;
+  options["s3.region"] = "us-east-1";
+  auto cfg = parse_s3_config(
+      "s3://bucket/repo", options,
+      [](const std::string&) -> std::optional<std::string> { return std::nullopt; },
+      "/nonexistent");
   return std::make_unique<S3Store>(cfg, std::move(c));
+}
+
+std::unique_ptr<S3Store> store_at(const FakeHttpServer& s, std::shared_ptr<CredentialProvider> c,
+                                  std::map<std::string, std::string> options = {}) {
+  return store_at(s.url(), std::move(c), std::move(options));
 }
 
 Error error_of(const std::function<void()>& f) {
@@ -195,4 +208,108 @@ TEST(S3StoreFake, DeleteObjectsSendsContentMd5AndReportsPerKeyErrors) {
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_NE(reqs[1].body.find("<Key>repo/data/a</Key>"), std::string::npos);
   EXPECT_NE(reqs[1].body.find("<Quiet>true</Quiet>"), std::string::npos);
+}
+
+// ---- bounded answers ------------------------------------------------------------------------
+
+TEST(S3StoreFake, WholeGetRefusesAnAnnouncedOversizeBodyBeforeReadingIt) {
+  // 10 GiB announced, a few bytes sent, then the connection closes: refused on the header
+  // (without the check, curl would read what comes and fail on the short body as a reset).
+  FakeHttpServer s3([](const FakeRequest&) {
+    FakeResponse resp;
+    resp.body = "abc";
+    resp.content_length = uint64_t{10} << 30;
+    return resp;
+  });
+  auto st = store_at(s3, std::make_shared<RotatingProvider>(), {{"s3.max-object-size", "1M"}});
+  Error e = error_of([&] { st->get("data/ab/ab12"); });
+  EXPECT_EQ(e.code(), Errc::kRemote) << e.what();
+  EXPECT_NE(std::string(e.what()).find("GET s3://bucket/repo/data/ab/ab12"), std::string::npos)
+      << e.what();
+  EXPECT_NE(std::string(e.what()).find("larger than 1048576 bytes"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.hint()).find("s3.max-object-size"), std::string::npos) << e.hint();
+}
+
+TEST(S3StoreFake, WholeGetRefusesAStreamedOversizeBody) {
+  FakeHttpServer s3([](const FakeRequest& r) {
+    FakeResponse resp;
+    resp.body = std::string(r.path.find("big") != std::string::npos ? (2 << 20) : 1000, 'x');
+    resp.chunked = true;  // no length known up front
+    return resp;
+  });
+  auto st = store_at(s3, std::make_shared<RotatingProvider>(), {{"s3.max-object-size", "1M"}});
+  EXPECT_EQ(st->get("small").size(), 1000u);
+  Error e = error_of([&] { st->get("big"); });
+  EXPECT_EQ(e.code(), Errc::kRemote) << e.what();
+  EXPECT_NE(std::string(e.what()).find("larger than 1048576 bytes"), std::string::npos) << e.what();
+}
+
+TEST(S3StoreFake, RangedGetReturnsAtMostWhatWasAsked) {
+  const std::string object(100000, 'o');
+  FakeHttpServer s3([&](const FakeRequest& r) {
+    FakeResponse resp;
+    if (r.path.find("ignores-range") != std::string::npos) {
+      resp.body = object;  // 200 with the whole object
+    } else {
+      resp.status = 206;  // 206 with far more than the range
+      resp.body = object;
+    }
+    return resp;
+  });
+  auto st = store_at(s3, std::make_shared<RotatingProvider>());
+  auto part = st->get_range("ignores-range", 10, 20);
+  EXPECT_EQ(part, std::vector<uint8_t>(20, 'o'));
+  // A 206 is the range itself: more than was asked is a broken server (at offset 0 the answer is
+  // cut to the range, as the first bytes are the right ones either way).
+  EXPECT_EQ(st->get_range("too-much", 0, 20).size(), 20u);
+  Error e = error_of([&] { st->get_range("too-much", 50, 20); });
+  EXPECT_EQ(e.code(), Errc::kRemote) << e.what();
+  EXPECT_NE(std::string(e.what()).find("more than the 20 bytes asked for"), std::string::npos)
+      << e.what();
+}
+
+TEST(S3StoreFake, XmlAnswersAreCappedAndErrorBodiesCut) {
+  FakeHttpServer s3([](const FakeRequest& r) {
+    FakeResponse resp;
+    if (r.method == "GET" && r.path.find("list-type=2") != std::string::npos) {
+      // A "listing" of 17 MiB: more than any XML document the store reads.
+      resp.body = "<ListBucketResult>" + std::string(17 << 20, ' ') + "</ListBucketResult>";
+      return resp;
+    }
+    resp.status = 500;
+    resp.body = error_xml("InternalError", "boom") + std::string(1 << 20, ' ');
+    return resp;
+  });
+  auto st = store_at(s3, std::make_shared<RotatingProvider>());
+  Error e = error_of([&] { st->list("snapshots/", [](const pvesafe::store::ObjectInfo&) {}); });
+  EXPECT_EQ(e.code(), Errc::kRemote) << e.what();
+  EXPECT_NE(std::string(e.what()).find("larger than 16777216 bytes"), std::string::npos)
+      << e.what();
+  // An error answer keeps its first 64 KiB: the error document is read, the padding is not.
+  HttpClient http(HttpOptions{});
+  HttpResponse resp = http.perform(HttpRequest{"GET", s3.url() + "/bucket/x", {}, {}});
+  EXPECT_EQ(resp.status, 500);
+  EXPECT_EQ(resp.body.size(), kMaxErrorBodyBytes);
+  e = error_of([&] { st->get("x"); });
+  EXPECT_EQ(e.code(), Errc::kTransient) << e.what();
+  EXPECT_NE(std::string(e.what()).find("InternalError: boom"), std::string::npos) << e.what();
+}
+
+TEST(S3StoreFake, PlainHttpEndpointsAwayFromLoopbackAreWarnedAboutOnce) {
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(log)));
+  store_at("http://127.0.0.1:7480", std::make_shared<RotatingProvider>());
+  store_at("http://localhost:7480", std::make_shared<RotatingProvider>());
+  store_at("https://192.0.2.10:7480", std::make_shared<RotatingProvider>());
+  EXPECT_EQ(log.str(), "");
+  store_at("http://192.0.2.10:7480", std::make_shared<RotatingProvider>());
+  store_at("http://192.0.2.10:7480", std::make_shared<RotatingProvider>());
+  spdlog::set_default_logger(previous);
+  std::string out = log.str();
+  EXPECT_NE(out.find("http://192.0.2.10:7480 is plain HTTP"), std::string::npos) << out;
+  EXPECT_NE(out.find("[warning]"), std::string::npos) << out;
+  EXPECT_EQ(out.find("plain HTTP"), out.rfind("plain HTTP")) << "warned more than once: " << out;
+  EXPECT_EQ(out.find(kSecret), std::string::npos) << out;
 }

@@ -64,6 +64,42 @@ EnvLookup no_env() {
 }
 }  // namespace
 
+TEST(Xml, NestingIsBoundedAndDoctypesAreRefused) {
+  auto nested = [](size_t depth) {
+    std::string open, close;
+    for (size_t i = 0; i < depth; ++i) {
+      open += "<a>";
+      close = "</a>" + close;
+    }
+    return open + "x" + close;
+  };
+  EXPECT_EQ(parse_xml(nested(kMaxXmlDepth), "deep")->find("a")->name, "a");
+  try {
+    parse_xml(nested(kMaxXmlDepth + 1), "ListObjectsV2");
+    FAIL() << "no error";
+  } catch (const pvesafe::Error& e) {
+    EXPECT_EQ(e.code(), pvesafe::Errc::kRemote);
+    EXPECT_NE(std::string(e.what()).find("nested more than 32 deep"), std::string::npos)
+        << e.what();
+  }
+  // A million levels: refused at the 33rd, without a million nodes or a deep recursion.
+  std::string deep;
+  for (int i = 0; i < 1000000; ++i) deep += "<a>";
+  EXPECT_THROW(parse_xml(deep, "deep"), pvesafe::Error);
+  // Entity expansion ("billion laughs") needs a DTD, and S3 never sends one.
+  const char* laughs =
+      "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"ha\"><!ENTITY b \"&a;&a;&a;&a;\">]>"
+      "<Error><Code>&b;</Code></Error>";
+  try {
+    parse_xml(laughs, "S3 error response");
+    FAIL() << "no error";
+  } catch (const pvesafe::Error& e) {
+    EXPECT_EQ(e.code(), pvesafe::Errc::kRemote);
+    EXPECT_NE(std::string(e.what()).find("document type declaration"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(S3Config, PathStyleUrlForCustomEndpoint) {
   auto c = parse_s3_config("s3://backups/pve/cluster1/",
                            {{"s3.endpoint", "http://127.0.0.1:7480"}}, no_env(), "/nonexistent");

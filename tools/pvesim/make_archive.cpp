@@ -181,9 +181,19 @@ int cmd_vma(const std::vector<std::string>& disk_args, const std::string& config
     fstat(fd, &st);
     if (st.st_size <= 0) throw std::runtime_error("'" + file + "' is empty");
     uint64_t size = static_cast<uint64_t>(st.st_size);
-    sources.push_back({name, size, [fd, size](uint64_t cluster, unsigned char* buf) {
-                         std::memset(buf, 0, kVmaCluster);
+    // Holes of a sparse image are zeros: skip them without reading (a 64 GiB disk with 1 GiB in
+    // use reads 1 GiB). `hole` caches the last answer: [from, next) holds no data. Clusters may
+    // come out of order, so the cache only answers for offsets inside it.
+    auto hole = std::make_shared<std::pair<uint64_t, uint64_t>>(0, 0);
+    sources.push_back({name, size, [fd, size, hole](uint64_t cluster, unsigned char* buf) {
                          uint64_t off = cluster * kVmaCluster;
+                         if (off < hole->first || off >= hole->second) {
+                           off_t d = lseek(fd, static_cast<off_t>(off), SEEK_DATA);
+                           *hole = {off, d < 0 ? size : static_cast<uint64_t>(d)};
+                         }
+                         if (hole->second >= off + kVmaCluster || hole->second >= size)
+                           return false;
+                         std::memset(buf, 0, kVmaCluster);
                          size_t n =
                              static_cast<size_t>(std::min<uint64_t>(kVmaCluster, size - off));
                          for (size_t got = 0; got < n;) {

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_number.h"
 #include "store/s3/http_client.h"
 #include "store/s3/sigv4.h"
 #include "store/s3/xml.h"
@@ -24,6 +25,12 @@ std::optional<Clock::time_point> parse_iso8601(const std::string& s) {
   int y, mo, d, h, mi;
   double sec;
   if (std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%lf", &y, &mo, &d, &h, &mi, &sec) != 6) {
+    return std::nullopt;
+  }
+  // Fields a server may send out of range: a time_point holds nanoseconds since 1970 (up to
+  // the year 2262), and the seconds become an int.
+  if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 24 || mi < 0 ||
+      mi > 59 || !(sec >= 0 && sec < 62)) {
     return std::nullopt;
   }
   tm.tm_year = y - 1900;
@@ -347,7 +354,8 @@ class Chain : public CredentialProvider {
           }
           nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
           if (j.is_discarded() || !j.is_object() || !j.contains("AccessKeyId") ||
-              !j.contains("SecretAccessKey") || j.value("Version", 0) != 1) {
+              !j.contains("SecretAccessKey") ||
+              json_integer<int>(j.value("Version", nlohmann::json())) != 1) {
             throw Error(Errc::kAuth, "credential_process of profile " + profile +
                                          " printed no valid credentials (expected JSON with "
                                          "Version 1, AccessKeyId, SecretAccessKey)");

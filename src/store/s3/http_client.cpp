@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 namespace pvesafe::store::s3 {
@@ -52,18 +53,46 @@ int seek_cb(void* user, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
+// The response being received and the bounds of its body.
+struct Receiver {
+  HttpResponse* resp;
+  uint64_t max_body;  // successful answers
+  bool truncate;      // keep the first max_body bytes instead of failing
+  long status = 0;    // from the status line, as the headers arrive
+  bool too_large = false;
+  bool truncated = false;
+
+  bool success() const { return status >= 200 && status < 300; }
+  uint64_t limit() const { return success() ? max_body : kMaxErrorBodyBytes; }
+};
+
 size_t write_cb(char* ptr, size_t size, size_t n, void* user) {
-  auto* resp = static_cast<HttpResponse*>(user);
-  resp->body.insert(resp->body.end(), reinterpret_cast<uint8_t*>(ptr),
-                    reinterpret_cast<uint8_t*>(ptr) + size * n);
-  return size * n;
+  auto* r = static_cast<Receiver*>(user);
+  auto& body = r->resp->body;
+  size_t len = size * n;
+  if (body.size() + len > r->limit()) {
+    if (!r->success() || r->truncate) {
+      body.insert(body.end(), reinterpret_cast<uint8_t*>(ptr),
+                  reinterpret_cast<uint8_t*>(ptr) + (r->limit() - body.size()));
+      r->truncated = true;
+    } else {
+      r->too_large = true;
+    }
+    return 0;  // ends the transfer (CURLE_WRITE_ERROR)
+  }
+  body.insert(body.end(), reinterpret_cast<uint8_t*>(ptr), reinterpret_cast<uint8_t*>(ptr) + len);
+  return len;
 }
 
 size_t header_cb(char* ptr, size_t size, size_t n, void* user) {
-  auto* resp = static_cast<HttpResponse*>(user);
+  auto* r = static_cast<Receiver*>(user);
+  auto* resp = r->resp;
   std::string_view line(ptr, size * n);
   if (line.starts_with("HTTP/")) {
     resp->headers.clear();  // a new response (after 100 Continue or a redirect)
+    auto sp = line.find(' ');
+    r->status =
+        sp == std::string_view::npos ? 0 : std::atol(std::string(line.substr(sp + 1, 3)).c_str());
     return size * n;
   }
   auto colon = line.find(':');
@@ -78,8 +107,12 @@ size_t header_cb(char* ptr, size_t size, size_t n, void* user) {
   }
   if (name == "content-length") {
     try {
-      size_t len = std::stoull(std::string(value));
-      if (len < (size_t(1) << 31)) resp->body.reserve(len);
+      uint64_t len = std::stoull(std::string(value));
+      if (r->success() && len > r->max_body && !r->truncate) {
+        r->too_large = true;  // refused before a byte of the body is read
+        return 0;
+      }
+      resp->body.reserve(static_cast<size_t>(std::min(len, r->limit())));
     } catch (...) {
     }
   }
@@ -178,6 +211,7 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
   curl_easy_reset(h);
 
   HttpResponse resp;
+  Receiver receiver{&resp, req.max_body_bytes, req.truncate_body};
   BodyReader reader{req.body, 0};
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_slist* headers = nullptr;
@@ -204,9 +238,9 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options_.ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_bundle.c_str());
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &write_cb);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &receiver);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &header_cb);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &receiver);
   curl_easy_setopt(h, CURLOPT_READFUNCTION, &read_cb);
   curl_easy_setopt(h, CURLOPT_READDATA, &reader);
   curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &seek_cb);
@@ -226,6 +260,15 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
 
   CURLcode rc = curl_easy_perform(h);
   curl_slist_free_all(headers);
+  if (receiver.too_large) {
+    throw TransportError(TransportError::Kind::kTooLarge, static_cast<int>(rc), url_host(req.url),
+                         "the answer is larger than " + std::to_string(req.max_body_bytes) +
+                             " bytes, the most this request expects");
+  }
+  if (rc == CURLE_WRITE_ERROR && receiver.truncated) {
+    resp.status = receiver.status;  // the body was cut on purpose; the answer is complete enough
+    return resp;
+  }
   if (rc != CURLE_OK) {
     std::string detail = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
     throw TransportError(classify(rc), static_cast<int>(rc), url_host(req.url), detail);

@@ -2,6 +2,12 @@
 // It keeps a pool of easy handles (each keeps its keep-alive connection) bounded by
 // max_connections; a caller waits when all are busy. DNS answers and TLS sessions are shared
 // between the handles through a share handle. TLS peer and host verification are always on.
+//
+// Response bodies are bounded, so a broken or hostile endpoint cannot make pvesafe buffer an
+// unbounded answer: a successful (2xx) answer may carry at most HttpRequest::max_body_bytes (the
+// size the caller asked for, or a cap for XML documents); a Content-Length above it fails the
+// request before the body is read (TransportError kTooLarge). Error answers (3xx-5xx) keep their
+// first kMaxErrorBodyBytes, enough for any S3 or STS error document.
 #pragma once
 
 #include <condition_variable>
@@ -26,11 +32,22 @@ struct HttpOptions {
   long stall_timeout_s = 60;        // abort when no byte moved for this long
 };
 
+// Cap of a successful answer's body unless a request says otherwise: XML documents (a
+// ListObjectsV2 page of 1000 keys is about 300 KiB), STS and instance-metadata answers.
+inline constexpr uint64_t kMaxDocumentBodyBytes = uint64_t{16} << 20;
+// What is kept of an error answer's body.
+inline constexpr uint64_t kMaxErrorBodyBytes = uint64_t{64} << 10;
+
 struct HttpRequest {
   std::string method;  // GET, HEAD, PUT, POST, DELETE
   std::string url;     // fully encoded
   Pairs headers;
   std::span<const uint8_t> body;
+  // Most bytes a successful answer's body may have. More is TransportError kTooLarge, unless
+  // truncate_body: then the first max_body_bytes are kept and the rest is not read (a ranged GET
+  // whose server answers with the whole object).
+  uint64_t max_body_bytes = kMaxDocumentBodyBytes;
+  bool truncate_body = false;
 };
 
 struct HttpResponse {
@@ -44,7 +61,7 @@ struct HttpResponse {
 // A request that got no complete HTTP response.
 class TransportError : public std::runtime_error {
  public:
-  enum class Kind { kConnect, kTimeout, kTls, kReset, kOther };
+  enum class Kind { kConnect, kTimeout, kTls, kReset, kTooLarge, kOther };
   TransportError(Kind kind, int curl_code, std::string host, const std::string& detail);
   Kind kind() const { return kind_; }
   int curl_code() const { return curl_code_; }

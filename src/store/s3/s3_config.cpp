@@ -70,12 +70,16 @@ bool valid_bucket(const std::string& b) {
   return true;
 }
 
-const std::set<std::string> kKnownKeys = {
-    "s3.endpoint",       "s3.region",         "s3.path-style",      "s3.ca-bundle",
-    "s3.connections",    "s3.profile",        "s3.retention-days",  "s3.retain-until",
-    "s3.lock-mode",      "s3.multipart-threshold", "s3.part-size",  "s3.unsigned-payload",
-    "s3.max-attempts",   "s3.timeout",        "s3.list-max-keys",   "s3.create-bucket",
-    "s3.sts-endpoint",   "s3.clock-offset-seconds"};
+const std::set<std::string> kKnownKeys = {"s3.endpoint",       "s3.region",
+                                          "s3.path-style",     "s3.ca-bundle",
+                                          "s3.connections",    "s3.profile",
+                                          "s3.retention-days", "s3.retain-until",
+                                          "s3.lock-mode",      "s3.multipart-threshold",
+                                          "s3.part-size",      "s3.unsigned-payload",
+                                          "s3.max-attempts",   "s3.timeout",
+                                          "s3.list-max-keys",  "s3.create-bucket",
+                                          "s3.sts-endpoint",   "s3.clock-offset-seconds",
+                                          "s3.max-object-size"};
 
 }  // namespace
 
@@ -254,6 +258,13 @@ S3Config parse_s3_config(const std::string& url, const std::map<std::string, std
   if (auto v = opt("s3.max-attempts")) c.max_attempts = parse_int("s3.max-attempts", *v, 1, 100);
   if (auto v = opt("s3.timeout")) c.timeout_s = parse_int("s3.timeout", *v, 1, 3600);
   if (auto v = opt("s3.list-max-keys")) c.list_max_keys = parse_int("s3.list-max-keys", *v, 1, 1000);
+  if (auto v = opt("s3.max-object-size")) {
+    c.max_object_bytes = parse_size("s3.max-object-size", *v);
+    if (c.max_object_bytes < (1ull << 20)) {
+      throw Error(Errc::kUsage, "s3.max-object-size must be at least 1M",
+                  "it bounds every object the repository reads whole (chunks, manifests)");
+    }
+  }
   if (auto v = opt("s3.create-bucket")) c.create_bucket = parse_bool("s3.create-bucket", *v);
   c.sts_endpoint = opt("s3.sts-endpoint").value_or("");
   if (auto v = opt("s3.clock-offset-seconds")) {

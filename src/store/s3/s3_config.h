@@ -18,6 +18,8 @@
 //   s3.max-attempts    tries per request, first included (default 6)
 //   s3.timeout         seconds without progress before a request is aborted (default 60)
 //   s3.list-max-keys   page size of listings (default 1000)
+//   s3.max-object-size bytes a whole-object GET may return (default 1G): a larger answer is
+//                      refused before it is read
 //   s3.create-bucket   true: create the bucket when it is missing
 //   s3.sts-endpoint    STS URL for AssumeRole (default AWS_ENDPOINT_URL_STS)
 //   s3.clock-offset-seconds  testing only: sign with a clock shifted by this many seconds
@@ -51,6 +53,7 @@ struct S3Config {
   int max_attempts = 6;
   int timeout_s = 60;
   int list_max_keys = 1000;
+  uint64_t max_object_bytes = 1ull << 30;
   bool create_bucket = false;
   std::string sts_endpoint;
   int clock_offset_s = 0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <set>
 #include <thread>
 
 #include "core/error.h"
@@ -51,9 +52,29 @@ std::string iso8601_millis(Clock::time_point t) {
 std::optional<Clock::time_point> parse_http_date(const std::string& s) {
   std::tm tm{};
   if (!strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm)) return std::nullopt;
+  if (tm.tm_year < 0 || tm.tm_year > 300) return std::nullopt;  // a time_point ends in 2262
   std::time_t t = timegm(&tm);
   if (t == static_cast<std::time_t>(-1)) return std::nullopt;
   return Clock::from_time_t(t);
+}
+
+// Plain HTTP outside this machine: the access key id, request signatures, session tokens and
+// object names cross the network readable by anyone on the path. Said once per endpoint.
+void warn_plain_http(const S3Config& c) {
+  if (c.scheme != "http") return;
+  const std::string& h = c.host;
+  bool loopback = h == "localhost" || h == "::1" || h == "[::1]" || h.starts_with("127.");
+  if (loopback) return;
+  static std::mutex mu;
+  static std::set<std::string> warned;
+  const std::string endpoint = "http://" + c.host_header();
+  std::lock_guard g(mu);
+  if (!warned.insert(endpoint).second) return;
+  spdlog::warn(
+      "s3: endpoint {} is plain HTTP: access key id, request signatures, session tokens and "
+      "object names travel unencrypted (object contents are OpenPGP-encrypted); use https:// "
+      "unless the endpoint is on this machine",
+      endpoint);
 }
 
 }  // namespace
@@ -79,6 +100,7 @@ S3Store::S3Store(S3Config config, std::shared_ptr<CredentialProvider> credential
       credentials_(std::move(credentials)),
       http_(HttpOptions{config_.ca_bundle, config_.connections, 10000, config_.timeout_s}) {
   part_policy_.max_attempts = config_.max_attempts;
+  warn_plain_http(config_);
 }
 
 Clock::time_point S3Store::now() const {
@@ -94,7 +116,8 @@ std::string S3Store::object_url_text(const std::string& key) const {
 }
 
 HttpResponse S3Store::send(const std::string& method, const std::string& fkey, const Pairs& query,
-                           Pairs headers, std::span<const uint8_t> body, const Target& target) {
+                           Pairs headers, std::span<const uint8_t> body, const Target& target,
+                           uint64_t max_body, bool truncate) {
   for (int attempt = 0;; ++attempt) {
     Credentials creds = credentials_->get();
     std::string date = amz_datetime(now());
@@ -109,7 +132,8 @@ HttpResponse S3Store::send(const std::string& method, const std::string& fkey, c
     SigningScope scope{creds.access_key_id, creds.secret_access_key, config_.region, "s3", date};
     h.emplace_back("Authorization", authorization(sr, scope));
 
-    HttpRequest req{method, config_.url(fkey, canonical_query(query)), std::move(h), body};
+    HttpRequest req{
+        method, config_.url(fkey, canonical_query(query)), std::move(h), body, max_body, truncate};
     HttpResponse resp;
     // Every attempt is a request the provider bills.
     auto has = [&](const char* q) {
@@ -136,6 +160,12 @@ HttpResponse S3Store::send(const std::string& method, const std::string& fkey, c
           throw Error(Errc::kTransient,
                       "cannot reach S3 endpoint " + e.host() + " (" + e.detail() + ")",
                       "check s3.endpoint and the network");
+        case TransportError::Kind::kTooLarge:
+          throw Error(Errc::kRemote, what + " refused: " + e.detail(),
+                      method == "GET" && target.action == "s3:GetObject"
+                          ? "check that s3.endpoint points at an S3 service; objects larger than "
+                            "s3.max-object-size need a larger setting"
+                          : "check that s3.endpoint points at an S3 service");
         default:
           throw Error(Errc::kTransient,
                       what + ": connection to " + e.host() + " failed (" + e.detail() + ")",
@@ -392,17 +422,29 @@ void S3Store::put_multipart(const std::string& key, std::span<const uint8_t> dat
 
 std::vector<uint8_t> S3Store::get(const std::string& key) {
   Target t{"s3:GetObject", key};
-  HttpResponse r = send("GET", full_key(key), {}, {}, {}, t);
+  HttpResponse r = send("GET", full_key(key), {}, {}, {}, t, config_.max_object_bytes);
   if (r.status != 200) fail(r, t, "GET");
   return std::move(r.body);
 }
 
 std::vector<uint8_t> S3Store::get_range(const std::string& key, uint64_t offset, uint64_t length) {
   if (length == 0) return {};
+  length = std::min(length, UINT64_MAX - offset);
   Target t{"s3:GetObject", key};
   Pairs h{{"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)}};
-  HttpResponse r = send("GET", full_key(key), {}, h, {}, t);
-  if (r.status == 206) return std::move(r.body);
+  // At most what was asked; a server that ignores the range answers from the object's start, so
+  // up to offset + length of that is read, and no more.
+  HttpResponse r = send("GET", full_key(key), {}, h, {}, t, offset + length, true);
+  if (r.status == 206) {
+    if (r.body.size() > length) {
+      throw Error(Errc::kRemote,
+                  "GET " + object_url_text(key) + " (bytes " + std::to_string(offset) + "-" +
+                      std::to_string(offset + length - 1) + ") returned more than the " +
+                      std::to_string(length) + " bytes asked for",
+                  "check that s3.endpoint points at an S3 service");
+    }
+    return std::move(r.body);
+  }
   if (r.status == 416) return {};
   if (r.status == 200) {  // the server ignored the range
     if (offset >= r.body.size()) return {};

@@ -11,6 +11,9 @@
 //    fails with a message naming the object and the retention date (never a silent skip).
 //  - Errors are mapped to one-line messages with categories (docs/s3.md lists them); request
 //    failures that may pass (5xx, SlowDown, resets, timeouts) are kTransient.
+//  - Answers are bounded (http_client.h): a ranged GET returns at most what was asked, a whole
+//    GET at most s3.max-object-size, XML documents at most 16 MiB; more is kRemote naming the
+//    request. A plain http:// endpoint other than loopback is warned about once per endpoint.
 #pragma once
 
 #include <atomic>
@@ -66,8 +69,10 @@ class S3Store : public ObjectStore {
     std::string action;  // IAM action for messages, e.g. s3:PutObject
     std::string key;     // store-relative key ("" for the bucket)
   };
+  // max_body / truncate: see HttpRequest.
   HttpResponse send(const std::string& method, const std::string& full_key, const Pairs& query,
-                    Pairs headers, std::span<const uint8_t> body, const Target& target);
+                    Pairs headers, std::span<const uint8_t> body, const Target& target,
+                    uint64_t max_body = kMaxDocumentBodyBytes, bool truncate = false);
   [[noreturn]] void fail(const HttpResponse& resp, const Target& target, const std::string& method);
   std::string full_key(const std::string& key) const { return config_.prefix + key; }
   std::string object_url_text(const std::string& key) const;
