@@ -15,6 +15,8 @@ build_pkgs=(
   zlib1g-dev libbz2-dev zstd sqlite3 openssl ca-certificates libexpat1-dev
   gnupg  # recovery by hand (docs/recovery.md) and the demo's look at a stored object
   lzop   # pvesim compresses archives with the tools vzdump runs (zstd, gzip, lzop)
+  # pvesafe files (ext2/3/4 inside a snapshot's disk, read by libext2fs) and pvesafe mount (FUSE)
+  libext2fs-dev comerr-dev libfuse3-dev fuse3
 )
 test_pkgs=(
   rnp sq restic time procps curl iproute2 nftables python3
@@ -30,6 +32,7 @@ test_pkgs=(
   # The Debian package (scripts/build-deb.sh) and its test: lintian, then install / upgrade /
   # purge from a signed local apt repository (apt-ftparchive) in a debootstrap root.
   dpkg-dev debhelper fakeroot lintian apt-utils
+  xfsprogs  # files_layouts: an XFS partition is recognised and refused
   clang-14 libclang-rt-14-dev  # libFuzzer, ASan, UBSan for bench/fuzz (run.sh, ctest -L fuzz)
 )
 pkgs=("${build_pkgs[@]}")

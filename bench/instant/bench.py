@@ -13,9 +13,20 @@ deterministic data the boot never reads, on a disk of that size, mostly sparse) 
                   the bytes fetched (the whole used disk, all before the guest runs)
 
 The export is started by --export-cmd, a template with {image} and {socket} (default:
-`pvesafe nbd --image {image} --socket {socket} --json`; the repository-backed and S3 variants
-are other commands). It must serve the default export "" on the Unix socket and, on SIGUSR1,
-print a JSON line holding "source_fetched_bytes". Prints the median of --runs runs and ratios.
+`pvesafe nbd --image {image} --socket {socket} --json`). It must serve the default export "" on
+the Unix socket and, on SIGUSR1, print a JSON line holding "source_fetched_bytes".
+
+--source repo | s3 measures the product as it runs: the guest's disk is written into a VMA
+(pvesim make-archive) and backed up into a repository (a directory, or a bucket of a Ceph RGW
+started for the run by tests/servers/rgw.sh), then
+
+  instant          pvesafe instant-restore SNAPSHOT --disk drive-scsi0: the export is the
+                   repository's disk reader, in-process; bytes fetched come from its summary
+                   (source_bytes_at_healthy: counted when the guest answered)
+  full restore     pvesafe restore SNAPSHOT --disk drive-scsi0 --to target, then boot the
+                   target: the classic RTO (the whole used disk before the guest runs)
+
+Prints the median of --runs runs and ratios.
 """
 import argparse
 import json
@@ -169,6 +180,98 @@ def run_copy_then_boot(a, guest, work, env):
             "independent_s": copy_s, "fetched_total": total, "copy_s": copy_s}
 
 
+class Repo:
+    """A repository holding the guests' disks as VMA snapshots: a directory, or S3 on a Ceph RGW."""
+
+    def __init__(self, a, work, env):
+        self.a, self.env = a, env
+        self.opts = []
+        self.rgw_dir = None
+        self.pass_file = os.path.join(work, "passphrase")
+        with open(os.open(self.pass_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write("bench passphrase\n")
+        if a.source == "s3":
+            self.rgw_dir = os.path.join(work, "rgw")
+            rgw = os.path.join(SRC, "tests", "servers", "rgw.sh")
+            subprocess.run(["bash", rgw, "start", self.rgw_dir], check=True, stdout=subprocess.DEVNULL)
+            out = subprocess.run(["bash", rgw, "env", self.rgw_dir], check=True, capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                if line.startswith("export "):
+                    k, v = line[len("export "):].split("=", 1)
+                    env[k] = v.strip().strip("'\"")
+            self.opts = ["-o", "s3.endpoint=" + env["PVESAFE_TEST_S3_ENDPOINT"], "-o", "s3.create-bucket=true"]
+            self.url = "s3://bench-instant/repo"
+        else:
+            self.url = os.path.join(work, "repo")
+        self.run(["init"])
+
+    def run(self, args, **kw):
+        cmd = [self.a.pvesafe, *self.opts, args[0], "--repo", self.url, "--passphrase-file", self.pass_file, *args[1:]]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True, env=self.env, **kw)
+
+    def backup(self, image, work):
+        conf = os.path.join(work, "qemu-server.conf")
+        with open(conf, "w") as f:
+            f.write("boot: order=scsi0\nmemory: 256\nscsi0: local-lvm:vm-100-disk-0,size=1G\n")
+        vma = os.path.join(work, "vzdump-qemu-100-2026_12_04-01_00_00.vma")
+        subprocess.run([self.a.pvesim, "make-archive", "vma", "--disk", "drive-scsi0=" + image, "--config", conf,
+                        "--out", vma], check=True, stdout=subprocess.DEVNULL)
+        out = self.run(["backup", "--json", vma]).stdout
+        os.unlink(vma)
+        return json.loads(out)["snapshot_id"]
+
+    def stop(self):
+        if self.rgw_dir:
+            subprocess.run(["bash", os.path.join(SRC, "tests", "servers", "rgw.sh"), "stop", self.rgw_dir],
+                           capture_output=True)
+
+
+def run_instant_repo(a, guest, work, env, repo, snap):
+    target = os.path.join(work, "target.raw")
+    run_dir = os.path.join(work, "run")
+    cmd = [a.pvesafe, *repo.opts, "instant-restore", "--json", "--repo", repo.url, "--passphrase-file", repo.pass_file,
+           snap, "--disk", "drive-scsi0", "--to", target, "--run-dir", run_dir, *boot_args(guest, a)]
+    try:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        healthy_s = None
+        summary = None
+        for line in p.stdout:
+            j = json.loads(line)
+            if j.get("phase") == "healthy" and healthy_s is None:
+                healthy_s = time.monotonic() - t0
+            if j.get("message_type") == "summary":
+                summary = j
+        p.wait()
+        copied_s = time.monotonic() - t0
+        if p.returncode != 0 or not summary or not summary["copied"]:
+            raise SystemExit(f"bench: instant restore failed ({p.returncode}): {p.stderr.read()}")
+    finally:
+        stop_guest(run_dir)
+    os.unlink(target)
+    return {"healthy_s": healthy_s, "fetched_at_healthy": summary["source_bytes_at_healthy"],
+            "guest_read_at_healthy": summary["guest_read_bytes_at_healthy"], "independent_s": copied_s,
+            "fetched_total": summary["source_bytes_total"]}
+
+
+def run_full_restore(a, guest, work, env, repo, snap):
+    target = os.path.join(work, "target.raw")
+    run_dir = os.path.join(work, "run")
+    try:
+        t0 = time.monotonic()
+        out = repo.run(["restore", "--json", snap, "--disk", "drive-scsi0", "--to", target]).stdout
+        copy_s = time.monotonic() - t0
+        fetched = json.loads(out)["fetched_bytes"]
+        guestctl("boot", "--guest", guest, "--disk", target, "--run-dir", run_dir, "--accel", a.accel,
+                 "--memory", str(a.memory), "--timeout", "600")
+        healthy_s = time.monotonic() - t0
+    finally:
+        stop_guest(run_dir)
+    os.unlink(target)
+    return {"healthy_s": healthy_s, "fetched_at_healthy": fetched, "guest_read_at_healthy": None,
+            "independent_s": copy_s, "fetched_total": fetched, "copy_s": copy_s}
+
+
 def human(n):
     if n is None:
         return "-"
@@ -191,19 +294,30 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--export-cmd", default=None,
                    help="export command template with {image} and {socket} (default: pvesafe nbd)")
-    p.add_argument("--label", default="local file through pvesafe nbd")
+    p.add_argument("--label", default=None)
+    p.add_argument("--source", choices=("image", "repo", "s3"), default="image",
+                   help="image: --export-cmd over the raw image; repo/s3: a VMA snapshot in a directory "
+                        "or RGW repository, instant-restore vs full restore")
     p.add_argument("--accel", default="tcg")
     p.add_argument("--memory", type=int, default=256)
     p.add_argument("--work", default=None, help="scratch directory (default: a temp dir, removed)")
     a = p.parse_args()
     a.pvesafe = os.path.join(os.path.abspath(a.build), "bin", "pvesafe")
+    a.pvesim = os.path.join(os.path.abspath(a.build), "bin", "pvesim")
+    if a.label is None:
+        a.label = {"image": "local file through pvesafe nbd", "repo": "VMA snapshot in a directory repository",
+                   "s3": "VMA snapshot in an S3 repository (Ceph RGW on loopback)"}[a.source]
     a.qemu_img = shutil.which("qemu-img") or "qemu-img"
     if a.export_cmd is None:
         a.export_cmd = shlex.quote(a.pvesafe) + " nbd --image {image} --socket {socket} --json"
     env = dict(os.environ, PVESAFE_BUILD_DIR=os.path.abspath(a.build))
     work = a.work or tempfile.mkdtemp(prefix="pvesafe-bench-instant.")
     results = {}
+    repo = None
+    methods = (("instant", run_instant), ("copy-then-boot", run_copy_then_boot))
     try:
+        if a.source != "image":
+            repo = Repo(a, work, env)
         for size in a.sizes.split(","):
             guest = os.path.join(work, f"guest-{size}")
             log(f"building the guest on a {size} disk ({a.payload_mib} MiB payload)")
@@ -211,7 +325,11 @@ def main():
                             "--payload-mib", str(a.payload_mib)], check=True, stdout=subprocess.DEVNULL)
             used = int(subprocess.run(["du", "-B1", os.path.join(guest, "disk.raw")], capture_output=True,
                                       text=True).stdout.split()[0])
-            for method, fn in (("instant", run_instant), ("copy-then-boot", run_copy_then_boot)):
+            if repo:
+                snap = repo.backup(os.path.join(guest, "disk.raw"), work)
+                methods = (("instant", lambda a_, g_, w_, e_: run_instant_repo(a_, g_, w_, e_, repo, snap)),
+                           ("full restore", lambda a_, g_, w_, e_: run_full_restore(a_, g_, w_, e_, repo, snap)))
+            for method, fn in methods:
                 rows = []
                 for i in range(a.runs):
                     rundir = os.path.join(work, f"{size}-{method}-{i}")
@@ -225,10 +343,13 @@ def main():
             results[(size, "used")] = used
             shutil.rmtree(guest, ignore_errors=True)
     finally:
+        if repo:
+            repo.stop()
         if not a.work:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nInstant restore vs copy-then-boot ({a.label}; accel {a.accel}; median of {a.runs} runs; "
+    other = methods[1][0]
+    print(f"\nInstant restore vs {other} ({a.label}; accel {a.accel}; median of {a.runs} runs; "
           f"guest payload {a.payload_mib} MiB)")
     hdr = f"{'disk':>5} {'(used)':>10}  {'method':<15} {'to healthy':>11} {'fetched by then':>16} " \
           f"{'guest read':>11} {'independent':>12} {'fetched in all':>15}"
@@ -236,18 +357,24 @@ def main():
     print("-" * len(hdr))
     for size in a.sizes.split(","):
         used = results[(size, "used")]
-        for method in ("instant", "copy-then-boot"):
+        for method in ("instant", other):
             rows = results[(size, method)]
             print(f"{size:>5} {human(used):>10}  {method:<15} {median(rows, 'healthy_s'):>9.1f} s "
                   f"{human(median(rows, 'fetched_at_healthy')):>16} {human(median(rows, 'guest_read_at_healthy')):>11} "
                   f"{median(rows, 'independent_s'):>10.1f} s {human(median(rows, 'fetched_total')):>15}")
-        i, c = results[(size, "instant")], results[(size, "copy-then-boot")]
-        print(f"{'':>17}ratio copy-then-boot / instant: time to healthy "
+        i, c = results[(size, "instant")], results[(size, other)]
+        print(f"{'':>17}ratio {other} / instant: time to healthy "
               f"{median(c, 'healthy_s') / median(i, 'healthy_s'):.2f}x, bytes fetched before healthy "
               f"{median(c, 'fetched_at_healthy') / max(1, median(i, 'fetched_at_healthy')):.1f}x")
-    print("\n'fetched by then' for instant is read when the healthy line appears, as the copy starts: an "
-          "upper bound.\n'independent': until the guest no longer needs the export (instant: copy "
-          "complete and pivoted; copy-then-boot: copy done).")
+    sizes = a.sizes.split(",")
+    if len(sizes) >= 2:
+        first, last = sizes[0], sizes[-1]
+        for method in ("instant", other):
+            t0, t1 = median(results[(first, method)], "healthy_s"), median(results[(last, method)], "healthy_s")
+            print(f"{method}: time to healthy {last} / {first}: {t1 / t0:.2f}x")
+    print("\n'fetched by then' for instant is the source's count when the guest answered (repository "
+          "sources) or when the healthy line appeared (an upper bound).\n'independent': until the guest "
+          "no longer needs the source (instant: copy complete and pivoted; otherwise: copy done).")
 
 
 if __name__ == "__main__":

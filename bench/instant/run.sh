@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instant restore vs copy-then-boot for the test guest on 1 GiB and 32 GiB disks (mostly
 # sparse), through the same NBD export; prints medians and ratios. See bench.py --help.
-#   bench/instant/run.sh BUILD_DIR [--runs 3] [--sizes 1G,32G] [--payload-mib 256]
+#   bench/instant/run.sh BUILD_DIR [--runs 3] [--sizes 1G,32G] [--payload-mib 256] [--source image|repo|s3]
 #       [--export-cmd 'CMD with {image} and {socket}'] [--label TEXT] [--accel tcg]
 # A slower source, e.g. a 1 Gbit/s link with 20 ms per read (a stand-in for S3, not S3):
 #   bench/instant/run.sh build --label "simulated 1 Gbit/s, 20 ms per read" \

@@ -4,10 +4,14 @@
 // when the agent is configured), remove it, and time every stage. The verdict compares the RTO
 // with --sla; the result goes to the catalog (kind=drill) and to a JSON report. A failed drill
 // removes its scratch guest. Stage definitions and the prediction formula: pve/drill.h.
+// --instant drills instant recovery instead: the snapshot mounted with FUSE and the scratch guest
+// created by Proxmox VE's live import from it (jobs/instant_drill.h, cli/drill_instant.h).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +20,7 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/drill_instant.h"
 #include "cli/pve_options.h"
 #include "cli/repo_context.h"
 #include "core/error.h"
@@ -50,7 +55,17 @@ struct DrillFlags {
   std::string report;
   double health_timeout_seconds = 300;
   double task_timeout_seconds = 6 * 3600;
+  bool instant = false;
+  std::string run_dir;
+  uint64_t bwlimit_kib = 0;
 };
+
+std::string default_instant_dir() {
+  if (::geteuid() == 0) return "/run/pvesafe/instant";
+  const char* x = std::getenv("XDG_RUNTIME_DIR");
+  return x && *x ? std::string(x) + "/pvesafe/instant"
+                 : "/tmp/pvesafe-instant-" + std::to_string(::geteuid());
+}
 
 void print_table(const jobs::DrillResult& r) {
   std::cout << fmt::format(
@@ -98,6 +113,25 @@ std::string utc_stamp() {
   return buf;
 }
 
+// Writes the JSON report to --report or drills/ beside the catalog; returns its path.
+std::string write_report(const GlobalOptions& global, const DrillFlags& f,
+                         const nlohmann::json& doc) {
+  std::string path = f.report;
+  if (path.empty()) {
+    auto dir = std::filesystem::path(catalog_path(global)).parent_path() / "drills";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    ::chmod(dir.c_str(), 0700);
+    path = (dir / fmt::format("drill-{}{}-{}.json", f.instant ? "instant-" : "",
+                              f.all_critical ? "critical" : f.guest, utc_stamp()))
+               .string();
+  }
+  std::ofstream out(path, std::ios::trunc);
+  out << doc.dump(2) << "\n";
+  if (!out) spdlog::warn("could not write the drill report {}", path);
+  return path;
+}
+
 }  // namespace
 
 void register_drill(CLI::App& app, GlobalOptions& global) {
@@ -126,6 +160,30 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--task-timeout", f->task_timeout_seconds, "Seconds to wait for the restore task")
       ->capture_default_str();
+  cmd->add_flag(
+      "--instant", f->instant,
+      "Drill instant recovery: mount the snapshot (FUSE) on this node and let Proxmox VE's "
+      "live import run the scratch guest from it at once, copying its disks behind it "
+      "(run on the node as root, PVE login as root@pam; see docs/drill.md)");
+  cmd->add_option(
+      "--run-dir", f->run_dir,
+      "With --instant: where the snapshot is mounted (default /run/pvesafe/instant as root)");
+  cmd->add_option("--bwlimit", f->bwlimit_kib,
+                  "With --instant: KiB/s of the background copy (PVE's bwlimit)");
+  cmd->footer(R"(
+RTO is the time from the start until the scratch guest answers its health check (guest agent
+ping, or status running without an agent). Classic mode (default): the snapshot is streamed to
+the node and restored (qmrestore), then started. --instant: nothing is restored first; the
+snapshot is mounted read-only here (each disk a raw file read through the repository) and the
+guest is created with every disk as import-from=<that file> and live-restore=1, so it starts at
+once and Proxmox VE copies its disks into their volumes behind it: the time of that background
+copy is reported beside the RTO, with the bytes fetched before healthy and in all.
+Output: a table per guest (stages, RTO vs SLA), --json for the report; the report is also
+written to --report (default drills/ beside the catalog) and the catalog (kind drill, with
+mode restore|instant) feeds the exporter's pvesafe_drill_* metrics (label mode).
+Exit codes: 0 every drill passed, 11 RTO over SLA or health check failed, 2 usage, 3/4 config
+and passphrase, 5 guest/snapshot/node not found, 6 integrity, 7 repository or PVE unreachable,
+10 a PVE task failed, 12 unsupported (e.g. --instant on a container) (docs/exit-codes.md).)");
   add_passphrase_flags(cmd, f->repo);
   add_pve_flags(cmd, f->pve);
   add_ssh_flags(cmd, f->ssh);
@@ -156,6 +214,59 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
     repo::Repository repo = open_repository_over(std::move(timed_owner), f->repo);
     // Shared: backups may run meanwhile, prune/gc may not delete what the drill reads.
     auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "drill");
+    if (f->instant) {
+      pve::Client client(pve_client_options(f->pve));
+      double open_seconds = since(t_open);
+      std::string run_dir = f->run_dir.empty() ? default_instant_dir() : f->run_dir;
+      std::vector<std::pair<std::string, jobs::InstantDrillResult>> ir;
+      for (const auto& id : guests) {
+        jobs::InstantDrillOptions io;
+        io.guest_id = id;
+        io.node = f->node;
+        io.storage = f->storage;
+        io.run_dir = run_dir;
+        io.bwlimit_kib = f->bwlimit_kib;
+        io.health_timeout_seconds = f->health_timeout_seconds;
+        io.task_timeout_seconds = f->task_timeout_seconds;
+        if (!global.json && !global.quiet && ::isatty(2)) {
+          io.on_stage = [id](const std::string& st) {
+            std::fprintf(stderr, "\rinstant drill of guest %s: %-12s", id.c_str(), st.c_str());
+          };
+        }
+        auto r = jobs::run_instant_drill(client, repo, io);
+        if (io.on_stage) std::fprintf(stderr, "\r%-60s\r", "");
+        r.lookup += open_seconds;
+        open_seconds = 0;
+        record_instant_drill(global, repo, r, id, f->node, sla);
+        ir.emplace_back(id, std::move(r));
+      }
+      nlohmann::json rep = nlohmann::json::array();
+      for (const auto& [id, r] : ir) rep.push_back(instant_drill_json(r, id, f->node, sla));
+      nlohmann::json doc{{"time_utc", utc_stamp()},
+                         {"repository", repo.location()},
+                         {"mode", "instant"},
+                         {"drills", rep}};
+      std::string path = write_report(global, *f, doc);
+      if (global.json) {
+        doc["report"] = path;
+        std::cout << doc.dump(2) << "\n";
+      } else {
+        for (const auto& [id, r] : ir) print_instant_drill(r, id, f->node, sla);
+        std::cout << "report: " << path << "\n";
+      }
+      for (const auto& [id, r] : ir) {
+        if (!r.error.empty())
+          throw Error(r.code, fmt::format("instant drill of guest {} failed: {}", id, r.error));
+      }
+      for (const auto& [id, r] : ir) {
+        if (!instant_drill_passed(r, sla)) {
+          throw Error(Errc::kCheckFailed,
+                      fmt::format("instant drill of guest {}: RTO {} exceeds the SLA {}", id,
+                                  pve::format_seconds(r.rto()), pve::format_seconds(sla)));
+        }
+      }
+      return;
+    }
     jobs::DrillOptions o;
     o.api = pve_client_options(f->pve);
     o.ssh = ssh_targets(f->ssh);
@@ -170,25 +281,15 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
     o.open_seconds = since(t_open);
     std::vector<jobs::DrillResult> results = jobs::drill_guests(repo, timed, o, event_log(global));
     nlohmann::json rep = nlohmann::json::array();
-    for (const auto& r : results) rep.push_back(jobs::drill_report(r));
-    nlohmann::json doc{{"time_utc", utc_stamp()}, {"repository", repo.location()}, {"drills", rep}};
-    std::string path = f->report;
-    if (path.empty()) {
-      auto dir = std::filesystem::path(catalog_path(global)).parent_path() / "drills";
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-      ::chmod(dir.c_str(), 0700);
-      path = (dir /
-              fmt::format("drill-{}-{}.json", f->all_critical ? "critical" : f->guest, utc_stamp()))
-                 .string();
+    for (const auto& r : results) {
+      rep.push_back(jobs::drill_report(r));
+      rep.back()["mode"] = "restore";
     }
-    {
-      std::ofstream out(path, std::ios::trunc);
-      out << doc.dump(2) << "\n";
-      if (!out) {
-        spdlog::warn("could not write the drill report {}", path);
-      }
-    }
+    nlohmann::json doc{{"time_utc", utc_stamp()},
+                       {"repository", repo.location()},
+                       {"mode", "restore"},
+                       {"drills", rep}};
+    std::string path = write_report(global, *f, doc);
     if (global.json) {
       doc["report"] = path;
       std::cout << doc.dump(2) << "\n";

@@ -45,5 +45,7 @@ void register_drill(CLI::App& app, GlobalOptions& global);
 void register_vzdump_hook(CLI::App& app, GlobalOptions& global);
 void register_nbd(CLI::App& app, GlobalOptions& global);
 void register_instant_restore(CLI::App& app, GlobalOptions& global);
+void register_files(CLI::App& app, GlobalOptions& global);
+void register_mount(CLI::App& app, GlobalOptions& global);
 
 }  // namespace pvesafe::cli

@@ -18,7 +18,9 @@ int g_exit_status = 0;
 
 // Passphrases and keys live in this process's memory: keep them out of core dumps.
 void harden_process() {
-  struct rlimit no_core {0, 0};
+  struct rlimit no_core {
+    0, 0
+  };
   setrlimit(RLIMIT_CORE, &no_core);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
@@ -57,6 +59,8 @@ void register_all(CLI::App& app, GlobalOptions& g) {
   register_vzdump_hook(app, g);
   register_nbd(app, g);
   register_instant_restore(app, g);
+  register_files(app, g);
+  register_mount(app, g);
 }
 
 }  // namespace pvesafe::cli

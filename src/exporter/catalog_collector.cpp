@@ -4,7 +4,6 @@
 
 #include <ctime>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -15,8 +14,8 @@ double parse_iso8601_utc(const std::string& text) {
   std::tm tm{};
   int frac_pos = 0;
   int y, mo, d, h, mi, s;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s,
-                  &frac_pos) != 6)
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &frac_pos) !=
+      6)
     return -1;
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
@@ -52,10 +51,9 @@ struct StmtCloser {
 };
 
 [[noreturn]] void db_fail(const std::string& path, sqlite3* db, const char* what) {
-  throw pvesafe::Error(Errc::kIo,
-                       "catalog " + path + ": " + what + ": " +
-                           (db ? sqlite3_errmsg(db) : "cannot open"),
-                       "check that the catalog exists and is readable by the exporter's user");
+  throw pvesafe::Error(
+      Errc::kIo, "catalog " + path + ": " + what + ": " + (db ? sqlite3_errmsg(db) : "cannot open"),
+      "check that the catalog exists and is readable by the exporter's user");
 }
 
 std::string col_text(sqlite3_stmt* st, int i) {
@@ -87,6 +85,20 @@ std::string newest_per_guest_sql(const char* kind, bool only_ok) {
          kind + "'" + (only_ok ? " AND result = 'ok'" : "") + ") WHERE rn = 1 ORDER BY guest_id";
 }
 
+// Newest drill per guest and mode (restore, instant: details_json's "mode"; rows written before
+// modes existed are restore drills). Column 10 is the mode.
+std::string newest_drill_sql() {
+  const std::string mode =
+      "COALESCE(CASE WHEN json_valid(details_json) THEN json_extract(details_json, '$.mode') END, "
+      "'restore')";
+  return "SELECT guest_id, node, guest_type, time_utc, size_bytes, stored_bytes, duration_seconds, "
+         "dedup_ratio, "
+         "result, details_json, mode FROM (SELECT *, " +
+         mode + " AS mode, ROW_NUMBER() OVER (PARTITION BY guest_id, " + mode +
+         " ORDER BY time_utc DESC, id DESC) AS rn FROM events WHERE kind = 'drill') WHERE rn = 1 "
+         "ORDER BY guest_id, mode";
+}
+
 }  // namespace
 
 void collect_catalog(const std::string& path, MetricSet& out) {
@@ -108,8 +120,8 @@ void collect_catalog(const std::string& path, MetricSet& out) {
     out.gauge("pvesafe_backup_last_stored_bytes",
               "New bytes stored by the newest successful backup (after dedup, compression)", l,
               sqlite3_column_double(st, 5));
-    out.gauge("pvesafe_backup_last_duration_seconds", "Duration of the newest successful backup",
-              l, sqlite3_column_double(st, 6));
+    out.gauge("pvesafe_backup_last_duration_seconds", "Duration of the newest successful backup", l,
+              sqlite3_column_double(st, 6));
     out.gauge("pvesafe_backup_last_dedup_ratio",
               "Deduplication ratio of the newest successful backup", l,
               sqlite3_column_double(st, 7));
@@ -124,14 +136,18 @@ void collect_catalog(const std::string& path, MetricSet& out) {
               "1 if the newest backup attempt of the guest succeeded", l,
               col_text(st, 8) == "ok" ? 1 : 0);
   });
-  each_row(db.get(), path, newest_per_guest_sql("drill", false).c_str(), [&](sqlite3_stmt* st) {
-    Labels l{{"guest", col_text(st, 0)}, {"node", col_text(st, 1)}, {"type", col_text(st, 2)}};
+  each_row(db.get(), path, newest_drill_sql().c_str(), [&](sqlite3_stmt* st) {
+    Labels l{{"guest", col_text(st, 0)},
+             {"node", col_text(st, 1)},
+             {"type", col_text(st, 2)},
+             {"mode", col_text(st, 10)}};
     double t = parse_iso8601_utc(col_text(st, 3));
     if (t >= 0)
       out.gauge("pvesafe_drill_last_timestamp_seconds", "Time of the newest DR drill of the guest",
                 l, t);
-    out.gauge("pvesafe_drill_last_success", "1 if the newest DR drill passed (restored, checked, within SLA)",
-              l, col_text(st, 8) == "ok" ? 1 : 0);
+    out.gauge("pvesafe_drill_last_success",
+              "1 if the newest DR drill passed (restored, checked, within SLA)", l,
+              col_text(st, 8) == "ok" ? 1 : 0);
     double rto = sqlite3_column_double(st, 6);
     nlohmann::json details = nlohmann::json::parse(col_text(st, 9), nullptr, false);
     if (details.is_object()) {
@@ -144,6 +160,12 @@ void collect_catalog(const std::string& path, MetricSet& out) {
         return false;
       };
       num("rto_seconds", rto);
+      double copy;
+      if (num("background_copy_seconds", copy))
+        out.gauge("pvesafe_drill_last_background_copy_seconds",
+                  "Instant-recovery drills: time until the guest's disks were copied behind it "
+                  "(beside the RTO)",
+                  l, copy);
       double sla;
       if (num("rto_sla_seconds", sla) || num("sla_seconds", sla))
         out.gauge("pvesafe_drill_rto_sla_seconds", "Recovery time objective the drill is held to",
@@ -161,7 +183,7 @@ void collect_catalog(const std::string& path, MetricSet& out) {
         } else if (s->is_array()) {
           for (const auto& e : *s) {
             if (!e.is_object() || !e.contains("name")) continue;
-            const auto& v = e.contains("seconds") ? e["seconds"]
+            const auto& v = e.contains("seconds")            ? e["seconds"]
                             : e.contains("duration_seconds") ? e["duration_seconds"]
                                                              : nlohmann::json();
             if (e["name"].is_string()) stage(e["name"].get<std::string>(), v);

@@ -1,3 +1,6 @@
+#include "exporter/exporter.h"
+
+#include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <atomic>
@@ -5,16 +8,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "core/error.h"
+#include "exporter/audit_job.h"
 #include "exporter/catalog_collector.h"
 #include "exporter/corosync_collector.h"
-#include "exporter/audit_job.h"
-#include "exporter/exporter.h"
 #include "exporter/metric_set.h"
 #include "exporter/pve_collector.h"
 #include "exporter/status_page.h"
@@ -117,7 +117,8 @@ TEST(MetricSet, SamplesOfOneEntityShareTheirRenderedLabels) {
   for (int f = 0; f < 10; ++f)
     fams.push_back(m.family("pvesafe_f" + std::to_string(f), MetricType::kGauge, "F"));
   for (int g = 0; g < 2000; ++g) {
-    LabelSet l{{"node", "pve-" + std::to_string(g % 100)}, {"guest", std::to_string(100 + g)},
+    LabelSet l{{"node", "pve-" + std::to_string(g % 100)},
+               {"guest", std::to_string(100 + g)},
                {"type", "qemu"}};
     for (size_t f : fams) m.add(f, l, g);
   }
@@ -142,8 +143,8 @@ TEST(PveCollector, ClusterResourcesSample) {
   EXPECT_EQ(m.value("pvesafe_guest_running", g100), 1);
   EXPECT_EQ(m.value("pvesafe_guest_memory_total_bytes", g100), 1073741824);
   EXPECT_EQ(m.value("pvesafe_guest_network_receive_bytes_total", g100), 2456116121);
-  EXPECT_EQ(m.value("pvesafe_guest_running", {{"node", "node1"}, {"guest", "101"}, {"type", "qemu"}}),
-            0);
+  EXPECT_EQ(
+      m.value("pvesafe_guest_running", {{"node", "node1"}, {"guest", "101"}, {"type", "qemu"}}), 0);
   EXPECT_EQ(m.value("pvesafe_node_memory_total_bytes", {{"node", "node3"}}), 16668827648);
   EXPECT_EQ(m.value("pvesafe_storage_total_bytes", {{"node", "node3"}, {"storage", "local-zfs"}}),
             479730032640);
@@ -172,7 +173,9 @@ TEST(PveCollector, CephSample) {
   EXPECT_EQ(m.value("pvesafe_ceph_health_status", {{"status", "HEALTH_OK"}}), 0);
   EXPECT_EQ(m.value("pvesafe_ceph_osds", {}), 21);
   EXPECT_EQ(m.value("pvesafe_ceph_osds_up", {}), 21);
-  EXPECT_EQ(m.value("pvesafe_ceph_health_check_info", {{"check", "POOL_NEARFULL"}, {"severity", "HEALTH_WARN"}}), 1);
+  EXPECT_EQ(m.value("pvesafe_ceph_health_check_info",
+                    {{"check", "POOL_NEARFULL"}, {"severity", "HEALTH_WARN"}}),
+            1);
 }
 
 TEST(PveCollector, NodeStatusSample) {
@@ -194,8 +197,7 @@ struct FakeApi {
     return [self](const std::string& path) -> json {
       if (auto s = self->special.find(path); s != self->special.end()) return s->second();
       auto it = self->answers.find(path);
-      if (it == self->answers.end())
-        throw pvesafe::Error(Errc::kNotFound, "404 " + path);
+      if (it == self->answers.end()) throw pvesafe::Error(Errc::kNotFound, "404 " + path);
       return it->second;
     };
   }
@@ -214,9 +216,9 @@ FakeApi recorded_api() {
   }
   for (const char* n : {"node1", "node2", "node3", "node4"}) {
     api.answers[std::string("/nodes/") + n + "/status"] = sample("nodes_node_status.pve7.json");
-    api.answers[std::string("/nodes/") + n + "/apt/versions"] =
-        json::array({{{"Package", "corosync"}, {"Version", "3.1.7-pve3"}, {"CurrentState", "Installed"}},
-                     {{"Package", "vim"}, {"Version", "9"}, {"CurrentState", "Installed"}}});
+    api.answers[std::string("/nodes/") + n + "/apt/versions"] = json::array(
+        {{{"Package", "corosync"}, {"Version", "3.1.7-pve3"}, {"CurrentState", "Installed"}},
+         {{"Package", "vim"}, {"Version", "9"}, {"CurrentState", "Installed"}}});
   }
   return api;
 }
@@ -330,7 +332,9 @@ TEST(FetchAll, ConvertsEachAnswerAndReleasesIt) {
 TEST(PveCollector, CephNotInstalledIsNotAFailure) {
   FakeApi api = recorded_api();
   api.special["/cluster/ceph/status"] = []() -> json {
-    throw pvesafe::Error(Errc::kRemote, "PVE API GET /cluster/ceph/status failed: binary not installed: /usr/bin/ceph-mon (500)");
+    throw pvesafe::Error(
+        Errc::kRemote,
+        "PVE API GET /cluster/ceph/status failed: binary not installed: /usr/bin/ceph-mon (500)");
   };
   MetricSet m;
   ScrapeReport r;
@@ -385,7 +389,13 @@ class CatalogTest : public ::testing::Test {
         " ('2026-11-25T02:00:00Z','backup','pve2','200','lxc',500,50,5,2,'ok');"
         "INSERT INTO events (time_utc,kind,node,guest_id,guest_type,duration_seconds,result,"
         " details_json) VALUES ('2026-11-25T03:00:00Z','drill','pve1','100','qemu',300,'error',"
-        " '{\"rto_seconds\":412.5,\"sla_seconds\":300,\"stages\":{\"fetch\":100,\"restore\":250}}');";
+        " '{\"rto_seconds\":412.5,\"sla_seconds\":300,\"stages\":{\"fetch\":100,\"restore\":250}}')"
+        ","
+        " ('2026-11-25T04:00:00Z','drill','pve1','100','qemu',40,'ok',"
+        " '{\"mode\":\"instant\",\"rto_seconds\":40,\"sla_seconds\":300,\"background_copy_"
+        "seconds\":310,"
+        "\"stages\":{\"export\":1,\"health\":30}}'),"
+        " ('2026-11-25T05:00:00Z','drill','pve1','100','qemu',0,'error','not json');";
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
     sqlite3_close(db);
@@ -407,12 +417,20 @@ TEST_F(CatalogTest, NewestBackupAndDrillPerGuest) {
   EXPECT_EQ(m.value("pvesafe_backup_last_attempt_success",
                     {{"guest", "200"}, {"node", "pve2"}, {"type", "lxc"}}),
             1);
-  EXPECT_EQ(m.value("pvesafe_drill_last_success", g100), 0);
-  EXPECT_EQ(m.value("pvesafe_drill_last_rto_seconds", g100), 412.5);
-  EXPECT_EQ(m.value("pvesafe_drill_rto_sla_seconds", g100), 300);
-  Labels stage = g100;
-  stage.emplace_back("stage", "restore");
-  EXPECT_EQ(m.value("pvesafe_drill_last_stage_duration_seconds", stage), 250);
+  // Drills: the newest per guest and mode. The newest row overall is not JSON: a restore drill
+  // (rows without a mode are), so it replaces the restore drill and leaves the instant one.
+  Labels restore = g100, instant = g100;
+  restore.emplace_back("mode", "restore");
+  instant.emplace_back("mode", "instant");
+  EXPECT_EQ(m.value("pvesafe_drill_last_success", restore), 0);
+  EXPECT_EQ(m.value("pvesafe_drill_last_rto_seconds", restore), 0);
+  EXPECT_EQ(m.value("pvesafe_drill_last_success", instant), 1);
+  EXPECT_EQ(m.value("pvesafe_drill_last_rto_seconds", instant), 40);
+  EXPECT_EQ(m.value("pvesafe_drill_rto_sla_seconds", instant), 300);
+  EXPECT_EQ(m.value("pvesafe_drill_last_background_copy_seconds", instant), 310);
+  Labels stage = instant;
+  stage.emplace_back("stage", "health");
+  EXPECT_EQ(m.value("pvesafe_drill_last_stage_duration_seconds", stage), 30);
   EXPECT_EQ(parse_iso8601_utc("1970-01-01T00:01:00.5Z"), 60.5);
 }
 
@@ -447,7 +465,8 @@ TEST(CorosyncCollector, PeersAndLinks) {
   EXPECT_EQ(m.value("pvesafe_corosync_link_connected",
                     {{"node", "n2"}, {"nodeid", "2"}, {"link", "0"}, {"observer", "n1"}}),
             1);
-  EXPECT_EQ(m.value("pvesafe_corosync_node_member", {{"node", "n3"}, {"nodeid", "3"}, {"observer", "n1"}}),
+  EXPECT_EQ(m.value("pvesafe_corosync_node_member",
+                    {{"node", "n3"}, {"nodeid", "3"}, {"observer", "n1"}}),
             0);
   EXPECT_EQ(m.value("pvesafe_corosync_link_down_total",
                     {{"node", "n3"}, {"nodeid", "3"}, {"link", "0"}, {"observer", "n1"}}),

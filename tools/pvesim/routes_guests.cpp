@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <memory>
 
 #include "archive.h"
 #include "guest_ops.h"
 #include "restore_placement.h"
+#include "live_import.h"
 #include "router.h"
 #include "tasks.h"
 #include "views.h"
@@ -73,6 +75,58 @@ std::string resolve_archive(Sim& sim, const std::string& archive, const std::str
   return path;
 }
 
+// The task part of a create with import-from disks: the plain imports first (and efidisk0,
+// tpmstate0), then, with live-restore, the guest starts and the other disks stream behind it;
+// a failed stream stops the guest and fails the task ("live-restore failed"), leaving the VM
+// locked (import) as qemu-server does.
+void run_imports(TaskRun& run, int vmid, const std::vector<DiskImport>& imports, double bwlimit,
+                 bool start, const std::shared_ptr<bool>& keep_on_error) {
+  std::vector<RestoredDisk> done;
+  for (const auto& d : imports) {
+    if (d.live) continue;
+    run.log("importing disk '" + d.source + "' to VM " + std::to_string(vmid) + " ...");
+    done.push_back(run_import(run, d, 0));
+    run.log("Successfully imported disk as '" + d.key + "'");
+  }
+  bool live = false;
+  for (const auto& d : imports) live = live || d.live;
+  {
+    auto lk = run.lock();
+    Guest* cur = run.sim().guest(vmid);
+    if (!cur) throw std::runtime_error("guest " + std::to_string(vmid) + " vanished");
+    cur->restored_disks = done;
+    if (live) {
+      cur->lock = "import";
+      cur->status = "running";
+      cur->started_at = run.sim().now();
+    } else {
+      cur->lock.clear();
+      if (start) {
+        cur->status = "running";
+        cur->started_at = run.sim().now();
+      }
+    }
+  }
+  if (!live) return;
+  try {
+    for (const auto& d : imports) {
+      if (!d.live) continue;
+      RestoredDisk r = run_import(run, d, bwlimit);
+      auto lk = run.lock();
+      if (Guest* cur = run.sim().guest(vmid)) cur->restored_disks.push_back(r);
+    }
+  } catch (const std::exception& e) {
+    run.warn("An error occurred during live-restore: " + std::string(e.what()));
+    *keep_on_error = true;
+    auto lk = run.lock();
+    if (Guest* cur = run.sim().guest(vmid)) cur->status = "stopped";
+    throw std::runtime_error("live-restore failed");
+  }
+  run.log("restore-drive jobs finished successfully, removing all tracking block devices");
+  auto lk = run.lock();
+  if (Guest* cur = run.sim().guest(vmid)) cur->lock.clear();
+}
+
 json create_guest(Ctx& c, const std::string& type) {
   Sim& sim = c.sim;
   Node& n = c.node();
@@ -117,7 +171,21 @@ json create_guest(Ctx& c, const std::string& type) {
   Params cfg = c.params;
   if (type == "qemu" && !cfg.count("name") && archive.empty())
     cfg["name"] = "VM" + std::to_string(vmid);
+  // Disks imported from images (import-from), streamed behind the running guest with
+  // live-restore (qemu-server's live_import_from_files).
+  const bool live_restore = type == "qemu" && bool_param(c.params, "live-restore", false);
+  std::vector<DiskImport> imports;
+  if (type == "qemu" && archive.empty()) imports = take_imports(sim, c.who, cfg, live_restore);
+  for (auto& d : imports) d.vmid = vmid;
+  double bwlimit = static_cast<double>(int_param(c.params, "bwlimit", 0, 0, INT64_MAX)) * 1024;
   apply_config(sim, g, cfg, n.name);
+  for (const auto& d : imports) {
+    std::string& v = g.config[d.key];
+    auto pos = v.find(",size=");
+    if (pos != std::string::npos) v = v.substr(0, pos);
+    v += ",size=" + pve_size(d.size);
+  }
+  if (!imports.empty()) apply_config(sim, g, Params{}, n.name);  // derives maxdisk from the sizes
   g.lock = "create";
   sim.c.guests[vmid] = g;
   bool start = bool_param(c.params, "start", false);
@@ -129,8 +197,16 @@ json create_guest(Ctx& c, const std::string& type) {
   spec.id = std::to_string(vmid);
   spec.user = c.who.user;
   std::string scratch = sim.opts.data_dir + "/tmp/restore-" + std::to_string(vmid);
-  spec.body = [vmid, archive, archive_path, start, overrides, secs, type, scratch, storage,
-               node = n.name](TaskRun& run) {
+  auto keep_on_error = std::make_shared<bool>(false);
+  spec.body = [vmid, archive, archive_path, start, overrides, secs, type, scratch, storage, imports,
+               live_restore, bwlimit, keep_on_error, node = n.name](TaskRun& run) {
+    if (!archive.empty() && live_restore)
+      throw std::runtime_error(
+          "live-restore is only compatible with backup images from a Proxmox Backup Server");
+    if (!imports.empty()) {
+      run_imports(run, vmid, imports, bwlimit, start, keep_on_error);
+      return;
+    }
     std::string sha, conf;
     uint64_t bytes = 0;
     RestoredArchive restored;
@@ -180,7 +256,8 @@ json create_guest(Ctx& c, const std::string& type) {
       cur->started_at = run.sim().now();
     }
   };
-  spec.on_error = [&sim, vmid, is_new, backup_copy]() {
+  spec.on_error = [&sim, vmid, is_new, backup_copy, keep_on_error]() {
+    if (*keep_on_error) return;  // a failed live import leaves the VM, stopped and locked
     if (is_new)
       sim.c.guests.erase(vmid);
     else

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# pvesafe files on the test guest's disk backed up as a VMA snapshot: the partition table (GPT)
+# and the ext4 file system are read through the repository's disk reader, without root, a
+# mount or a restore. /etc/hostname and a 50 MiB file come out bit for bit, and the bytes
+# fetched from the repository stay under twice the files' size plus the file system's metadata
+# (the reader's fetched_bytes, printed by the command). Directories, symbolic links, errors
+# (missing path, partition, disk; a stream snapshot; a target that exists) and a chunk that
+# fails authentication (exit 6, no partial file left).
+source "$(dirname "$0")/../nbd/lib.sh"
+source "$(dirname "$0")/lib.sh"
+need sfdisk mke2fs busybox cpio openssl python3
+
+G=$T/guest
+build_test_guest "$G" --disk-size 1G --payload-mib 50
+make_repo
+backup_disk "$G/disk.raw"
+note "snapshot $SNAP"
+F=(files)
+
+note "partitions: GPT, partition 1 holds ext4"
+"$PVESAFE_BIN" --json files partitions "${PV[@]}" "$SNAP" --disk drive-scsi0 > "$T/parts.json"
+[[ $(json_field "$T/parts.json" 'j["partition_table"]') == gpt ]] || fail "not GPT: $(cat "$T/parts.json")"
+[[ $(json_field "$T/parts.json" '[p["filesystem"] for p in j["partitions"]]') == "['ext4']" ]] ||
+  fail "partition 1 is not ext4: $(cat "$T/parts.json")"
+"$PVESAFE_BIN" files partitions "${PV[@]}" "$SNAP" --disk drive-scsi0 | tee "$T/parts.txt"
+grep -q "pvesafe-root" "$T/parts.txt" || fail "the table does not show the label"
+
+note "ls /etc (table and JSON)"
+"$PVESAFE_BIN" files ls "${PV[@]}" "$SNAP" --disk drive-scsi0 /etc | tee "$T/ls.txt"
+grep -q " hostname$" "$T/ls.txt" || fail "ls /etc does not show hostname"
+"$PVESAFE_BIN" --json files ls "${PV[@]}" "$SNAP" --disk drive-scsi0 /etc > "$T/ls.json"
+python3 - "$T/ls.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+e = {x["name"]: x for x in j["entries"]}
+assert e["hostname"]["type"] == "file" and e["hostname"]["size_bytes"] == len("pvesafe-guest\n"), e["hostname"]
+assert j["partition"] == 1 and j["filesystem"]["type"] == "ext4" and j["filesystem"]["label"] == "pvesafe-root", j
+PY
+note "ls /bin shows symbolic links with their targets"
+"$PVESAFE_BIN" --json files ls "${PV[@]}" "$SNAP" --disk drive-scsi0 /bin > "$T/bin.json"
+[[ $(json_field "$T/bin.json" '[x["target"] for x in j["entries"] if x["name"] == "sh"][0]') == busybox ]] ||
+  fail "/bin/sh is not shown as a link to busybox"
+
+note "get /etc/hostname to standard output"
+"$PVESAFE_BIN" --json files get "${PV[@]}" "$SNAP" --disk drive-scsi0 /etc/hostname --to - > "$T/hostname" 2> "$T/hostname.json"
+[[ $(cat "$T/hostname") == pvesafe-guest ]] || fail "hostname: $(cat "$T/hostname")"
+h_fetched=$(json_field "$T/hostname.json" 'j["fetched_bytes"]')
+
+note "get /data/payload (50 MiB)"
+"$PVESAFE_BIN" --json files get "${PV[@]}" "$SNAP" --disk drive-scsi0 /data/payload --to "$T/payload" > "$T/payload.json"
+[[ $(md5sum < "$T/payload" | cut -d' ' -f1) == $(payload_md5 50) ]] || fail "payload differs"
+p_fetched=$(json_field "$T/payload.json" 'j["fetched_bytes"]')
+stored=$(json_field "$T/backup.json" 'j.get("stored_bytes", 0)')
+# The bound: twice the files' size plus the file system's metadata. The metadata a lookup reads
+# (superblock, group descriptors, the inode table blocks and directory blocks on the path,
+# extent tree blocks) lies in a few disk chunks of 256 KiB: allow 16 of them (4 MiB).
+meta=$((4 << 20))
+echo "fetched from the repository: /etc/hostname (14 bytes) $h_fetched bytes; /data/payload (52428800 bytes) $p_fetched bytes; the snapshot stores ${stored} bytes"
+(( h_fetched <= 2 * 14 + meta )) || fail "/etc/hostname fetched $h_fetched bytes"
+(( p_fetched <= 2 * 52428800 + meta )) || fail "/data/payload fetched $p_fetched bytes"
+(( p_fetched >= 52428800 )) || fail "fetched $p_fetched bytes for a 50 MiB file: the count is wrong"
+
+note "get a directory tree; /bin/sh followed inside the file system"
+"$PVESAFE_BIN" files get "${PV[@]}" "$SNAP" --disk drive-scsi0 /etc --to "$T/etc" > /dev/null
+[[ $(cat "$T/etc/hostname") == pvesafe-guest ]] || fail "etc/hostname"
+"$PVESAFE_BIN" files get "${PV[@]}" "$SNAP" --disk drive-scsi0 /bin/sh --to "$T/sh" > /dev/null
+cmp "$T/sh" "$(command -v busybox)" || fail "/bin/sh is not busybox"
+"$PVESAFE_BIN" files get "${PV[@]}" "$SNAP" --disk drive-scsi0 /bin --to "$T/bin" > /dev/null
+[[ -L "$T/bin/sh" && $(readlink "$T/bin/sh") == busybox ]] || fail "a link inside a tree is not kept as a link"
+
+note "errors"
+expect_rc() {  # rc command...
+  local want=$1 rc=0; shift
+  "$@" > "$T/err.out" 2> "$T/err" || rc=$?
+  [[ $rc == "$want" ]] || fail "exit $rc, want $want: $* : $(cat "$T/err")"
+}
+expect_rc 5 "$PVESAFE_BIN" files ls "${PV[@]}" "$SNAP" --disk drive-scsi0 /etc/nope
+grep -q "no such file" "$T/err" || fail "missing path message: $(cat "$T/err")"
+expect_rc 5 "$PVESAFE_BIN" files ls "${PV[@]}" "$SNAP" --disk drive-scsi0 --partition 3 /
+expect_rc 5 "$PVESAFE_BIN" files ls "${PV[@]}" "$SNAP" --disk drive-virtio9 /
+grep -q drive-scsi0 "$T/err" || fail "the error does not name the disks there are"
+expect_rc 2 "$PVESAFE_BIN" files get "${PV[@]}" "$SNAP" --disk drive-scsi0 /etc/hostname --to "$T/payload"
+expect_rc 2 "$PVESAFE_BIN" files ls "${PV[@]}" "$SNAP" --disk drive-scsi0 etc
+echo "just a file" > "$T/notes.txt"
+"$PVESAFE_BIN" backup "${PV[@]}" --json "$T/notes.txt" > "$T/stream.json"
+stream=$(json_field "$T/stream.json" 'j["snapshot_id"]')
+expect_rc 5 "$PVESAFE_BIN" files ls "${PV[@]}" "$stream" --disk drive-scsi0 /
+note "stream snapshot: $(cat "$T/err")"
+
+note "a chunk that fails authentication: exit 6, nothing left behind"
+# The packs hold the disk's chunks in disk order; the largest holds the payload, the largest
+# file (the newest is the stream snapshot's). Flip one byte in its middle.
+pack=$(find "$REPO/packs" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+size=$(stat -c %s "$pack")
+printf '\xff' | dd of="$pack" bs=1 seek=$((size / 2)) conv=notrunc status=none
+expect_rc 6 "$PVESAFE_BIN" files get "${PV[@]}" "$SNAP" --disk drive-scsi0 /data/payload --to "$T/payload2"
+note "$(tail -1 "$T/err")"
+grep -qi "authentic\|integrity\|MDC\|corrupt" "$T/err" || fail "the error does not say the data failed its check"
+[[ ! -e "$T/payload2" && ! -e "$T/payload2.pvesafe-partial" ]] || fail "a partial file was left"
+expect_rc 6 "$PVESAFE_BIN" files get "${PV[@]}" "$SNAP" --disk drive-scsi0 /data/payload --to - 
+echo "PASS"
