@@ -100,6 +100,7 @@ count() {
   bash -c "$*" > /dev/null 2> "$W/err" || { echo "FAILED (counting pass): $tool $phase: $*"; cat "$W/err"; exit 1; }
   r1=$(proxy_requests)
   echo "$run $tool $phase $((r1 - r0))" >> "$W/requests"
+  echo "$run $tool $phase requests $((r1 - r0))"
 }
 
 proxy_requests() {
