@@ -20,6 +20,7 @@ build_pkgs=(
 )
 test_pkgs=(
   rnp sq restic time procps curl iproute2 nftables python3
+  rclone  # bench/s3: rclone crypt, one of the contenders the S3 benchmark runs side by side
   e2fsprogs  # mke2fs/debugfs/e2fsck: the ext4 benchmark images (bench/data) and their test
   ceph-mon ceph-osd radosgw ceph-common awscli
   prometheus prometheus-alertmanager corosync corosync-qdevice

@@ -132,11 +132,11 @@ class Handler(BaseHTTPRequestHandler):
         data = resp.read()
         headers = [(k, v) for k, v in resp.getheaders()
                    if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length")]
-        status, reason = resp.status, resp.reason
+        status, reason, length = resp.status, resp.reason, resp.getheader("Content-Length")
         conn.close()
         with self.state.lock:
             self.state.stats["forwarded"] += 1
-        return status, reason, headers, data
+        return status, reason, headers, data, length
 
     def _reset(self):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -154,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "503":
             return self._send(503, ERROR_XML.format(code="SlowDown", msg="Please reduce your request rate.").encode())
         try:
-            status, reason, headers, data = self._forward(body)
+            status, reason, headers, data, length = self._forward(body)
         except OSError as e:
             return self._send(502, ERROR_XML.format(code="BadGateway", msg=str(e)).encode())
         if fault == "reset":
@@ -176,7 +176,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status, reason)
         for k, v in headers:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
+        # A HEAD answer has no body: its Content-Length is the object's size, kept from upstream.
+        self.send_header("Content-Length", length if self.command == "HEAD" and length else str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
