@@ -14,7 +14,7 @@ ID=$(sed -n 's/.*"snapshot_id": "\([0-9a-f]*\)".*/\1/p' "$T/b.json")
 one_line() { [[ $(wc -l < "$T/err") == 1 ]] || { cat "$T/err"; exit 1; }; }
 restore() { psafe -r "$REPO" restore "${P[@]}" "$ID" "$@"; }
 
-psafe restore --help | grep -q -- "--force"
+psafe restore --help > "$T/help"; grep -q -- "--force" "$T/help"
 
 # A symbolic link at the target: refused, with or without --force; its target untouched.
 echo precious > "$T/victim"

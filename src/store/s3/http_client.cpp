@@ -61,6 +61,7 @@ struct Receiver {
   long status = 0;    // from the status line, as the headers arrive
   bool too_large = false;
   bool truncated = false;
+  bool head = false;  // a HEAD answer: its Content-Length is the object's, with no body to read
 
   bool success() const { return status >= 200 && status < 300; }
   uint64_t limit() const { return success() ? max_body : kMaxErrorBodyBytes; }
@@ -105,7 +106,7 @@ size_t header_cb(char* ptr, size_t size, size_t n, void* user) {
   while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
     value.remove_suffix(1);
   }
-  if (name == "content-length") {
+  if (name == "content-length" && !r->head) {
     try {
       uint64_t len = std::stoull(std::string(value));
       if (r->success() && len > r->max_body && !r->truncate) {
@@ -212,6 +213,7 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
 
   HttpResponse resp;
   Receiver receiver{&resp, req.max_body_bytes, req.truncate_body};
+  receiver.head = req.method == "HEAD";
   BodyReader reader{req.body, 0};
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_slist* headers = nullptr;

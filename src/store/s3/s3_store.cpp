@@ -755,10 +755,20 @@ std::string S3Store::versioning() {
   std::lock_guard g(lock_mu_);
   if (versioning_) return *versioning_;
   Target t{"s3:GetBucketVersioning", ""};
-  HttpResponse r = send("GET", "", {{"versioning", ""}}, {}, {}, t);
-  if (r.status == 200) {
-    versioning_ = parse_xml(r.body_text(), "GetBucketVersioning")->child_text("Status");
-  } else if (r.status == 403 || r.status == 404 || r.status == 501) {
+  HttpResponse r;
+  try {
+    r = send("GET", "", {{"versioning", ""}}, {}, {}, t);
+    if (r.status == 200) {
+      versioning_ = parse_xml(r.body_text(), "GetBucketVersioning")->child_text("Status");
+      return *versioning_;
+    }
+  } catch (const std::exception& e) {
+    // No clear answer (a malformed or oversized body, a dropped connection): the request this
+    // probe precedes reports any real failure with its own key; ask again next time.
+    spdlog::debug("s3: versioning of {} unknown ({}); asking again later", config_.bucket, e.what());
+    return std::string();
+  }
+  if (r.status == 403 || r.status == 404 || r.status == 501) {
     spdlog::debug("s3: cannot read the versioning of {} (HTTP {}); assuming none", config_.bucket,
                   r.status);
     versioning_ = std::string();
