@@ -60,7 +60,8 @@ const ChunkLocation* ChunkIndex::find(const ChunkId& id) const {
   return it == map_.end() ? nullptr : &it->second;
 }
 
-void ChunkIndex::for_each(const std::function<void(const ChunkId&, const ChunkLocation&)>& fn) const {
+void ChunkIndex::for_each(
+    const std::function<void(const ChunkId&, const ChunkLocation&)>& fn) const {
   for (const auto& [id, loc] : map_) fn(id, loc);
 }
 
@@ -74,7 +75,8 @@ void ChunkIndex::load(Repository& repo, int threads) {
   std::atomic<size_t> next{0};
   WorkerGroup group;
   group.spawn(std::clamp<int>(threads, 1, std::max<int>(1, static_cast<int>(keys.size()))), [&] {
-    for (size_t i = next++; i < keys.size() && !group.failed(); i = next++) parts[i] = read_index(repo, keys[i]);
+    for (size_t i = next++; i < keys.size() && !group.failed(); i = next++)
+      parts[i] = read_index(repo, keys[i]);
   });
   group.join();
   size_t total = 0;
@@ -100,14 +102,16 @@ void ChunkIndex::load(Repository& repo, int threads) {
   });
 }
 
-std::string index_text(const std::vector<IndexEntry>& entries) {
+std::string index_text(const std::vector<IndexEntry>& entries, bool pack_column) {
   std::string out;
-  out.reserve(entries.size() * 160);
+  out.reserve(entries.size() * (pack_column ? 160 : 90));
   for (const auto& e : entries) {
     out += e.id.hex();
     out += ' ';
-    out += e.pack;
-    out += ' ';
+    if (pack_column) {
+      out += e.pack;
+      out += ' ';
+    }
     out += std::to_string(e.offset);
     out += ' ';
     out += std::to_string(e.length);
@@ -118,17 +122,21 @@ std::string index_text(const std::vector<IndexEntry>& entries) {
   return out;
 }
 
-void parse_index_text(const std::string& text, const std::string& what, std::vector<IndexEntry>& out) {
+void parse_index_text(const std::string& text, const std::string& what,
+                      std::vector<IndexEntry>& out, const std::string* pack) {
+  const size_t fields = pack ? 4 : 5;
   size_t pos = 0, line = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
     ++line;
-    auto fail = [&] { throw Error(Errc::kIntegrity, what + ": line " + std::to_string(line) + " is malformed"); };
+    auto fail = [&] {
+      throw Error(Errc::kIntegrity, what + ": line " + std::to_string(line) + " is malformed");
+    };
     if (end == std::string::npos) fail();
     std::string_view l(text.data() + pos, end - pos);
     std::string_view f[5];
     size_t n = 0, p = 0;
-    while (n < 5) {
+    while (n < fields) {
       size_t sp = l.find(' ', p);
       f[n++] = l.substr(p, sp == std::string_view::npos ? std::string_view::npos : sp - p);
       if (sp == std::string_view::npos) break;
@@ -136,12 +144,13 @@ void parse_index_text(const std::string& text, const std::string& what, std::vec
     }
     IndexEntry e;
     auto id = ChunkId::parse(f[0]);
-    if (n != 5 || !id || !is_hex(f[1], 64) || !parse_u32(f[2], e.offset) || !parse_u32(f[3], e.length) ||
-        !parse_u32(f[4], e.size) || e.length == 0) {
+    const std::string_view* num = pack ? f + 1 : f + 2;  // offset, length, size
+    if (n != fields || !id || (!pack && !is_hex(f[1], 64)) || !parse_u32(num[0], e.offset) ||
+        !parse_u32(num[1], e.length) || !parse_u32(num[2], e.size) || e.length == 0) {
       fail();
     }
     e.id = *id;
-    e.pack = std::string(f[1]);
+    e.pack = pack ? *pack : std::string(f[1]);
     out.push_back(std::move(e));
     pos = end + 1;
   }

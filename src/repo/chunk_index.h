@@ -28,8 +28,8 @@ struct ChunkLocation {
   static constexpr uint32_t kLoose = 0xffffffffu;
   uint32_t pack = kLoose;  // index into ChunkIndex::pack_ids(), or kLoose
   uint32_t offset = 0;
-  uint32_t length = 0;     // bytes of the chunk's OpenPGP message
-  uint32_t size = 0;       // plaintext bytes (0 for loose chunks: not recorded)
+  uint32_t length = 0;  // bytes of the chunk's OpenPGP message
+  uint32_t size = 0;    // plaintext bytes (0 for loose chunks: not recorded)
   bool loose() const { return pack == kLoose; }
 };
 
@@ -75,12 +75,15 @@ class ChunkIndex {
   uint64_t loose_ = 0;
 };
 
-// Index object text <-> entries.
-std::string index_text(const std::vector<IndexEntry>& entries);
-void parse_index_text(const std::string& text, const std::string& what, std::vector<IndexEntry>& out);
+// Index object text <-> entries. A pack's own header (pack.h) has the same lines without the pack
+// column: written with pack_column false, read with `pack` naming the pack every entry is in.
+std::string index_text(const std::vector<IndexEntry>& entries, bool pack_column = true);
+void parse_index_text(const std::string& text, const std::string& what,
+                      std::vector<IndexEntry>& out, const std::string* pack = nullptr);
 
-// Writes entries as one index object (zstd frame, sealed) and returns its key and size. Like a pack's,
-// the index object's id is the SHA-256 of its bytes, so a copy can be checked without the key.
+// Writes entries as one index object (zstd frame, sealed) and returns its key and size. Like a
+// pack's, the index object's id is the SHA-256 of its bytes, so a copy can be checked without the
+// key.
 struct WrittenIndex {
   std::string key;
   uint64_t size_bytes = 0;

@@ -16,47 +16,17 @@ namespace {
 
 constexpr char kMagic[4] = {'P', 'V', 'P', 'K'};
 
-std::string header_text(const std::vector<IndexEntry>& entries) {
-  std::string out;
-  out.reserve(entries.size() * 90);
-  for (const auto& e : entries) {
-    out += e.id.hex();
-    out += ' ';
-    out += std::to_string(e.offset);
-    out += ' ';
-    out += std::to_string(e.length);
-    out += ' ';
-    out += std::to_string(e.size);
-    out += '\n';
-  }
-  return out;
-}
-
 std::vector<IndexEntry> parse_header(const Repository& repo, const std::string& pack_id,
                                      std::span<const uint8_t> header_message) {
   const std::string key = layout::pack(pack_id);
   std::string text = repo.unseal_text(header_message, key + " (header)");
-  // Same line shape as an index line without the pack id.
-  std::string as_index;
-  as_index.reserve(text.size() + text.size() / 80 * 66);
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size() - 1;
-    size_t sp = text.find(' ', pos);
-    if (sp == std::string::npos || sp > end) sp = end;
-    as_index.append(text, pos, sp - pos);
-    as_index += ' ';
-    as_index += pack_id;
-    as_index.append(text, sp, end + 1 - sp);
-    pos = end + 1;
-  }
   std::vector<IndexEntry> out;
-  parse_index_text(as_index, "header of pack " + key, out);
+  parse_index_text(text, "header of pack " + key, out, &pack_id);
   return out;
 }
 
-uint32_t trailer_length(const std::string& key, std::span<const uint8_t> trailer, uint64_t pack_size) {
+uint32_t trailer_length(const std::string& key, std::span<const uint8_t> trailer,
+                        uint64_t pack_size) {
   if (trailer.size() != kPackTrailerBytes || std::memcmp(trailer.data(), kMagic, 4) != 0) {
     throw Error(Errc::kIntegrity, "pack " + key + " has no valid trailer (damaged or truncated)",
                 "run pvesafe verify --read-data");
@@ -64,8 +34,10 @@ uint32_t trailer_length(const std::string& key, std::span<const uint8_t> trailer
   uint32_t n = static_cast<uint32_t>(trailer[4]) << 24 | static_cast<uint32_t>(trailer[5]) << 16 |
                static_cast<uint32_t>(trailer[6]) << 8 | trailer[7];
   if (n == 0 || n > pack_size - kPackTrailerBytes) {
-    throw Error(Errc::kIntegrity, "pack " + key + " names a header of " + std::to_string(n) + " bytes, which does not fit",
-                "run pvesafe verify --read-data");
+    throw Error(
+        Errc::kIntegrity,
+        "pack " + key + " names a header of " + std::to_string(n) + " bytes, which does not fit",
+        "run pvesafe verify --read-data");
   }
   return n;
 }
@@ -95,7 +67,7 @@ void PackBuilder::add(const ChunkId& id, std::span<const uint8_t> sealed, uint32
 }
 
 PackBuilder::Pack PackBuilder::finish(const Repository& repo) {
-  auto header = repo.seal_text(header_text(entries_));
+  auto header = repo.seal_text(index_text(entries_, false));
   reserve(header.size() + kPackTrailerBytes);
   std::memcpy(buf_.data() + used_, header.data(), header.size());
   used_ += header.size();
@@ -121,22 +93,28 @@ PackBuilder::Pack PackBuilder::finish(const Repository& repo) {
   return p;
 }
 
-std::vector<IndexEntry> read_pack_header(Repository& repo, const std::string& pack_id, uint64_t pack_size) {
+std::vector<IndexEntry> read_pack_header(Repository& repo, const std::string& pack_id,
+                                         uint64_t pack_size) {
   const std::string key = layout::pack(pack_id);
   if (pack_size < kPackTrailerBytes) {
-    throw Error(Errc::kIntegrity, "pack " + key + " is too short to be a pack", "run pvesafe verify --read-data");
+    throw Error(Errc::kIntegrity, "pack " + key + " is too short to be a pack",
+                "run pvesafe verify --read-data");
   }
   auto trailer = repo.store().get_range(key, pack_size - kPackTrailerBytes, kPackTrailerBytes);
   uint32_t n = trailer_length(key, trailer, pack_size);
   auto header = repo.store().get_range(key, pack_size - kPackTrailerBytes - n, n);
-  if (header.size() != n) throw Error(Errc::kIntegrity, "pack " + key + " is truncated", "run pvesafe verify --read-data");
+  if (header.size() != n)
+    throw Error(Errc::kIntegrity, "pack " + key + " is truncated",
+                "run pvesafe verify --read-data");
   return parse_header(repo, pack_id, header);
 }
 
-std::vector<IndexEntry> parse_pack(const Repository& repo, const std::string& pack_id, std::span<const uint8_t> pack) {
+std::vector<IndexEntry> parse_pack(const Repository& repo, const std::string& pack_id,
+                                   std::span<const uint8_t> pack) {
   const std::string key = layout::pack(pack_id);
   if (pack.size() < kPackTrailerBytes) {
-    throw Error(Errc::kIntegrity, "pack " + key + " is too short to be a pack", "run pvesafe verify --read-data");
+    throw Error(Errc::kIntegrity, "pack " + key + " is too short to be a pack",
+                "run pvesafe verify --read-data");
   }
   uint32_t n = trailer_length(key, pack.subspan(pack.size() - kPackTrailerBytes), pack.size());
   const size_t header_at = pack.size() - kPackTrailerBytes - n;
