@@ -15,6 +15,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -132,6 +133,25 @@ std::string write_report(const GlobalOptions& global, const DrillFlags& f,
   return path;
 }
 
+// Writes the drills' JSON report (mode restore|instant) and prints it: the JSON with --json, else
+// the tables and the report's path.
+void publish_report(const GlobalOptions& global, const DrillFlags& f, const repo::Repository& repo,
+                    const char* mode, nlohmann::json drills,
+                    const std::function<void()>& print_tables) {
+  nlohmann::json doc{{"time_utc", utc_stamp()},
+                     {"repository", repo.location()},
+                     {"mode", mode},
+                     {"drills", std::move(drills)}};
+  std::string path = write_report(global, f, doc);
+  if (global.json) {
+    doc["report"] = path;
+    std::cout << doc.dump(2) << "\n";
+  } else {
+    print_tables();
+    std::cout << "report: " << path << "\n";
+  }
+}
+
 }  // namespace
 
 void register_drill(CLI::App& app, GlobalOptions& global) {
@@ -242,18 +262,9 @@ and passphrase, 5 guest/snapshot/node not found, 6 integrity, 7 repository or PV
       }
       nlohmann::json rep = nlohmann::json::array();
       for (const auto& [id, r] : ir) rep.push_back(instant_drill_json(r, id, f->node, sla));
-      nlohmann::json doc{{"time_utc", utc_stamp()},
-                         {"repository", repo.location()},
-                         {"mode", "instant"},
-                         {"drills", rep}};
-      std::string path = write_report(global, *f, doc);
-      if (global.json) {
-        doc["report"] = path;
-        std::cout << doc.dump(2) << "\n";
-      } else {
+      publish_report(global, *f, repo, "instant", std::move(rep), [&] {
         for (const auto& [id, r] : ir) print_instant_drill(r, id, f->node, sla);
-        std::cout << "report: " << path << "\n";
-      }
+      });
       for (const auto& [id, r] : ir) {
         if (!r.error.empty())
           throw Error(r.code, fmt::format("instant drill of guest {} failed: {}", id, r.error));
@@ -285,18 +296,9 @@ and passphrase, 5 guest/snapshot/node not found, 6 integrity, 7 repository or PV
       rep.push_back(jobs::drill_report(r));
       rep.back()["mode"] = "restore";
     }
-    nlohmann::json doc{{"time_utc", utc_stamp()},
-                       {"repository", repo.location()},
-                       {"mode", "restore"},
-                       {"drills", rep}};
-    std::string path = write_report(global, *f, doc);
-    if (global.json) {
-      doc["report"] = path;
-      std::cout << doc.dump(2) << "\n";
-    } else {
+    publish_report(global, *f, repo, "restore", std::move(rep), [&] {
       for (const auto& r : results) print_table(r);
-      std::cout << "report: " << path << "\n";
-    }
+    });
     // Exit: 0 only when every drill passed within its SLA.
     for (const auto& r : results) {
       if (r.error) {
