@@ -70,17 +70,7 @@ void handle_control(Sim& sim, const httplib::Request& req, httplib::Response& re
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     std::lock_guard<std::mutex> lk(sim.mu);
-    if (sim.pmxcfs) sim.pmxcfs->sync_in();
-    struct Render {
-      Sim& sim;
-      bool on;
-      ~Render() {
-        try {
-          if (on && sim.pmxcfs) sim.pmxcfs->render();
-        } catch (const std::exception&) {
-        }
-      }
-    } render{sim, post};
+    PmxcfsRound round(sim, post);
     auto param = [&](const char* k) { return p.count(k) ? p.at(k) : std::string(); };
 
     if (what == "node" && post && seg.size() == 3) {

@@ -255,4 +255,15 @@ std::string node_file(const Sim& sim, const std::string& node, const std::string
   return s.str();
 }
 
+PmxcfsRound::PmxcfsRound(Sim& sim, bool changes) : sim_(sim), changes_(changes) {
+  if (sim_.pmxcfs) sim_.pmxcfs->sync_in();
+}
+
+PmxcfsRound::~PmxcfsRound() {
+  try {
+    if (changes_ && sim_.pmxcfs) sim_.pmxcfs->render();
+  } catch (const std::exception&) {
+  }
+}
+
 }  // namespace pvesim

@@ -59,4 +59,19 @@ class Pmxcfs {
 // A node's /etc file as pvesim keeps it (empty when missing).
 std::string node_file(const Sim& sim, const std::string& node, const std::string& path);
 
+// One request's round on /etc/pve, for the life of the guard (sim.mu held throughout): files
+// written there since the last request are read in first, and when `changes` the state is
+// rendered back at the end (errors of that are ignored: the request's answer stands).
+class PmxcfsRound {
+ public:
+  PmxcfsRound(Sim& sim, bool changes);
+  ~PmxcfsRound();
+  PmxcfsRound(const PmxcfsRound&) = delete;
+  PmxcfsRound& operator=(const PmxcfsRound&) = delete;
+
+ private:
+  Sim& sim_;
+  bool changes_;
+};
+
 }  // namespace pvesim

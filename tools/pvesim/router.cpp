@@ -136,26 +136,15 @@ void Router::handle(Sim& sim, const httplib::Request& req, httplib::Response& re
     collect_params(req, ctx.params);
     std::unique_lock<std::mutex> lk(sim.mu);
     // Files written into /etc/pve since the last request are what the cluster runs with now.
-    if (sim.pmxcfs) sim.pmxcfs->sync_in();
     // ... and whatever this request changes shows up there when it returns.
-    struct Render {
-      Sim& sim;
-      bool on;
-      ~Render() {
-        try {
-          if (on && sim.pmxcfs) sim.pmxcfs->render();
-        } catch (const std::exception&) {
-        }
-      }
-    };
-    std::optional<Render> render;
-    render.emplace(Render{sim, req.method != "GET"});
+    std::optional<PmxcfsRound> round;
+    round.emplace(sim, req.method != "GET");
     if (!match->world) ctx.who = authenticate(sim, req);
     // Requests for a node are proxied to it by the node that received them; an unreachable node
     // answers 595 (the proxy's status for a failed connection).
     if (vars.count("node")) sim.online_node(vars.at("node"));
     json data = match->h(ctx);
-    render.reset();
+    round.reset();
     lk.unlock();
     if (!ctx.raw_data.empty()) {
       res.status = 200;
