@@ -183,6 +183,33 @@ TEST(S3StoreFake, HeadWithoutBodyMapsByStatus) {
   EXPECT_NE(std::string(e.what()).find("s3:GetObject"), std::string::npos) << e.what();
 }
 
+// A policy that grants s3:ListBucket only under the repository's prefix gets 403 for a HEAD of
+// a missing key (AWS and RGW both answer so); a listing of the key tells missing from refused.
+TEST(S3StoreFake, HeadRefusedForAMissingKeyIsMissingWhenTheListingShowsNoSuchKey) {
+  std::atomic<int> lists{0};
+  FakeHttpServer s3([&](const FakeRequest& r) {
+    FakeResponse resp;
+    if (r.method == "HEAD") {
+      resp.status = 403;
+      return resp;
+    }
+    ++lists;
+    const bool present = r.path.find("prefix=repo%2Fpresent") != std::string::npos;
+    resp.body = std::string("<ListBucketResult><IsTruncated>false</IsTruncated>") +
+                (present ? "<Contents><Key>repo/present</Key><Size>3</Size></Contents>" : "") +
+                (r.path.find("prefix=repo%2Fmissing") != std::string::npos
+                     ? "<Contents><Key>repo/missing-but-longer</Key><Size>3</Size></Contents>"
+                     : "") +
+                "</ListBucketResult>";
+    return resp;
+  });
+  auto st = store_at(s3, std::make_shared<RotatingProvider>());
+  EXPECT_FALSE(st->stat("missing").has_value());
+  EXPECT_EQ(lists.load(), 1);
+  Error e = error_of([&] { st->stat("present"); });
+  EXPECT_EQ(e.code(), Errc::kAuth) << e.what();
+}
+
 TEST(S3StoreFake, DeleteObjectsSendsContentMd5AndReportsPerKeyErrors) {
   FakeHttpServer s3([](const FakeRequest& r) {
     FakeResponse resp;

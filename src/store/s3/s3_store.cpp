@@ -469,6 +469,13 @@ std::optional<ObjectInfo> S3Store::stat(const std::string& key) {
   Target t{"s3:GetObject", key};
   HttpResponse r = send("HEAD", full_key(key), {}, {}, {}, t);
   if (r.status == 404) return std::nullopt;
+  if (r.status == 403 && !key_listed(key)) {
+    // S3 answers a HEAD of a missing key with 403 unless s3:ListBucket is granted without a
+    // condition, which least-privilege policies (`pvesafe iam-policy`) grant only under the
+    // repository's prefix. A listing of the key itself, which those policies allow, tells a
+    // missing object from a refused one; a refused listing keeps the HEAD's 403.
+    return std::nullopt;
+  }
   if (r.status != 200) fail(r, t, "HEAD");
   ObjectInfo info;
   info.key = key;
@@ -478,6 +485,19 @@ std::optional<ObjectInfo> S3Store::stat(const std::string& key) {
     throw Error(Errc::kRemote, "HEAD " + object_url_text(key) + " returned no Content-Length");
   }
   return info;
+}
+
+bool S3Store::key_listed(const std::string& key) {
+  Target t{"s3:ListBucket", key};
+  const std::string full = full_key(key);
+  HttpResponse r = send("GET", "", {{"list-type", "2"}, {"prefix", full}, {"max-keys", "1"}}, {}, {}, t);
+  if (r.status == 403) return true;  // refused: the caller reports the HEAD's 403
+  if (r.status != 200) fail(r, t, "GET (ListObjectsV2)");
+  auto doc = parse_xml(r.body_text(), "ListObjectsV2");
+  for (const XmlNode* c : doc->children_named("Contents")) {
+    if (c->child_text("Key") == full) return true;
+  }
+  return false;
 }
 
 void S3Store::list(const std::string& prefix, const std::function<void(const ObjectInfo&)>& fn) {
@@ -595,6 +615,12 @@ std::vector<std::pair<std::string, std::string>> S3Store::delete_batch(
   HttpResponse r = send("POST", "", {{"delete", ""}},
                         {{"Content-Type", "application/xml"}, {"Content-MD5", md5_base64(bytes)}},
                         bytes, t);
+  if (r.status == 403) {
+    // Some gateways (Ceph RGW before Quincy) check a multi-object delete against the bucket, so a
+    // policy that allows deletes only under a prefix (the backup role's own locks) is refused as a
+    // whole. Each object's own DELETE is checked against that object.
+    return delete_each(kv, collect_errors);
+  }
   if (r.status != 200) fail(r, t, "POST (DeleteObjects)");
   auto doc = parse_xml(r.body_text(), "DeleteObjects");
   auto errors = doc->children_named("Error");
@@ -614,6 +640,24 @@ std::vector<std::pair<std::string, std::string>> S3Store::delete_batch(
                     " of " + std::to_string(kv.size()) + " objects not deleted)</Message></Error>";
   fake.body.assign(xml.begin(), xml.end());
   fail(fake, Target{"s3:DeleteObject", failed.front().first}, "DELETE");
+}
+
+std::vector<std::pair<std::string, std::string>> S3Store::delete_each(
+    const std::vector<std::pair<std::string, std::string>>& kv, bool collect_errors) {
+  std::vector<std::pair<std::string, std::string>> failed;
+  for (const auto& [k, version] : kv) {
+    Target t{version.empty() ? "s3:DeleteObject" : "s3:DeleteObjectVersion", k};
+    Pairs q;
+    if (!version.empty()) q.emplace_back("versionId", version);
+    HttpResponse r = send("DELETE", full_key(k), q, {}, {}, t);
+    if (r.status == 204 || r.status == 200 || r.status == 404) continue;
+    if (r.status == 403 && collect_errors) {
+      failed.emplace_back(k, "AccessDenied");
+      continue;
+    }
+    fail(r, t, "DELETE");
+  }
+  return failed;
 }
 
 void S3Store::remove_many(const std::vector<std::string>& keys) {

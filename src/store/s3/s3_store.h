@@ -95,6 +95,8 @@ class S3Store : public ObjectStore, public ObjectLock {
                     uint64_t max_body = kMaxDocumentBodyBytes, bool truncate = false);
   [[noreturn]] void fail(const HttpResponse& resp, const Target& target, const std::string& method);
   std::string full_key(const std::string& key) const { return config_.prefix + key; }
+  // Whether a listing of the key shows it (true also when the listing is refused).
+  bool key_listed(const std::string& key);
   std::string object_url_text(const std::string& key) const;
   std::optional<std::chrono::system_clock::time_point> retention_for(const std::string& key,
                                                                     const PutOptions& o) const;
@@ -104,6 +106,9 @@ class S3Store : public ObjectStore, public ObjectLock {
   std::vector<std::pair<std::string, std::string>> delete_batch(
       const std::vector<std::pair<std::string, std::string>>& keys_versions,
       bool collect_errors = false);
+  // The same, one DELETE request per object.
+  std::vector<std::pair<std::string, std::string>> delete_each(
+      const std::vector<std::pair<std::string, std::string>>& keys_versions, bool collect_errors);
   std::chrono::system_clock::time_point now() const;
   std::chrono::seconds retention_day() const {
     return std::chrono::seconds(config_.retention_day_seconds);
