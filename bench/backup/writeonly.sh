@@ -20,7 +20,7 @@ if [[ -z "$dir" ]]; then
   (( avail > 4 * SIZE )) && dir=/dev/shm
 fi
 W=$(mktemp -d "$dir/pvesafe-wo-bench.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+trap '[[ -n "${KEEP_RESULTS:-}" ]] && cp "$W/results" "$KEEP_RESULTS"; rm -rf "$W"' EXIT
 export PVESAFE_CATALOG=$W/catalog.db
 ( umask 077; echo "benchmark passphrase" > "$W/pass" )
 "$GEN" --size "$SIZE" --seed 42 > "$W/disk.img"
