@@ -111,6 +111,8 @@ b.panel("table", "Backup age per guest", [(f"time() - pvesafe_backup_last_succes
 b.panel("table", "Last backup size per guest", [(f"pvesafe_backup_last_size_bytes{{{C}}}", "")], w=12, h=8, unit="bytes")
 b.panel("timeseries", "Backup duration", [(f"pvesafe_backup_last_duration_seconds{{{C}}}", "{{guest}}")], w=12, h=8, unit="s")
 b.panel("timeseries", "Dedup ratio", [(f"pvesafe_backup_last_dedup_ratio{{{C}}}", "{{guest}}")], w=12, h=8)
+b.panel("timeseries", "Store requests per GiB backed up (what S3 bills)",
+        [(f"pvesafe_backup_last_requests_per_gib{{{C}}}", "{{guest}}")], w=12, h=8)
 b.panel("bargauge", "Last drill RTO vs SLA", [(f"pvesafe_drill_last_rto_seconds{{{C}}}", "RTO {{guest}}"),
                                               (f"pvesafe_drill_rto_sla_seconds{{{C}}}", "SLA {{guest}}")], w=12, h=8, unit="s")
 b.panel("bargauge", "Last drill stage times", [(f"pvesafe_drill_last_stage_duration_seconds{{{C}}}", "{{guest}} {{stage}}")],

@@ -35,8 +35,10 @@ void add_passphrase_flags(CLI::App* cmd, RepoFlags& flags) {
                       "Repository with a recipient: OpenPGP secret key file that opens its data "
                       "(gpg --export-secret-keys; mode 600)");
   sk->group("Secret key (repositories with a recipient)");
-  cmd->add_option("--secret-key-passphrase-file", flags.secret_key.passphrase_file,
-                  "File holding the passphrase of a protected --secret-key (mode 600)")
+  cmd->add_option(
+         "--secret-key-passphrase-file", flags.secret_key.passphrase_file,
+         "File holding the passphrase of a protected --secret-key, or of the key gpg-agent "
+         "holds with --gpg-agent (given through loopback pinentry; mode 600)")
       ->group("Secret key (repositories with a recipient)");
   cmd->add_flag("--gpg-agent", flags.secret_key.gpg_agent,
                 "Open data with the secret keys gpg-agent holds ($GNUPGHOME; smartcards too)")
@@ -126,9 +128,15 @@ std::shared_ptr<crypto::SessionKeyProvider> make_session_key_provider(const Secr
     throw Error(Errc::kUsage, "give one of --secret-key, --gpg-agent and --session-key-command");
   }
   if (!f.command.empty()) return std::make_shared<crypto::SessionKeyCommand>(f.command);
-  if (f.gpg_agent) return std::make_shared<crypto::GpgAgentProvider>();
   Secret pass;
   if (!f.passphrase_file.empty()) pass = read_secret_file(f.passphrase_file);
+  if (f.gpg_agent) {
+    // With a passphrase file the agent unlocks the key through loopback pinentry (unattended
+    // restore hosts); without, its cache or its own pinentry.
+    crypto::GpgAgentOptions o;
+    o.passphrase = std::move(pass);
+    return std::make_shared<crypto::GpgAgentProvider>(std::move(o));
+  }
   // A key file holds secrets: the same rule as passphrase files.
   Secret data = read_secret_blob(f.file);
   return std::make_shared<crypto::SecretKeyProvider>(crypto::load_secret_key(data.bytes(), pass));
@@ -296,19 +304,6 @@ nlohmann::json snapshot_json(const repo::SnapshotInfo& s) {
                      {"sha256", s.received->sha256}};
   }
   return j;
-}
-
-nlohmann::json requests_json(const store::RequestCounts& r, uint64_t bytes) {
-  const double gib = static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
-  return {{"total", r.total()},
-          {"put", r.puts},
-          {"get", r.gets},
-          {"head", r.heads},
-          {"list", r.lists},
-          {"delete", r.deletes},
-          {"bytes_sent", r.bytes_sent},
-          {"bytes_received", r.bytes_received},
-          {"per_gib", gib > 0 ? static_cast<double>(r.total()) / gib : 0.0}};
 }
 
 }  // namespace pvesafe::cli

@@ -18,6 +18,7 @@
 #include "repo/backup.h"
 #include "repo/catalog.h"
 #include "repo/repository.h"
+#include "store/request_json.h"
 
 namespace pvesafe::cli {
 
@@ -88,7 +89,7 @@ std::map<std::string, std::string> parse_tags(const std::vector<std::string>& kv
 nlohmann::json snapshot_json(const repo::SnapshotInfo& s);
 
 // Store requests of one command, by billing class, with the rate per GiB of `bytes`.
-nlohmann::json requests_json(const store::RequestCounts& r, uint64_t bytes);
+using store::requests_json;
 // The --json output (and catalog details) of a backup.
 nlohmann::json backup_json(const repo::BackupResult& r, const store::RequestCounts& req);
 

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string_view>
 
 #include "core/error.h"
@@ -105,6 +106,10 @@ struct GpgAgentProvider::Impl {
   std::vector<KeyInfo> infos;
   std::mutex mu;
   std::vector<std::unique_ptr<AssuanConnection>> idle;
+  // The first decryption with a key runs alone: the agent looks in its passphrase cache before it
+  // asks (pinentry or loopback), so parallel first requests would each ask for the passphrase.
+  std::mutex unlock_mu;
+  std::set<std::string> unlocked;  // keygrips that decrypted once
 
   ProcessResult run(std::vector<std::string> argv, const char* what) {
     ProcessResult r = run_process(argv, {}, ProcessOptions{env, true, 64 << 20});
@@ -357,6 +362,8 @@ std::optional<SessionKey> GpgAgentProvider::session_key(std::span<const PkeskPac
       const bool algo_fits =
           k.algorithm == kPkEcdh ? f.algorithm == kPkEcdh : f.algorithm != kPkEcdh;
       if (!algo_fits || (f.key_id != 0 && f.key_id != k.info.key_id)) continue;
+      std::unique_lock first(impl_->unlock_mu);
+      if (impl_->unlocked.count(k.keygrip)) first.unlock();
       std::unique_ptr<AssuanConnection> c = impl_->acquire();
       std::optional<SessionKey> sk;
       try {
@@ -366,6 +373,7 @@ std::optional<SessionKey> GpgAgentProvider::session_key(std::span<const PkeskPac
         throw;
       }
       impl_->release(std::move(c));
+      if (sk && first.owns_lock()) impl_->unlocked.insert(k.keygrip);
       if (sk) return sk;
     }
   }

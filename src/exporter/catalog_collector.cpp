@@ -125,6 +125,22 @@ void collect_catalog(const std::string& path, MetricSet& out) {
     out.gauge("pvesafe_backup_last_dedup_ratio",
               "Deduplication ratio of the newest successful backup", l,
               sqlite3_column_double(st, 7));
+    // What the store billed: requests of the newest backup (details_json "requests", written
+    // by every backup path since format 2; older rows have none).
+    nlohmann::json details = nlohmann::json::parse(col_text(st, 9), nullptr, false);
+    if (details.is_object() && details.contains("requests") && details["requests"].is_object()) {
+      const auto& rq = details["requests"];
+      if (rq.contains("total") && rq["total"].is_number()) {
+        out.gauge("pvesafe_backup_last_requests",
+                  "Store requests (PUT, GET, HEAD, LIST, DELETE) of the newest successful backup",
+                  l, rq["total"].get<double>());
+      }
+      if (rq.contains("per_gib") && rq["per_gib"].is_number()) {
+        out.gauge("pvesafe_backup_last_requests_per_gib",
+                  "Store requests per GiB backed up by the newest successful backup", l,
+                  rq["per_gib"].get<double>());
+      }
+    }
   });
   each_row(db.get(), path, newest_per_guest_sql("backup", false).c_str(), [&](sqlite3_stmt* st) {
     Labels l{{"guest", col_text(st, 0)}, {"node", col_text(st, 1)}, {"type", col_text(st, 2)}};

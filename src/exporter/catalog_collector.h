@@ -5,7 +5,9 @@
 // Per guest (labels guest, node, type):
 //   pvesafe_backup_last_success_timestamp_seconds, pvesafe_backup_last_size_bytes,
 //   pvesafe_backup_last_stored_bytes, pvesafe_backup_last_duration_seconds,
-//   pvesafe_backup_last_dedup_ratio               from the newest successful backup
+//   pvesafe_backup_last_dedup_ratio,
+//   pvesafe_backup_last_requests, pvesafe_backup_last_requests_per_gib
+//                                                 from the newest successful backup
 //   pvesafe_backup_last_attempt_timestamp_seconds, pvesafe_backup_last_attempt_success
 //                                                 from the newest backup attempt
 // Per guest for drills (kind=drill; details_json may hold rto_seconds, sla_seconds / rto_sla_seconds

@@ -384,9 +384,12 @@ class CatalogTest : public ::testing::Test {
         "INSERT INTO events (time_utc,kind,node,guest_id,guest_type,size_bytes,stored_bytes,"
         " duration_seconds,dedup_ratio,result) VALUES"
         " ('2026-11-24T01:00:00Z','backup','pve1','100','qemu',1000,100,10,3.5,'ok'),"
-        " ('2026-11-25T01:00:00Z','backup','pve1','100','qemu',2000,200,20,4.5,'ok'),"
         " ('2026-11-26T01:00:00Z','backup','pve1','100','qemu',0,0,1,0,'error'),"
         " ('2026-11-25T02:00:00Z','backup','pve2','200','lxc',500,50,5,2,'ok');"
+        "INSERT INTO events (time_utc,kind,node,guest_id,guest_type,size_bytes,stored_bytes,"
+        " duration_seconds,dedup_ratio,result,details_json) VALUES"
+        " ('2026-11-25T01:00:00Z','backup','pve1','100','qemu',2000,200,20,4.5,'ok',"
+        " '{\"requests\":{\"total\":42,\"put\":30,\"per_gib\":12.5}}');"
         "INSERT INTO events (time_utc,kind,node,guest_id,guest_type,duration_seconds,result,"
         " details_json) VALUES ('2026-11-25T03:00:00Z','drill','pve1','100','qemu',300,'error',"
         " '{\"rto_seconds\":412.5,\"sla_seconds\":300,\"stages\":{\"fetch\":100,\"restore\":250}}')"
@@ -413,6 +416,11 @@ TEST_F(CatalogTest, NewestBackupAndDrillPerGuest) {
             parse_iso8601_utc("2026-11-25T01:00:00Z"));
   EXPECT_EQ(m.value("pvesafe_backup_last_size_bytes", g100), 2000);
   EXPECT_EQ(m.value("pvesafe_backup_last_dedup_ratio", g100), 4.5);
+  EXPECT_EQ(m.value("pvesafe_backup_last_requests", g100), 42);
+  EXPECT_EQ(m.value("pvesafe_backup_last_requests_per_gib", g100), 12.5);
+  EXPECT_THROW(m.value("pvesafe_backup_last_requests",
+                       {{"guest", "200"}, {"node", "pve2"}, {"type", "lxc"}}),
+               std::out_of_range);
   EXPECT_EQ(m.value("pvesafe_backup_last_attempt_success", g100), 0);
   EXPECT_EQ(m.value("pvesafe_backup_last_attempt_success",
                     {{"guest", "200"}, {"node", "pve2"}, {"type", "lxc"}}),

@@ -11,6 +11,7 @@
 #include "pve/ha.h"
 #include "pve/ssh.h"
 #include "pve/vzdump.h"
+#include "store/request_json.h"
 
 namespace pvesafe::jobs {
 
@@ -80,7 +81,9 @@ GuestBackupResult backup_one(pve::Client& client, const std::vector<pve::NodeInf
     bo.file_name = dump.file_name;
     bo.tags = tags;
     try {
+      const auto before = repo.store().requests();
       b.result = repo::backup(repo, source, bo);
+      b.requests = repo.store().requests() - before;
     } catch (const Error& e) {
       // The archive on the node is still a valid vzdump backup: leave it for the operator.
       throw Error(e.code(), e.message(),
@@ -117,13 +120,14 @@ repo::CatalogEvent backup_event(const repo::Repository& repo, const GuestBackupR
         b.transfer_seconds > 0 ? static_cast<double>(b.result.size_bytes) / b.transfer_seconds : 0;
     ev.dedup_ratio = b.result.dedup_ratio;
   }
-  ev.details_json = nlohmann::json{
-      {"source", "vzdump-api"},
-      {"vzdump_seconds", b.vzdump_seconds},
-      {"transfer_seconds", b.transfer_seconds},
-      {"archive", b.archive},
-      {"archive_kept",
-       b.archive_kept}}.dump();
+  ev.details_json =
+      nlohmann::json{{"source", "vzdump-api"},
+                     {"vzdump_seconds", b.vzdump_seconds},
+                     {"transfer_seconds", b.transfer_seconds},
+                     {"archive", b.archive},
+                     {"archive_kept", b.archive_kept},
+                     {"requests", store::requests_json(b.requests, b.result.size_bytes)}}
+          .dump();
   return ev;
 }
 

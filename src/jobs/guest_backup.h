@@ -54,6 +54,7 @@ struct GuestBackupResult {
   double transfer_seconds = 0;
   std::string archive;  // path on the node
   bool archive_kept = false;
+  store::RequestCounts requests;  // of the transfer into the repository
 };
 
 struct GuestBackupReport {

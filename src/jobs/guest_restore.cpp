@@ -7,6 +7,7 @@
 #include "pve/provision.h"
 #include "pve/ssh.h"
 #include "repo/restore.h"
+#include "store/request_json.h"
 
 namespace pvesafe::jobs {
 
@@ -89,7 +90,9 @@ GuestRestoreResult restore_guest(repo::Repository& repo, const pve::ClientOption
     auto tr = std::chrono::steady_clock::now();
     repo::RestoreOptions ro;
     ro.threads = o.threads;
+    const auto before = repo.store().requests();
     repo::RestoreResult rr = repo::restore(repo, id, gr.upload(), ro);
+    r.requests = repo.store().requests() - before;
     r.transfer_seconds = since(tr);
     r.size_bytes = rr.size_bytes;
     r.fetched_bytes = rr.fetched_bytes;
@@ -116,6 +119,7 @@ GuestRestoreResult restore_guest(repo::Repository& repo, const pve::ClientOption
         {"create_seconds", r.create_seconds},
         {"move_seconds", r.move_seconds},
         {"fetched_bytes", r.fetched_bytes},
+        {"requests", store::requests_json(r.requests, r.size_bytes)},
         {"started", r.started},
         {"forced",
          o.force}}.dump();

@@ -47,6 +47,7 @@ struct GuestRestoreResult {
   std::string vmid, type, node;
   uint64_t size_bytes = 0;
   uint64_t fetched_bytes = 0;
+  store::RequestCounts requests;  // of the transfer out of the repository
   double transfer_seconds = 0;
   double create_seconds = 0;
   double move_seconds = 0;

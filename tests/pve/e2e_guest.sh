@@ -82,6 +82,11 @@ if ls "$PVE_DATA/nodes/$other/local/dump/" 2>/dev/null | grep -q .; then
 fi
 sqlite3 "$PVESAFE_CATALOG" "select kind, guest_id, node, result from events where kind='restore'" | grep -q "restore|100|$other|ok" \
   || fail "restore not in the catalog"
+# What the store billed, per guest backup and restore, in the catalog (the exporter reads it).
+for kind in backup restore; do
+  n=$(sqlite3 "$PVESAFE_CATALOG" "select json_extract(details_json, '$.requests.total') from events where kind='$kind' and guest_id='100' and result='ok' order by id desc limit 1")
+  [[ "$n" =~ ^[0-9]+$ && "$n" -gt 0 ]] || fail "$kind of guest 100: no request count in the catalog ($n)"
+done
 
 # --all --node: several guests, bounded concurrency, summary table.
 "$PVESAFE_BIN" backup --all --node pve-02 --jobs 2 "${P[@]}" "${pve_flags[@]}" | tee "$WORK/all.txt"

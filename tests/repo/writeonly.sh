@@ -157,20 +157,16 @@ run_mode cv "$DATA/gpg_cv25519.pub.asc" "$T/cv.sec" --secret-key-passphrase-file
 note "gpg-agent and a session key command open the data too"
 mkdir -p -m 700 "$T/gnupg-agent"
 export GNUPGHOME="$T/gnupg-agent"
+# The agent must read this setting when it starts (a restart can race with a busy machine).
+echo "allow-loopback-pinentry" >> "$GNUPGHOME/gpg-agent.conf"
+on_exit "GNUPGHOME='$GNUPGHOME' gpgconf --kill gpg-agent"
 gpg --batch --quiet --import "$T/rsa.sec" 2> /dev/null
 psafe -r "$LAST_REPO" restore --passphrase-file "$FULLPASS" --gpg-agent "$LAST_ID" --to "$T/r3.vma" > /dev/null 2>&1 && {
   echo "FAIL: the RSA key opened a repository made for the Curve25519 key"; exit 1; }
 gpg --batch --quiet --pinentry-mode loopback --passphrase-file "$T/cv.sec.pass" --import "$T/cv.sec" 2> /dev/null
-# The agent asks for the key's passphrase through loopback pinentry: preset it in the agent.
-echo "allow-preset-passphrase" >> "$GNUPGHOME/gpg-agent.conf"
-echo "allow-loopback-pinentry" >> "$GNUPGHOME/gpg-agent.conf"
-gpgconf --kill gpg-agent
-on_exit "GNUPGHOME='$GNUPGHOME' gpgconf --kill gpg-agent"
-gpg-connect-agent reloadagent /bye > /dev/null  # an agent that has read the new settings
-for grip in $(gpg --with-colons --with-keygrip --list-secret-keys | awk -F: '/^grp/{print $10}'); do
-  /usr/lib/gnupg/gpg-preset-passphrase --preset -P "pvesafe fixture" "$grip"
-done
-psafe -r "$LAST_REPO" restore --passphrase-file "$FULLPASS" --gpg-agent "$LAST_ID" --to "$T/r3.vma" > /dev/null
+# The agent unlocks the key with the passphrase pvesafe hands it (loopback pinentry).
+psafe -r "$LAST_REPO" restore --passphrase-file "$FULLPASS" --gpg-agent --secret-key-passphrase-file "$T/cv.sec.pass" \
+  "$LAST_ID" --to "$T/r3.vma" > /dev/null
 cmp "$T/r3.vma" "$IMG1"
 # The command form: gpg prints the session key (docs/format.md).
 cat > "$T/sk.sh" <<EOF

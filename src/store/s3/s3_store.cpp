@@ -108,7 +108,8 @@ Clock::time_point S3Store::now() const {
 }
 
 RequestCounts S3Store::requests() const {
-  return {puts_.load(), gets_.load(), heads_.load(), lists_.load(), deletes_.load(), sent_.load(), received_.load()};
+  return {puts_.load(),    gets_.load(), heads_.load(),   lists_.load(),
+          deletes_.load(), sent_.load(), received_.load()};
 }
 
 std::string S3Store::object_url_text(const std::string& key) const {
@@ -141,9 +142,12 @@ HttpResponse S3Store::send(const std::string& method, const std::string& fkey, c
     };
     if (method == "GET")
       (fkey.empty() && (has("list-type") || has("versions")) ? lists_ : gets_).fetch_add(1);
-    else if (method == "HEAD") heads_.fetch_add(1);
-    else if (method == "DELETE" || (method == "POST" && has("delete"))) deletes_.fetch_add(1);
-    else puts_.fetch_add(1);
+    else if (method == "HEAD")
+      heads_.fetch_add(1);
+    else if (method == "DELETE" || (method == "POST" && has("delete")))
+      deletes_.fetch_add(1);
+    else
+      puts_.fetch_add(1);
     sent_.fetch_add(body.size());
     try {
       resp = http_.perform(req);
@@ -152,11 +156,12 @@ HttpResponse S3Store::send(const std::string& method, const std::string& fkey, c
       std::string what = method + " " + object_url_text(target.key);
       switch (e.kind()) {
         case TransportError::Kind::kTls:
-          throw Error(Errc::kConfig,
-                      "TLS verification of S3 endpoint " + e.host() + " failed (" + e.detail() + ")",
-                      "if the endpoint uses a private CA, give its certificate with -o "
-                      "s3.ca-bundle=FILE (or AWS_CA_BUNDLE); check that s3.endpoint names the "
-                      "host in the certificate");
+          throw Error(
+              Errc::kConfig,
+              "TLS verification of S3 endpoint " + e.host() + " failed (" + e.detail() + ")",
+              "if the endpoint uses a private CA, give its certificate with -o "
+              "s3.ca-bundle=FILE (or AWS_CA_BUNDLE); check that s3.endpoint names the "
+              "host in the certificate");
         case TransportError::Kind::kConnect:
           throw Error(Errc::kTransient,
                       "cannot reach S3 endpoint " + e.host() + " (" + e.detail() + ")",
@@ -174,8 +179,8 @@ HttpResponse S3Store::send(const std::string& method, const std::string& fkey, c
       }
     }
     // Temporary credentials that expired under us: refresh once and send again.
-    if (attempt == 0 && (resp.status == 400 || resp.status == 403) && !creds.session_token.empty() &&
-        !resp.body.empty()) {
+    if (attempt == 0 && (resp.status == 400 || resp.status == 403) &&
+        !creds.session_token.empty() && !resp.body.empty()) {
       std::string text = resp.body_text();
       if (text.find("<Code>ExpiredToken</Code>") != std::string::npos ||
           text.find("<Code>TokenRefreshRequired</Code>") != std::string::npos) {
@@ -211,17 +216,18 @@ void S3Store::fail(const HttpResponse& resp, const Target& target, const std::st
   const std::string obj = object_url_text(target.key);
   const std::string endpoint = config_.scheme + "://" + config_.host_header();
   const std::string status = "HTTP " + std::to_string(resp.status);
-  const std::string detail = status + (code.empty() ? "" : " " + code) +
-                             (message.empty() ? "" : ": " + message);
+  const std::string detail =
+      status + (code.empty() ? "" : " " + code) + (message.empty() ? "" : ": " + message);
 
   if (code == "InvalidAccessKeyId") {
-    throw Error(Errc::kAuth, "S3 at " + endpoint + " does not know access key " + akid +
-                                 " (InvalidAccessKeyId)",
+    throw Error(Errc::kAuth,
+                "S3 at " + endpoint + " does not know access key " + akid + " (InvalidAccessKeyId)",
                 "check AWS_ACCESS_KEY_ID or the profile's aws_access_key_id");
   }
   if (code == "SignatureDoesNotMatch") {
-    throw Error(Errc::kAuth, "S3 at " + endpoint + " rejected the signature of access key " + akid +
-                                 ": the secret key does not match (SignatureDoesNotMatch)",
+    throw Error(Errc::kAuth,
+                "S3 at " + endpoint + " rejected the signature of access key " + akid +
+                    ": the secret key does not match (SignatureDoesNotMatch)",
                 "check AWS_SECRET_ACCESS_KEY or the profile's aws_secret_access_key");
   }
   if (code == "RequestTimeTooSkewed" || code == "RequestExpired") {
@@ -233,12 +239,14 @@ void S3Store::fail(const HttpResponse& resp, const Target& target, const std::st
                 "sync time (chrony)");
   }
   if (code == "ExpiredToken" || code == "TokenRefreshRequired") {
-    throw Error(Errc::kAuth, "the session token of access key " + akid + " has expired (" + code + ")",
+    throw Error(Errc::kAuth,
+                "the session token of access key " + akid + " has expired (" + code + ")",
                 "renew the temporary credentials (AWS_SESSION_TOKEN) or use a profile or role "
                 "that refreshes them");
   }
   if (code == "InvalidToken") {
-    throw Error(Errc::kAuth, "S3 rejected the session token of access key " + akid + " (InvalidToken)",
+    throw Error(Errc::kAuth,
+                "S3 rejected the session token of access key " + akid + " (InvalidToken)",
                 "check AWS_SESSION_TOKEN");
   }
   if (code == "AccessDenied" || code == "AllAccessDisabled" ||
@@ -246,29 +254,31 @@ void S3Store::fail(const HttpResponse& resp, const Target& target, const std::st
     throw Error(Errc::kAuth,
                 "access denied: " + target.action + " on " + obj + " for access key " + akid +
                     " (" + detail + ")",
-                "grant " + target.action + " in the bucket or IAM policy (pvesafe iam-policy "
-                "prints a least-privilege one)");
+                "grant " + target.action +
+                    " in the bucket or IAM policy (pvesafe iam-policy "
+                    "prints a least-privilege one)");
   }
   if (code == "NoSuchBucket") {
     throw Error(Errc::kNotFound,
                 "bucket " + config_.bucket + " does not exist at " + endpoint + " (NoSuchBucket)",
-                "create it (aws s3 mb s3://" + config_.bucket + ", or -o s3.create-bucket=true) "
-                "or check s3.endpoint and s3.region");
+                "create it (aws s3 mb s3://" + config_.bucket +
+                    ", or -o s3.create-bucket=true) "
+                    "or check s3.endpoint and s3.region");
   }
   if (code == "NoSuchKey" || (code.empty() && resp.status == 404)) {
     throw Error(Errc::kNotFound, "object " + obj + " does not exist");
   }
   if (code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" ||
       code == "IllegalLocationConstraintException" || resp.status == 301) {
-    throw Error(Errc::kConfig,
-                "bucket " + config_.bucket + " is not in region " + config_.region +
-                    (region.empty() ? "" : " but in " + region) + " (" + detail + ")",
-                region.empty() ? "set -o s3.region=REGION of the bucket"
-                               : "set -o s3.region=" + region);
+    throw Error(
+        Errc::kConfig,
+        "bucket " + config_.bucket + " is not in region " + config_.region +
+            (region.empty() ? "" : " but in " + region) + " (" + detail + ")",
+        region.empty() ? "set -o s3.region=REGION of the bucket" : "set -o s3.region=" + region);
   }
   if (code == "NotImplemented" || resp.status == 501) {
-    throw Error(Errc::kUnsupported, "the S3 service at " + endpoint + " does not support " + method +
-                                        " " + obj + " (" + detail + ")");
+    throw Error(Errc::kUnsupported, "the S3 service at " + endpoint + " does not support " +
+                                        method + " " + obj + " (" + detail + ")");
   }
   if (resp.status >= 500 || code == "SlowDown" || code == "RequestTimeout" ||
       code == "InternalError" || code == "ServiceUnavailable" || resp.status == 429) {
@@ -279,7 +289,7 @@ void S3Store::fail(const HttpResponse& resp, const Target& target, const std::st
 }
 
 std::optional<Clock::time_point> S3Store::retention_for(const std::string& key,
-                                                       const PutOptions& o) const {
+                                                        const PutOptions& o) const {
   if (o.retain_until) return o.retain_until;
   // Lock objects and gc's record are rewritten in place: the store-wide default never pins them.
   if (key.starts_with("locks/") || key.starts_with("gc/")) return std::nullopt;
@@ -335,8 +345,8 @@ void S3Store::put_multipart(const std::string& key, std::span<const uint8_t> dat
   if (r.status != 200) fail(r, t, "POST (CreateMultipartUpload)");
   std::string upload_id = parse_xml(r.body_text(), "CreateMultipartUpload")->child_text("UploadId");
   if (upload_id.empty()) {
-    throw Error(Errc::kRemote, "CreateMultipartUpload for " + object_url_text(key) +
-                                   " returned no UploadId");
+    throw Error(Errc::kRemote,
+                "CreateMultipartUpload for " + object_url_text(key) + " returned no UploadId");
   }
   multipart_uploads_.fetch_add(1);
 
@@ -356,9 +366,9 @@ void S3Store::put_multipart(const std::string& key, std::span<const uint8_t> dat
         retry_call(part_policy_, "PUT part " + std::to_string(i + 1) + " of " + key, [&] {
           Pairs ph;
           if (until) ph.emplace_back("Content-MD5", md5_base64(chunk));
-          HttpResponse pr = send("PUT", fk,
-                                 {{"partNumber", std::to_string(i + 1)}, {"uploadId", upload_id}},
-                                 ph, chunk, t);
+          HttpResponse pr =
+              send("PUT", fk, {{"partNumber", std::to_string(i + 1)}, {"uploadId", upload_id}}, ph,
+                   chunk, t);
           if (pr.status != 200) fail(pr, t, "PUT (UploadPart)");
           etags[i] = pr.header("etag");
         });
@@ -418,9 +428,10 @@ void S3Store::put_multipart(const std::string& key, std::span<const uint8_t> dat
         auto doc = parse_xml(text, "CompleteMultipartUpload");
         const XmlNode* err = doc->find("Error");
         std::string code = err ? err->child_text("Code") : "";
-        throw Error(code == "InternalError" || code == "SlowDown" ? Errc::kTransient : Errc::kRemote,
-                    "completing the multipart upload of " + object_url_text(key) + " failed: " +
-                        code + " " + (err ? err->child_text("Message") : ""));
+        throw Error(
+            code == "InternalError" || code == "SlowDown" ? Errc::kTransient : Errc::kRemote,
+            "completing the multipart upload of " + object_url_text(key) + " failed: " + code +
+                " " + (err ? err->child_text("Message") : ""));
       }
     });
   } catch (const Error&) {
@@ -460,7 +471,8 @@ std::vector<uint8_t> S3Store::get_range(const std::string& key, uint64_t offset,
   if (r.status == 200) {  // the server ignored the range
     if (offset >= r.body.size()) return {};
     auto end = std::min<uint64_t>(r.body.size(), offset + length);
-    return {r.body.begin() + static_cast<ptrdiff_t>(offset), r.body.begin() + static_cast<ptrdiff_t>(end)};
+    return {r.body.begin() + static_cast<ptrdiff_t>(offset),
+            r.body.begin() + static_cast<ptrdiff_t>(end)};
   }
   fail(r, t, "GET");
 }
@@ -490,7 +502,8 @@ std::optional<ObjectInfo> S3Store::stat(const std::string& key) {
 bool S3Store::key_listed(const std::string& key) {
   Target t{"s3:ListBucket", key};
   const std::string full = full_key(key);
-  HttpResponse r = send("GET", "", {{"list-type", "2"}, {"prefix", full}, {"max-keys", "1"}}, {}, {}, t);
+  HttpResponse r =
+      send("GET", "", {{"list-type", "2"}, {"prefix", full}, {"max-keys", "1"}}, {}, {}, t);
   if (r.status == 403) return true;  // refused: the caller reports the HEAD's 403
   if (r.status != 200) fail(r, t, "GET (ListObjectsV2)");
   auto doc = parse_xml(r.body_text(), "ListObjectsV2");
@@ -612,9 +625,9 @@ std::vector<std::pair<std::string, std::string>> S3Store::delete_batch(
   }
   body += "</Delete>";
   auto bytes = as_bytes(body);
-  HttpResponse r = send("POST", "", {{"delete", ""}},
-                        {{"Content-Type", "application/xml"}, {"Content-MD5", md5_base64(bytes)}},
-                        bytes, t);
+  HttpResponse r =
+      send("POST", "", {{"delete", ""}},
+           {{"Content-Type", "application/xml"}, {"Content-MD5", md5_base64(bytes)}}, bytes, t);
   if (r.status == 403) {
     // Some gateways (Ceph RGW before Quincy) check a multi-object delete against the bucket, so a
     // policy that allows deletes only under a prefix (the backup role's own locks) is refused as a
@@ -634,7 +647,9 @@ std::vector<std::pair<std::string, std::string>> S3Store::delete_batch(
   const XmlNode* e = errors.front();
   std::string code = e->child_text("Code");
   HttpResponse fake;
-  fake.status = code == "AccessDenied" ? 403 : (code == "InternalError" || code == "SlowDown") ? 503 : 400;
+  fake.status = code == "AccessDenied"                            ? 403
+                : (code == "InternalError" || code == "SlowDown") ? 503
+                                                                  : 400;
   std::string xml = "<Error><Code>" + xml_escape(code) + "</Code><Message>" +
                     xml_escape(e->child_text("Message")) + " (" + std::to_string(errors.size()) +
                     " of " + std::to_string(kv.size()) + " objects not deleted)</Message></Error>";
@@ -809,7 +824,8 @@ std::string S3Store::versioning() {
   } catch (const std::exception& e) {
     // No clear answer (a malformed or oversized body, a dropped connection): the request this
     // probe precedes reports any real failure with its own key; ask again next time.
-    spdlog::debug("s3: versioning of {} unknown ({}); asking again later", config_.bucket, e.what());
+    spdlog::debug("s3: versioning of {} unknown ({}); asking again later", config_.bucket,
+                  e.what());
     return std::string();
   }
   if (r.status == 403 || r.status == 404 || r.status == 501) {
