@@ -125,7 +125,8 @@ void report_backups(const GlobalOptions& g, ReportFlags& f) {
 std::string drill_mode(const repo::CatalogEvent& e) {
   if (e.kind != "drill") return "";
   auto d = nlohmann::json::parse(e.details_json, nullptr, false);
-  if (d.is_object() && d.contains("mode") && d["mode"].is_string()) return d["mode"].get<std::string>();
+  if (d.is_object() && d.contains("mode") && d["mode"].is_string())
+    return d["mode"].get<std::string>();
   return "restore";
 }
 
@@ -204,10 +205,11 @@ void register_report(CLI::App& app, GlobalOptions& g) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : events) {
       const std::string mode = drill_mode(e);
-      rows.push_back({e.time_utc, mode.empty() ? e.kind : e.kind + " (" + mode + ")", e.node, e.guest_id, e.file_name, std::to_string(e.size_bytes),
-                      fixed(e.size_bytes / 1000.0, 1), std::to_string(e.stored_bytes), fixed(e.duration_seconds),
-                      fixed(e.throughput_bytes_per_second / 1e6, 1), fixed(e.dedup_ratio, 1), e.result,
-                      short_id(e.snapshot_id), e.error});
+      rows.push_back({e.time_utc, mode.empty() ? e.kind : e.kind + " (" + mode + ")", e.node,
+                      e.guest_id, e.file_name, std::to_string(e.size_bytes),
+                      fixed(e.size_bytes / 1000.0, 1), std::to_string(e.stored_bytes),
+                      fixed(e.duration_seconds), fixed(e.throughput_bytes_per_second / 1e6, 1),
+                      fixed(e.dedup_ratio, 1), e.result, short_id(e.snapshot_id), e.error});
     }
     print_table({"time", "kind", "node", "guest", "file", "bytes", "KB", "stored_bytes", "seconds", "MB/s",
                  "dedup", "result", "snapshot", "error"},
