@@ -371,7 +371,11 @@ def main():
         first, last = sizes[0], sizes[-1]
         for method in ("instant", other):
             t0, t1 = median(results[(first, method)], "healthy_s"), median(results[(last, method)], "healthy_s")
-            print(f"{method}: time to healthy {last} / {first}: {t1 / t0:.2f}x")
+            f0, f1 = median(results[(first, method)], "fetched_at_healthy"), median(results[(last, method)], "fetched_at_healthy")
+            print(f"{method}: time to healthy {last} / {first}: {t1 / t0:.2f}x; bytes fetched before healthy "
+                  f"{last} / {first}: {f1 / max(1, f0):.2f}x")
+        print("(the target for instant recovery: time to healthy grows by at most 1.20x from the smallest to the "
+              "largest disk)")
     print("\n'fetched by then' for instant is the source's count when the guest answered (repository "
           "sources) or when the healthy line appeared (an upper bound).\n'independent': until the guest "
           "no longer needs the source (instant: copy complete and pivoted; otherwise: copy done).")

@@ -106,16 +106,25 @@ b = Board("pvesafe-backups", "pvesafe / Backups and DR drills")
 b.panel("stat", "Guests with a backup", [(f"count(pvesafe_backup_last_success_timestamp_seconds{{{C}}})", "")])
 b.panel("stat", "Last backup failed", [(f"count(pvesafe_backup_last_attempt_success{{{C}}} == 0) or vector(0)", "")])
 b.panel("stat", "Oldest last backup", [(f"max(time() - pvesafe_backup_last_success_timestamp_seconds{{{C}}})", "")], unit="s")
-b.panel("stat", "Drills failed", [(f"count(pvesafe_drill_last_success{{{C}}} == 0) or vector(0)", "")])
+b.panel("stat", "Drills failed", [(f"count by (mode) (pvesafe_drill_last_success{{{C}}} == 0) or count by (mode) (pvesafe_drill_last_success{{{C}}}) * 0", "{{mode}}")],
+        desc="Guests whose newest drill failed, per drill mode (restore: full restore then boot; instant: boot from the repository)")
 b.panel("table", "Backup age per guest", [(f"time() - pvesafe_backup_last_success_timestamp_seconds{{{C}}}", "")], w=12, h=8, unit="s")
 b.panel("table", "Last backup size per guest", [(f"pvesafe_backup_last_size_bytes{{{C}}}", "")], w=12, h=8, unit="bytes")
 b.panel("timeseries", "Backup duration", [(f"pvesafe_backup_last_duration_seconds{{{C}}}", "{{guest}}")], w=12, h=8, unit="s")
 b.panel("timeseries", "Dedup ratio", [(f"pvesafe_backup_last_dedup_ratio{{{C}}}", "{{guest}}")], w=12, h=8)
 b.panel("timeseries", "Store requests per GiB backed up (what S3 bills)",
         [(f"pvesafe_backup_last_requests_per_gib{{{C}}}", "{{guest}}")], w=12, h=8)
-b.panel("bargauge", "Last drill RTO vs SLA", [(f"pvesafe_drill_last_rto_seconds{{{C}}}", "RTO {{guest}}"),
-                                              (f"pvesafe_drill_rto_sla_seconds{{{C}}}", "SLA {{guest}}")], w=12, h=8, unit="s")
-b.panel("bargauge", "Last drill stage times", [(f"pvesafe_drill_last_stage_duration_seconds{{{C}}}", "{{guest}} {{stage}}")],
+b.panel("bargauge", "Last drill RTO vs SLA", [(f"pvesafe_drill_last_rto_seconds{{{C}}}", "RTO {{guest}} {{mode}}"),
+                                              (f"pvesafe_drill_rto_sla_seconds{{{C}}}", "SLA {{guest}} {{mode}}")], w=12, h=8, unit="s")
+b.panel("bargauge", "Last drill stage times", [(f"pvesafe_drill_last_stage_duration_seconds{{{C}}}", "{{guest}} {{mode}} {{stage}}")],
         w=12, h=8, unit="s")
+b.panel("timeseries", "Drill RTO by mode (worst guest)", [(f"max by (mode) (pvesafe_drill_last_rto_seconds{{{C}}})", "{{mode}}")],
+        w=12, h=8, unit="s",
+        desc="The longest recovery time of the newest drills, per mode: instant (guest healthy while its disk is "
+             "still in the repository) against restore (full restore, then boot)")
+b.panel("bargauge", "Instant drills: background copy", [(f"pvesafe_drill_last_background_copy_seconds{{{C}}}", "{{guest}}")],
+        w=12, h=8, unit="s",
+        desc="Instant-recovery drills: time until the guest's disks were copied behind it and it no longer needed "
+             "the repository (beside its RTO)")
 b.panel("table", "Last drill result", [(f"pvesafe_drill_last_success{{{C}}}", "")], w=24, h=6)
 b.write(f"{out}/pvesafe-backups.json")

@@ -45,6 +45,13 @@ fetched (the partition table, the file system's superblock and group descriptors
 and directory blocks on the path, the file's data), authenticated and decrypted in this
 process. Nothing is mounted, nothing is written to the repository, no root is needed.
 
+Each command says what it read (on standard error after a table, on standard output after an
+extraction to a file; with --json in the document): "fetched_bytes" is chunk data, the ranges of
+packs holding the chunks it touched, as stored (compressed, encrypted); "repository_read_bytes"
+is every byte the store returned, chunk data plus the key file, the snapshot's manifest and the
+chunk index. Disks are stored in chunks of 128 KiB: a small file costs a few chunks of metadata
+and data, a large one about its stored size.
+
 Layouts: GPT or MBR partitions (or none) holding ext2, ext3 or ext4. LVM, XFS, btrfs, NTFS and
 LUKS are recognised and refused with exit 12; `pvesafe mount` gives the raw disk as a file for
 those (docs/files.md).
@@ -156,6 +163,21 @@ Opened open_volume(const GlobalOptions& g, FilesFlags& f) {
                 "docs/files.md lists the layouts pvesafe reads; pvesafe mount gives the raw disk");
   }
   throw Error(Errc::kUsage, fmt::format("{} has several ext partitions ({}): choose one with --partition N", o.disk->name(), seen));
+}
+
+// What the command read from the repository: chunk data (the ranges of packs holding the chunks
+// it touched, as stored: encrypted and compressed) and everything the store returned (the same
+// plus the key file, the snapshot's manifest and the chunk index).
+void add_fetched_json(nlohmann::json& j, const BlockSource& disk) {
+  j["fetched_bytes"] = disk.fetched_bytes();
+  j["repository_read_bytes"] = repository_bytes_read(disk);
+}
+
+std::string fetched_text(const BlockSource& disk) {
+  const uint64_t all = repository_bytes_read(disk);
+  if (all == 0) return fmt::format("{} read from the image", human_bytes(disk.fetched_bytes()));
+  return fmt::format("{} fetched from the repository ({} of chunk data)", human_bytes(all),
+                     human_bytes(disk.fetched_bytes()));
 }
 
 nlohmann::json where_json(const FilesFlags& f, Opened& o) {
@@ -320,21 +342,28 @@ void run_get(const GlobalOptions& g, FilesFlags& f) {
   }
   end_progress(g);
   const double secs = std::chrono::duration<double>(Clock::now() - x.t0).count();
-  const uint64_t fetched = o.disk->fetched_bytes();
   std::FILE* out = f.to == "-" ? stderr : stdout;
   if (g.json) {
     nlohmann::json j = where_json(f, o);
-    j.update({{"path", f.path}, {"to", f.to}, {"type", fi.type}, {"files", x.files}, {"directories", x.dirs},
-              {"symlinks", x.links}, {"skipped", x.skipped}, {"bytes", x.bytes}, {"fetched_bytes", fetched},
+    j.update({{"path", f.path},
+              {"to", f.to},
+              {"type", fi.type},
+              {"files", x.files},
+              {"directories", x.dirs},
+              {"symlinks", x.links},
+              {"skipped", x.skipped},
+              {"bytes", x.bytes},
               {"duration_seconds", secs}});
+    add_fetched_json(j, *o.disk);
     std::fprintf(out, "%s\n", j.dump().c_str());
   } else if (!g.quiet || f.to != "-") {
-    std::fprintf(out, "%s\n",
-                 fmt::format("extracted {} ({} file{}{}, {}) to {} in {:.1f} s; {} fetched from the repository",
-                             f.path, x.files, x.files == 1 ? "" : "s",
-                             x.dirs ? fmt::format(", {} directories", x.dirs) : "", human_bytes(x.bytes),
-                             f.to == "-" ? "standard output" : f.to, secs, human_bytes(fetched))
-                     .c_str());
+    std::fprintf(
+        out, "%s\n",
+        fmt::format("extracted {} ({} file{}{}, {}) to {} in {:.1f} s; {}", f.path, x.files,
+                    x.files == 1 ? "" : "s", x.dirs ? fmt::format(", {} directories", x.dirs) : "",
+                    human_bytes(x.bytes), f.to == "-" ? "standard output" : f.to, secs,
+                    fetched_text(*o.disk))
+            .c_str());
   }
 }
 
@@ -355,7 +384,7 @@ void run_ls(const GlobalOptions& g, FilesFlags& f) {
     j["path"] = f.path;
     j["entries"] = nlohmann::json::array();
     for (const auto& e : entries) j["entries"].push_back(file_json(e));
-    j["fetched_bytes"] = o.disk->fetched_bytes();
+    add_fetched_json(j, *o.disk);
     std::cout << j.dump(2) << "\n";
     return;
   }
@@ -365,6 +394,7 @@ void run_ls(const GlobalOptions& g, FilesFlags& f) {
                     std::to_string(e.size), utc(e.mtime), e.type == "symlink" ? e.name + " -> " + e.target : e.name});
   }
   print_table({"MODE", "LINKS", "UID", "GID", "SIZE", "MODIFIED (UTC)", "NAME"}, rows);
+  if (!g.quiet) std::cerr << "pvesafe: " << fetched_text(*o.disk) << "\n";
 }
 
 // --- partitions ----------------------------------------------------------------------------
@@ -396,7 +426,7 @@ void run_partitions(const GlobalOptions& g, FilesFlags& f) {
                                  {"filesystem", r.probe.filesystem}, {"fs_label", r.probe.label},
                                  {"readable", readable(r.probe)}});
     }
-    j["fetched_bytes"] = disk->fetched_bytes();
+    add_fetched_json(j, *disk);
     std::cout << j.dump(2) << "\n";
     return;
   }
@@ -408,6 +438,7 @@ void run_partitions(const GlobalOptions& g, FilesFlags& f) {
                    readable(r.probe) ? "yes" : "no"});
   }
   print_table({"#", "OFFSET", "SIZE", "TYPE", "FILESYSTEM", "LABEL", "FILES"}, out);
+  if (!g.quiet) std::cerr << "pvesafe: " << fetched_text(*disk) << "\n";
 }
 
 }  // namespace

@@ -38,7 +38,8 @@ zeros at no cost. A read the repository cannot deliver fails with EIO; no wrong 
 returned. Anything that reads a raw image works on these files: `qemu-img info`, `sfdisk -l`,
 `debugfs`, `qemu-nbd`, a loop device (as root: `losetup -r -P`), `qm importdisk`.
 
-Stops and unmounts on Ctrl-C, SIGTERM or `fusermount3 -u MOUNTPOINT`; exit 0. With --json:
+Stops and unmounts on Ctrl-C, SIGTERM, SIGHUP or `fusermount3 -u MOUNTPOINT`; exit 0 (also
+when started in the background of a script, which starts it with SIGINT ignored). With --json:
 a "mounted" line, then a "summary" line (reads, failed reads, bytes fetched) on exit.
 Exit codes: 0 unmounted cleanly, 2 usage (mount point not a directory), 3 configuration,
 4 passphrase, 5 no snapshot with disks matches, 8 the kernel refused the mount (no /dev/fuse,

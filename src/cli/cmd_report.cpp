@@ -120,6 +120,16 @@ void report_backups(const GlobalOptions& g, ReportFlags& f) {
   if (f.check && bad > 0) set_exit_status(exit_code(Errc::kCheckFailed));
 }
 
+// A drill's mode (restore: full restore then boot; instant: boot from the repository), from its
+// details, as the exporter's mode label reads it; "" for other kinds.
+std::string drill_mode(const repo::CatalogEvent& e) {
+  if (e.kind != "drill") return "";
+  auto d = nlohmann::json::parse(e.details_json, nullptr, false);
+  if (d.is_object() && d.contains("mode") && d["mode"].is_string())
+    return d["mode"].get<std::string>();
+  return "restore";
+}
+
 std::string csv_cell(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string o = "\"";
@@ -169,6 +179,7 @@ void register_report(CLI::App& app, GlobalOptions& g) {
                          {"stored_kb", e.stored_bytes / 1000.0}, {"duration_seconds", e.duration_seconds},
                          {"throughput_bytes_per_second", e.throughput_bytes_per_second},
                          {"dedup_ratio", e.dedup_ratio}, {"result", e.result}, {"error", e.error}};
+        if (e.kind == "drill") r["mode"] = drill_mode(e);
         if (!e.details_json.empty()) {
           auto d = nlohmann::json::parse(e.details_json, nullptr, false);
           r["details"] = d.is_discarded() ? nlohmann::json(e.details_json) : d;
@@ -193,10 +204,12 @@ void register_report(CLI::App& app, GlobalOptions& g) {
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : events) {
-      rows.push_back({e.time_utc, e.kind, e.node, e.guest_id, e.file_name, std::to_string(e.size_bytes),
-                      fixed(e.size_bytes / 1000.0, 1), std::to_string(e.stored_bytes), fixed(e.duration_seconds),
-                      fixed(e.throughput_bytes_per_second / 1e6, 1), fixed(e.dedup_ratio, 1), e.result,
-                      short_id(e.snapshot_id), e.error});
+      const std::string mode = drill_mode(e);
+      rows.push_back({e.time_utc, mode.empty() ? e.kind : e.kind + " (" + mode + ")", e.node,
+                      e.guest_id, e.file_name, std::to_string(e.size_bytes),
+                      fixed(e.size_bytes / 1000.0, 1), std::to_string(e.stored_bytes),
+                      fixed(e.duration_seconds), fixed(e.throughput_bytes_per_second / 1e6, 1),
+                      fixed(e.dedup_ratio, 1), e.result, short_id(e.snapshot_id), e.error});
     }
     print_table({"time", "kind", "node", "guest", "file", "bytes", "KB", "stored_bytes", "seconds", "MB/s",
                  "dedup", "result", "snapshot", "error"},

@@ -41,6 +41,8 @@ class RepositoryDisk : public BlockSource {
   std::vector<BlockExtent> extents(uint64_t offset, uint64_t n) override { return disk_->extents(offset, n); }
   std::string name() const override { return disk_->name(); }
   uint64_t fetched_bytes() const override { return disk_->fetched_bytes(); }
+  // The store counts from its creation in open_repository(): the key file is included.
+  uint64_t store_bytes_read() const { return repo_.store().requests().bytes_received; }
 
  private:
   repo::Repository repo_;
@@ -55,6 +57,11 @@ std::shared_ptr<BlockSource> open_disk_source(const GlobalOptions& g, const Disk
   }
   if (!f.image.empty()) return std::make_shared<FileBlockSource>(f.image);
   return std::make_shared<RepositoryDisk>(open_repository(g, f.repo), f);
+}
+
+uint64_t repository_bytes_read(const BlockSource& disk) {
+  auto* r = dynamic_cast<const RepositoryDisk*>(&disk);
+  return r ? r->store_bytes_read() : 0;
 }
 
 }  // namespace pvesafe::cli

@@ -27,5 +27,9 @@ void add_disk_source_flags(CLI::App* cmd, DiskSourceFlags& flags);
 // True when the flags name a disk (SNAPSHOT --disk or --image); kUsage when they are mixed.
 bool disk_source_given(const DiskSourceFlags& flags);
 std::shared_ptr<BlockSource> open_disk_source(const GlobalOptions& g, const DiskSourceFlags& flags);
+// Bytes received from the repository's store since open_disk_source() opened it: the key file,
+// the snapshot's manifest, the chunk index and every chunk range, as the store counts them (what
+// crossed the network for S3, what was read from the pack files for a directory). 0 for --image.
+uint64_t repository_bytes_read(const BlockSource& disk);
 
 }  // namespace pvesafe::cli

@@ -1,16 +1,21 @@
 #define FUSE_USE_VERSION 312
 #include "mount/snapshot_fs.h"
 
+#include <fcntl.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -272,6 +277,74 @@ std::string info_json(const repo::SnapshotInfo& i) {
   return j.dump(2) + "\n";
 }
 
+// SIGINT, SIGTERM and SIGHUP end the mount, installed here rather than by libfuse's
+// fuse_set_signal_handlers(), for two reasons:
+//  - libfuse installs its handler only over SIG_DFL. A command started in the background by a
+//    script (`pvesafe mount ... &`, no job control) inherits SIGINT ignored, as POSIX wants for
+//    asynchronous lists; libfuse kept it ignored, and `kill -INT` (or Ctrl-C relayed by a
+//    supervisor) left the mount running. A mount is a session the user asked to end: the
+//    handler is installed whatever was inherited.
+//  - libfuse's handler only sets the session's exit flag and counts on the signal interrupting
+//    the wait of the thread in fuse_loop_mt(); a signal taken by any other thread that does not
+//    block it (threads the repository's store started before the loop) is noticed by nobody.
+// Here the handler, on whatever thread, writes the signal number to a pipe; a watcher thread
+// calls stop(), which unmounts, and the unmount wakes every FUSE worker.
+int g_signal_pipe = -1;  // write end, for the handler; one mount handles signals at a time
+
+extern "C" void on_stop_signal(int sig) {
+  const int saved = errno;
+  const char c = static_cast<char>(sig);
+  if (g_signal_pipe >= 0) (void)!::write(g_signal_pipe, &c, 1);
+  errno = saved;
+}
+
+class SignalStop {
+ public:
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+  explicit SignalStop(std::function<void()> stop) {
+    if (g_signal_pipe >= 0)
+      throw Error(Errc::kInternal, "another mount already handles the signals");
+    if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
+      throw Error(Errc::kInternal, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+    }
+    g_signal_pipe = fds_[1];
+    thread_ = std::thread([this, stop = std::move(stop)] {
+      for (;;) {
+        pollfd p{fds_[0], POLLIN, 0};
+        if (::poll(&p, 1, -1) < 0 && errno != EINTR) return;
+        char c = 0;
+        ssize_t n = ::read(fds_[0], &c, 1);
+        if (n == 1 && c == 0) return;  // ~SignalStop
+        if (n == 1) stop();
+      }
+    });
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &sa, &old_[i]);
+  }
+
+  ~SignalStop() {
+    for (size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
+    const char quit = 0;
+    while (::write(fds_[1], &quit, 1) < 0 && errno == EAGAIN) ::usleep(1000);
+    thread_.join();
+    g_signal_pipe = -1;
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+
+  SignalStop(const SignalStop&) = delete;
+  SignalStop& operator=(const SignalStop&) = delete;
+
+ private:
+  int fds_[2] = {-1, -1};
+  struct sigaction old_[std::size(kSignals)]{};
+  std::thread thread_;
+};
+
 }  // namespace
 
 struct SnapshotMount::Impl {
@@ -374,10 +447,15 @@ void SnapshotMount::run() {
                 "FUSE needs /dev/fuse (package fuse3) and, as a user, fusermount3; is something mounted there already?");
   }
   fuse_session* se = fuse_get_session(f);
-  if (o.handle_signals && fuse_set_signal_handlers(se) != 0) {
-    fuse_unmount(f);
-    fuse_destroy(f);
-    throw Error(Errc::kInternal, "cannot install the signal handlers");
+  std::unique_ptr<SignalStop> signals;
+  if (o.handle_signals) {
+    try {
+      signals = std::make_unique<SignalStop>([this] { stop(); });
+    } catch (...) {
+      fuse_unmount(f);
+      fuse_destroy(f);
+      throw;
+    }
   }
   {
     std::lock_guard lock(impl_->mu);
@@ -395,7 +473,7 @@ void SnapshotMount::run() {
     rc = fuse_loop_mt(f, cfg);
     fuse_loop_cfg_destroy(cfg);
   }
-  if (o.handle_signals) fuse_remove_signal_handlers(se);
+  signals.reset();
   {
     std::lock_guard lock(impl_->mu);
     fuse_unmount(f);

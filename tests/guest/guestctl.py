@@ -106,8 +106,13 @@ def command(path, cmd, timeout):
 
 def qmp(path, cmd, args=None, timeout=30):
     s = connect(path, timeout)
+    # QEMU's QMP socket serves one client at a time: while another holds it (pvesafe
+    # instant-restore does, for the life of its job), connect() succeeds into the backlog and the
+    # greeting never comes. Bounded, so a caller can fall back on a signal.
+    s.settimeout(timeout)
     f = s.makefile("rwb")
-    f.readline()  # greeting
+    if not f.readline():  # greeting
+        raise SystemExit(f"guestctl: {path} closed before its greeting")
 
     def call(name, arguments=None):
         msg = {"execute": name}
@@ -166,17 +171,28 @@ def stop(a):
         pid = int(open(pidfile).read().strip())
     except (OSError, ValueError):
         return
+    def gone(tenths):
+        for _ in range(tenths):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.1)
+        return False
+
     try:
         qmp(os.path.join(a.run_dir, "qmp.sock"), "quit", timeout=5)
     except (SystemExit, OSError):
-        pass
-    for _ in range(100):
+        # QMP busy (another client holds it) or gone: QEMU quits cleanly on SIGTERM too.
         try:
-            os.kill(pid, 0)
+            os.kill(pid, 15)
         except ProcessLookupError:
             return
-        time.sleep(0.1)
-    os.kill(pid, 9)
+    if not gone(100):
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
 
 
 def main():

@@ -3,7 +3,8 @@
 # variable used by every panel, unique ids, grid positions, targets), and every panel query and
 # variable query is run against a real Prometheus scraping real exporters (the lab's corosync
 # cluster in namespaces, pvesim through the central exporter, a catalog with backups and a
-# drill): each must parse and return data.
+# drill of each mode: full restore and instant): each must parse and return data, and the drill
+# panels show both modes.
 set -euo pipefail
 src=${PVESAFE_SOURCE_DIR:?}
 command -v sqlite3 >/dev/null || { echo "sqlite3 not installed" >&2; exit 77; }
@@ -24,7 +25,9 @@ INSERT INTO events (time_utc,kind,node,guest_id,guest_type,size_bytes,stored_byt
          ('$now','backup','pve-02','102','qemu',0,0,3.0,0,'error');
 INSERT INTO events (time_utc,kind,node,guest_id,guest_type,duration_seconds,result,details_json)
   VALUES ('$now','drill','pve-01','100','qemu',140,'ok',
-          '{"rto_seconds":140,"sla_seconds":900,"stages":{"fetch":40,"restore":80,"boot":15,"check":5}}');
+          '{"rto_seconds":140,"sla_seconds":900,"stages":{"fetch":40,"restore":80,"boot":15,"check":5}}'),
+         ('$now','drill','pve-01','100','qemu',35,'ok',
+          '{"mode":"instant","rto_seconds":35,"sla_seconds":900,"background_copy_seconds":310,"stages":{"boot":30,"check":5}}');
 SQL
 lab_up
 lab_wait_healthy 120
@@ -38,7 +41,7 @@ prom_has() {  # prom_has QUERY: true when QUERY returns at least one series
 for ((i = 0; i < 120; i++)); do
   prom_has 'min(count_over_time(up{job!="pvesafe-catalog"}[10m])) >= 2' &&
     prom_has 'pvesafe_backup_last_success_timestamp_seconds' &&
-    prom_has 'pvesafe_drill_last_rto_seconds' && break
+    prom_has 'pvesafe_drill_last_rto_seconds{mode="instant"}' && break
   sleep 1
 done
 /usr/bin/python3 - "$src/deploy/grafana/dashboards" "$LAB_PROM_PORT" <<'PY'
@@ -90,6 +93,17 @@ for path in boards:
                 continue
             if not r:
                 failures.append(f"{path}: {p['title']}: no data for {t['expr']}")
+    if b["uid"] == "pvesafe-backups":
+        # The drill panels tell the modes apart: every drill query returns both modes (or, for
+        # the instant-only background copy, the instant drill).
+        drill = [p for p in b["panels"] if "drill" in p["title"].lower()]
+        assert len(drill) >= 5, [p["title"] for p in drill]
+        for p in drill:
+            for t in p["targets"]:
+                modes = {r["metric"].get("mode") for r in query(subst(t["expr"]))}
+                want = {"instant"} if "background_copy" in t["expr"] else {"instant", "restore"}
+                if not want <= modes:
+                    failures.append(f"{path}: {p['title']}: modes {modes} for {t['expr']}, want {want}")
     print(f"{path}: {len(b['panels'])} panels checked")
 if failures:
     print("\n".join(failures), file=sys.stderr)
