@@ -19,10 +19,10 @@ now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # The catalog as pvesafe creates it (its own schema), then the rows the checks need.
 "$PVESAFE_BIN" --catalog "$LAB_CATALOG" report > /dev/null
 sqlite3 "$LAB_CATALOG" <<SQL
-INSERT INTO events (time_utc,kind,node,guest_id,guest_type,size_bytes,stored_bytes,duration_seconds,dedup_ratio,result)
-  VALUES ('$now','backup','pve-01','100','qemu',4294967296,429496729,61.5,3.2,'ok'),
-         ('$now','backup','pve-02','101','lxc',1073741824,107374182,12.0,5.1,'ok'),
-         ('$now','backup','pve-02','102','qemu',0,0,3.0,0,'error');
+INSERT INTO events (time_utc,kind,node,guest_id,guest_type,size_bytes,stored_bytes,duration_seconds,dedup_ratio,result,details_json)
+  VALUES ('$now','backup','pve-01','100','qemu',4294967296,429496729,61.5,3.2,'ok','{"requests":{"total":96,"per_gib":24}}'),
+         ('$now','backup','pve-02','101','lxc',1073741824,107374182,12.0,5.1,'ok','{"requests":{"total":30,"per_gib":30}}'),
+         ('$now','backup','pve-02','102','qemu',0,0,3.0,0,'error',NULL);
 INSERT INTO events (time_utc,kind,node,guest_id,guest_type,duration_seconds,result,details_json)
   VALUES ('$now','drill','pve-01','100','qemu',140,'ok',
           '{"rto_seconds":140,"sla_seconds":900,"stages":{"fetch":40,"restore":80,"boot":15,"check":5}}'),
