@@ -27,6 +27,14 @@ O=(-o "s3.endpoint=$PVESAFE_TEST_S3_ENDPOINT" -o s3.path-style=true -o s3.retent
 P=(--passphrase-file "$PASSFILE")
 ps3() { psafe -r "$REPO" "${O[@]}" "$@"; }
 
+if [[ $CONTROL == 0 ]]; then
+  note "a bucket without Object Lock asked for retention: one line, exit 3, nothing written"
+  python3 "$S3REQ" PUT "/plain-$$" > /dev/null
+  expect_exit 3 psafe -r "s3://plain-$$/repo" "${O[@]}" init "${P[@]}"
+  [[ $(wc -l < "$T/err") == 1 ]] && grep -q "has no Object Lock" "$T/err" || { cat "$T/err"; echo "FAIL: unclear error"; exit 1; }
+  python3 "$S3REQ" GET "/plain-$$?list-type=2" | grep -q "<Key>" && { echo "FAIL: init wrote to the bucket"; exit 1; }
+fi
+
 t0=$(date +%s)
 ps3 -o s3.create-bucket=true init "${P[@]}" > /dev/null
 python3 "$S3REQ" GET "/$BUCKET?object-lock" | grep -q "<ObjectLockEnabled>Enabled</ObjectLockEnabled>"

@@ -331,6 +331,7 @@ void S3Store::put_single(const std::string& key, std::span<const uint8_t> data,
   add_retention(h, until, o.compliance_mode || config_.compliance, data, true);
   Target t{"s3:PutObject", key};
   HttpResponse r = send("PUT", full_key(key), {}, h, data, t);
+  if (r.status == 400 && until) refuse_retention_without_lock();
   if (r.status != 200) fail(r, t, "PUT");
 }
 
@@ -342,6 +343,7 @@ void S3Store::put_multipart(const std::string& key, std::span<const uint8_t> dat
   auto until = retention_for(key, o);
   add_retention(h, until, o.compliance_mode || config_.compliance, {}, false);
   HttpResponse r = send("POST", fk, {{"uploads", ""}}, h, {}, t);
+  if (r.status == 400 && until) refuse_retention_without_lock();
   if (r.status != 200) fail(r, t, "POST (CreateMultipartUpload)");
   std::string upload_id = parse_xml(r.body_text(), "CreateMultipartUpload")->child_text("UploadId");
   if (upload_id.empty()) {
@@ -608,6 +610,16 @@ bool S3Store::object_lock_enabled() {
     fail(r, t, "GET (GetObjectLockConfiguration)");
   }
   return *object_lock_;
+}
+
+void S3Store::refuse_retention_without_lock() {
+  if (object_lock_enabled()) return;  // refused for another reason: the caller reports it
+  throw Error(Errc::kConfig,
+              "bucket " + config_.bucket +
+                  " has no Object Lock, so S3 refuses the retention that s3.retention-days / "
+                  "s3.retain-until asks for",
+              "create the bucket with Object Lock enabled (aws s3api create-bucket "
+              "--object-lock-enabled-for-bucket), or drop the retention setting");
 }
 
 void S3Store::remove(const std::string& key) { remove_many({key}); }

@@ -95,11 +95,13 @@ class S3Store : public ObjectStore, public ObjectLock {
                     uint64_t max_body = kMaxDocumentBodyBytes, bool truncate = false);
   [[noreturn]] void fail(const HttpResponse& resp, const Target& target, const std::string& method);
   std::string full_key(const std::string& key) const { return config_.prefix + key; }
+  // Throws kConfig when the bucket has no Object Lock (a PUT with retention was refused).
+  void refuse_retention_without_lock();
   // Whether a listing of the key shows it (true also when the listing is refused).
   bool key_listed(const std::string& key);
   std::string object_url_text(const std::string& key) const;
   std::optional<std::chrono::system_clock::time_point> retention_for(const std::string& key,
-                                                                    const PutOptions& o) const;
+                                                                     const PutOptions& o) const;
   void put_single(const std::string& key, std::span<const uint8_t> data, const PutOptions& o);
   void put_multipart(const std::string& key, std::span<const uint8_t> data, const PutOptions& o);
   // Keys whose DeleteObjects entry failed, with the error code.
@@ -144,7 +146,8 @@ class S3Store : public ObjectStore, public ObjectLock {
   std::atomic<uint64_t> retention_requests_{0};
   std::atomic<uint64_t> multipart_uploads_{0};
   std::atomic<uint64_t> multipart_aborts_{0};
-  std::atomic<uint64_t> puts_{0}, gets_{0}, heads_{0}, lists_{0}, deletes_{0}, sent_{0}, received_{0};
+  std::atomic<uint64_t> puts_{0}, gets_{0}, heads_{0}, lists_{0}, deletes_{0}, sent_{0},
+      received_{0};
 };
 
 // Seconds between the server's clock (HTTP Date header, else ServerTime in the error body) and
