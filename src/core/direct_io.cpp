@@ -18,8 +18,10 @@ constexpr size_t kAlign = kDirectAlign;
 void AlignedBuffer::Free::operator()(uint8_t* p) const { std::free(p); }
 
 AlignedBuffer::AlignedBuffer(size_t size)
-    : data_(static_cast<uint8_t*>(std::aligned_alloc(kAlign, (size + kAlign - 1) / kAlign * kAlign))),
-      size_(size) {
+    : data_(
+          static_cast<uint8_t*>(std::aligned_alloc(kAlign, (size + kAlign - 1) / kAlign * kAlign))),
+      size_(size),
+      capacity_(size) {
   if (!data_ && size > 0) throw std::bad_alloc();
 }
 

@@ -41,6 +41,9 @@ class AlignedBuffer {
   size_t size() const { return size_; }
   std::span<const uint8_t> span() const { return {data_.get(), size_}; }
   void shrink(size_t size) { size_ = size < size_ ? size : size_; }  // the memory stays
+  // The size it was allocated with (shrink keeps the memory): a buffer can be used again.
+  size_t capacity() const { return capacity_; }
+  void restore() { size_ = capacity_; }
 
  private:
   struct Free {
@@ -48,6 +51,7 @@ class AlignedBuffer {
   };
   std::unique_ptr<uint8_t, Free> data_;
   size_t size_ = 0;
+  size_t capacity_ = 0;
 };
 
 class DirectWriter {
@@ -83,7 +87,7 @@ class DirectWriter {
   size_t capacity_;
   size_t staged_ = 0;
   bool skipped_ = false;  // a hole was left: finish() makes sure the file reaches its end
-  AlignedBuffer buf_;  // grows on use up to capacity_
+  AlignedBuffer buf_;     // grows on use up to capacity_
 };
 
 }  // namespace pvesafe

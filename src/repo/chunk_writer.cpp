@@ -47,6 +47,8 @@ struct ChunkWriter::Impl {
 
   BoundedQueue<Job> jobs;
   BoundedQueue<PackBuilder::Pack> uploads;
+  std::mutex spare_mu;
+  std::vector<AlignedBuffer> spare;  // buffers of uploaded packs, for the packer to fill again
   WorkerGroup group;
 
   // Tickets and their ids.
@@ -165,6 +167,11 @@ struct ChunkWriter::Impl {
       pack.add(s.id, s.bytes.span(), s.size);
       if (pack.full()) {
         if (!uploads.push(pack.finish(repo))) return;
+        std::lock_guard lock(spare_mu);
+        if (!spare.empty()) {
+          pack.reuse(std::move(spare.back()));
+          spare.pop_back();
+        }
       }
     }
     if (!pack.empty() && !uploads.push(pack.finish(repo))) return;
@@ -176,6 +183,10 @@ struct ChunkWriter::Impl {
       repo.store().put(layout::pack(p->id), p->bytes.span());
       stored_bytes.fetch_add(p->bytes.size(), std::memory_order_relaxed);
       packs.fetch_add(1, std::memory_order_relaxed);
+      {
+        std::lock_guard lock(spare_mu);
+        if (spare.size() < 2) spare.push_back(std::move(p->bytes));
+      }
       p->bytes = AlignedBuffer();
       std::vector<IndexEntry> batch;
       {

@@ -54,6 +54,12 @@ void PackBuilder::reserve(size_t more) {
   buf_ = std::move(bigger);
 }
 
+void PackBuilder::reuse(AlignedBuffer spare) {
+  if (used_ != 0 || spare.capacity() < target_) return;
+  spare.restore();
+  buf_ = std::move(spare);
+}
+
 void PackBuilder::add(const ChunkId& id, std::span<const uint8_t> sealed, uint32_t plaintext_size) {
   reserve(sealed.size());
   std::memcpy(buf_.data() + used_, sealed.data(), sealed.size());

@@ -47,6 +47,9 @@ class PackBuilder {
   };
   // Appends header and trailer and hands the pack over; the builder is empty again afterwards.
   Pack finish(const Repository& repo);
+  // Memory for the next pack: a buffer of an uploaded pack, so each pack does not fault in
+  // fresh pages (tens of MiB, zeroed by the kernel). Used only while the builder is empty.
+  void reuse(AlignedBuffer spare);
 
  private:
   void reserve(size_t more);
@@ -59,7 +62,8 @@ class PackBuilder {
 
 // The entries a pack's header lists, read with two range requests (trailer, then header).
 // kIntegrity naming the pack when the trailer or header is damaged.
-std::vector<IndexEntry> read_pack_header(Repository& repo, const std::string& pack_id, uint64_t pack_size);
+std::vector<IndexEntry> read_pack_header(Repository& repo, const std::string& pack_id,
+                                         uint64_t pack_size);
 // The same from a pack already in memory; also checks that the entries tile the pack exactly.
 std::vector<IndexEntry> parse_pack(const Repository& repo, const std::string& pack_id,
                                    std::span<const uint8_t> pack);
