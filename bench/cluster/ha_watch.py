@@ -8,7 +8,7 @@ T0 is when the node was killed (epoch seconds). Prints one JSON object with the 
   offline    the membership bridge saw corosync drop NODE (pvesim told)
   fence      the first of NODE's HA services in state "fence"
   fenced     every one of them out of "fence" (the CRM got the node's lock: fencing acknowledged)
-  recovered  every one of them assigned to another node, state started (or stopped as requested)
+  recovered  every one of them placed on another node by the CRM (starting, started or stopped)
   healthy    every recovered guest requested started is running there, and answers its guest
              agent when it has one
 and the services with their new nodes. Stages not reached by TIMEOUT are null.
@@ -79,7 +79,10 @@ while time.time() < end and any(v is None for v in out.values()):
             out["fence"] = now - t0
         if out["fence"] is not None and out["fenced"] is None and all(s_ != "fence" for s_, _ in states.values()):
             out["fenced"] = now - t0
-        if out["recovered"] is None and states and all(n != node and s_ in ("started", "stopped") for s_, n in states.values()):
+        # Recovered: the CRM has placed each service on another node (it shows "starting" there
+        # until the new node's LRM has started it).
+        if out["recovered"] is None and states and all(
+                n != node and s_ not in ("fence", "recovery", "error") for s_, n in states.values()):
             out["recovered"] = now - t0
             placed = {sid: n for sid, (_, n) in states.items()}
         if out["recovered"] is not None and out["healthy"] is None:
