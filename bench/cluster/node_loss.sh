@@ -58,6 +58,7 @@ fi
 LAB_DIR="$T/lab"
 mkdir -p "$LAB_DIR"
 CLEANUP+=("lab_down")
+trap 'exit 143' TERM INT HUP  # a timeout or ^C still runs the EXIT trap: lab_down
 lab_up
 lab_apt_serve "$(ls "$DEB_DIR"/pvesafe_*_amd64.deb | sort -V | tail -n1)" $LAB_DEPS
 lab_pvesim --config "$src/tests/cluster/pvesim-lab.toml" --ha-time-scale "$scale" --task-seconds "$task_seconds"
