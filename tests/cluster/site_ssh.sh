@@ -8,7 +8,8 @@
 #      aligns it, `drift` exits 0. PVESAFE_CLUSTER_NO_SKEW=1 skips the downgrade: the test must
 #      then fail (it does: "the audit does not name pve-03 and pvesafe")
 #   4. a node lost: real corosync drops it, pvesim's HA manager (timings x0.05) fences it and
-#      recovers its guests by group priority
+#      recovers its guests by group priority; the HA states and pve-ha-crm's journal come in
+#      pve-ha-manager's order (unknown, fence, fencing acknowledged, recovery, started)
 #   5. bad input: a node whose corosync.conf is newer (the role refuses), a changed host key, an
 #      unreachable node (the others converge, the recap names it)
 # No vault secret may appear in any output. Needs root; the rootfs and the packages' dependencies
@@ -16,11 +17,12 @@
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../ansible/lib/common.sh"
 need ansible-playbook debootstrap unshare zstd curl apt-ftparchive gpg corosync-keygen
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root"; exit 77; }
 [[ -x ${PVESAFE_BIN:-} && -x ${PVESIM_BIN:-} ]] || { echo "SKIP: pvesafe/pvesim not built"; exit 77; }
 source "$here/../ansible/lib/rootfs.sh"
 source "$here/../package/lib/apt_repo.sh"
 source "$here/lib/lab.sh"
+rc=0; lab_check_tools || rc=$?
+((rc == 0)) || exit "$rc"
 
 DEB_DIR=${PVESAFE_DEB_DIR:-$PVESAFE_BUILD_DIR/deb}
 if [[ -z ${PVESAFE_LAB_IN_NS:-} ]]; then
@@ -191,6 +193,28 @@ assert hist["vm:102"][:2] == [("started", "pve-03"), ("fence", "pve-03")], hist[
 assert hist["vm:102"][-1] == ("started", "pve-02"), hist["vm:102"]  # group prefer-03: pve-02 next
 assert hist["vm:100"] == [("started", "pve-01")], hist["vm:100"]
 assert r[102]["node"] == "pve-02" and r[102]["status"] == "running", r[102]
+PY
+# pve-ha-crm's journal (on the master, pve-01) in pve-ha-manager's order and wording.
+$LAB_PY - "https://127.0.0.1:$LAB_API_PORT" "$LAB_API_CA" "$(lab_token 'root@pam!pvesafe')" <<'PY' || fail "pve-ha-crm's journal"
+import sys, requests
+url, ca, secret = sys.argv[1:4]
+s = requests.Session(); s.verify = ca; s.trust_env = False
+s.headers["Authorization"] = "PVEAPIToken=root@pam!pvesafe=" + secret
+lines = [l["t"].split("]: ", 1)[1] for l in
+         s.get(url + "/api2/json/nodes/pve-01/syslog", params={"service": "pve-ha-crm", "limit": 1000},
+               timeout=10).json()["data"]]
+want = ["node 'pve-03': state changed from 'online' => 'unknown'",
+        "service 'vm:102': state changed from 'started' to 'fence'",
+        "node 'pve-03': state changed from 'unknown' => 'fence'",
+        "fencing: acknowledged - got agent lock for node 'pve-03'",
+        "service 'vm:102': state changed from 'fence' to 'recovery'",
+        "recover service 'vm:102' from fenced node 'pve-03' to node 'pve-02'",
+        "service 'vm:102': state changed from 'recovery' to 'started'  (node = pve-02)"]
+at = [next((i for i, l in enumerate(lines) if l == w), None) for w in want]
+missing = [w for w, i in zip(want, at) if i is None]
+assert not missing, ("missing", missing, lines)
+assert at == sorted(at), ("out of order", list(zip(want, at)))
+print("   pve-ha-crm: " + " | ".join(lines[i] for i in (at[0], at[3], at[5])))
 PY
 grep -q "pve-03 offline" "$T/bridge.out" || fail "the bridge did not see pve-03 leave corosync"
 [[ $(lab_in pve-01 corosync-quorumtool -s | sed -n 's/^Total votes: *//p') == 2 ]] || fail "corosync still counts pve-03"
