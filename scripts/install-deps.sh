@@ -25,6 +25,7 @@ test_pkgs=(
   ceph-mon ceph-osd radosgw ceph-common awscli
   prometheus prometheus-alertmanager corosync corosync-qdevice
   ansible ansible-lint debootstrap python3-proxmoxer python3-requests
+  python3-yaml  # tests/lab and bench/cluster render the shipped Prometheus and Alertmanager configs
   openssh-server openssh-client chromium
   # NBD export and instant restore: libnbd's and QEMU's clients judge the server; the test
   # guest is Debian's kernel + busybox-static on a GPT/ext4 disk built without root.

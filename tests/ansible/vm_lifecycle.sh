@@ -75,8 +75,7 @@ cat > "$T/ha.yml" <<'P'
   gather_facts: false
   vars:
     pve_ha_manage_watchdog: false
-    # pvesim serves GET /cluster/options but not PUT: the datacenter option is not exercised.
-    pve_ha_shutdown_policy: ""
+    pve_ha_shutdown_policy: migrate
     pve_ha_resources:
       - {sid: "vm:103", state: started, max_restart: 2, max_relocate: 1, comment: build}
     pve_ha_rules:
@@ -90,6 +89,8 @@ curl -sS --fail --cacert "$PVESIM_CERT" -H @"$T/hdr" "$PVESIM_URL/api2/json/clus
   fail "HA rule not created"
 curl -sS --fail --cacert "$PVESIM_CERT" -H @"$T/hdr" "$PVESIM_URL/api2/json/cluster/ha/resources" | grep -q '"vm:103"' ||
   fail "HA resource not created"
+curl -sS --fail --cacert "$PVESIM_CERT" -H @"$T/hdr" "$PVESIM_URL/api2/json/cluster/options" |
+  grep -q '"ha":{"shutdown_policy":"migrate"}' || fail "HA shutdown policy not set in datacenter.cfg"
 ANSIBLE_ROLES_PATH="$ANSIBLE_DIR/roles" run "$T/ha2.log" "$T/ha.yml" || { tail -n 40 "$T/ha2.log"; fail "pve_ha second run"; }
 [[ $(recap_changed "$T/ha2.log") == 0 ]] || { grep -B2 changed: "$T/ha2.log"; fail "pve_ha second run not idempotent"; }
 

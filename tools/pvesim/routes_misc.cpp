@@ -119,9 +119,40 @@ void register_misc_routes(Router& r) {
          {{"realm", "pve"}, {"type", "pve"}, {"comment", "Proxmox VE authentication server"}}});
   });
   r.add("GET", "/pools", [](Ctx&) { return json::array(); });
+  // datacenter.cfg: PVE returns the property-string options (ha, migration) parsed into objects.
   r.add("GET", "/cluster/options", [](Ctx& c) {
     c.require("/", "Sys.Audit");
-    return json{{"keyboard", "en-us"}, {"console", "xtermjs"}, {"migration", {{"type", "secure"}}}};
+    json out{{"keyboard", "en-us"}, {"console", "xtermjs"}, {"migration", {{"type", "secure"}}}};
+    for (const auto& [k, v] : c.sim.c.dc_options) {
+      if (k != "ha" && k != "migration") {
+        out[k] = v;
+        continue;
+      }
+      json obj = json::object();
+      for (const auto& kv : split(v, ',')) {
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) obj[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+      out[k] = obj;
+    }
+    return out;
+  });
+  r.add("PUT", "/cluster/options", [](Ctx& c) {
+    c.require("/", "Sys.Modify");
+    static const std::set<std::string> known{"ha",          "keyboard",   "console", "migration",
+                                             "max_workers", "email_from", "language"};
+    for (const auto& [k, v] : c.params) {
+      if (k == "delete") {
+        for (const auto& d : split(v, ',')) c.sim.c.dc_options.erase(d);
+      } else if (known.count(k)) {
+        if (k == "ha" && v.rfind("shutdown_policy=", 0) != 0)
+          fail("ha: expected shutdown_policy=<freeze|failover|conditional|migrate>");
+        c.sim.c.dc_options[k] = v;
+      } else {
+        fail("property '" + k + "' is not defined in the datacenter.cfg schema");
+      }
+    }
+    return json(nullptr);
   });
   r.add("GET", "/cluster/replication", [](Ctx&) { return json::array(); });
   r.add("GET", "/nodes/{node}/replication", [](Ctx& c) {

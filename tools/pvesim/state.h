@@ -178,6 +178,8 @@ struct ClusterSpec {
   std::map<std::string, User> users;
   bool ceph = false;
   std::string ceph_health = "HEALTH_OK";
+  // datacenter.cfg options set through PUT /cluster/options (property strings as written)
+  std::map<std::string, std::string> dc_options;
   double task_seconds = 0.3;  // how long a simulated start/stop/create task runs
 };
 
