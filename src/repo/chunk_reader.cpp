@@ -28,7 +28,8 @@ ChunkSource::ChunkSource(Repository& repo, const ChunkIndex& index, std::string 
 const ChunkLocation& ChunkSource::locate(const ChunkId& id) const {
   const ChunkLocation* loc = index_.find(id);
   if (!loc) {
-    throw Error(Errc::kIntegrity, what_ + " needs chunk " + id.hex() + ", which the repository does not have",
+    throw Error(Errc::kIntegrity,
+                what_ + " needs chunk " + id.hex() + ", which the repository does not have",
                 "run pvesafe verify; restore an older snapshot");
   }
   return *loc;
@@ -39,7 +40,8 @@ std::string ChunkSource::object_key(const ChunkLocation& loc, const ChunkId& id)
 }
 
 std::vector<uint8_t> ChunkSource::decode(const ChunkId& id, std::span<const uint8_t> sealed,
-                                         std::optional<uint64_t> expected_size, const std::string& object) const {
+                                         std::optional<uint64_t> expected_size,
+                                         const std::string& object) const {
   const RepositoryConfig& c = repo_.config();
   const std::string name = "chunk " + id.hex() + (object.empty() ? "" : " in " + object);
   auto frame = repo_.unseal(sealed, name, c.max_chunk_bytes() + (1 << 20));
@@ -47,7 +49,8 @@ std::vector<uint8_t> ChunkSource::decode(const ChunkId& id, std::span<const uint
   try {
     plain = chunk::decompress_frame(frame, c.max_chunk_bytes());
   } catch (const Error& e) {
-    throw Error(Errc::kIntegrity, name + " is damaged: " + e.message(), "run pvesafe verify --read-data");
+    throw Error(Errc::kIntegrity, name + " is damaged: " + e.message(),
+                "run pvesafe verify --read-data");
   }
   if (expected_size && plain.size() != *expected_size) {
     throw Error(Errc::kIntegrity,
@@ -56,7 +59,8 @@ std::vector<uint8_t> ChunkSource::decode(const ChunkId& id, std::span<const uint
                 "run pvesafe verify --read-data");
   }
   if (repo_.chunk_id(plain) != id) {
-    throw Error(Errc::kIntegrity, name + " content does not match its id", "run pvesafe verify --read-data");
+    throw Error(Errc::kIntegrity, name + " content does not match its id",
+                "run pvesafe verify --read-data");
   }
   return plain;
 }
@@ -66,7 +70,8 @@ std::vector<uint8_t> ChunkSource::fetch(const ChunkId& id, std::optional<uint64_
   const std::string key = object_key(loc, id);
   std::vector<uint8_t> sealed;
   try {
-    sealed = loc.loose() ? repo_.store().get(key) : repo_.store().get_range(key, loc.offset, loc.length);
+    sealed =
+        loc.loose() ? repo_.store().get(key) : repo_.store().get_range(key, loc.offset, loc.length);
   } catch (const Error& e) {
     if (e.code() == Errc::kNotFound) {
       throw Error(Errc::kIntegrity, what_ + " needs " + key + ", which is missing",
@@ -87,12 +92,23 @@ std::vector<uint8_t> ChunkSource::fetch(const ChunkId& id, std::optional<uint64_
 
 namespace {
 
+// One request: a range of a pack (or a loose object) and the plan items it serves, in plan
+// order. Items need not be consecutive in the plan: a day-2 snapshot reads a run of day-1 chunks
+// from one pack, a changed chunk from a new pack, then the day-1 run goes on; the run is still
+// one range, and the changed chunk another.
 struct Unit {
-  size_t first = 0, end = 0;  // items [first, end)
+  std::vector<size_t> items;           // plan indices, ascending
   const ChunkLocation* loc = nullptr;  // of the first item
   uint64_t offset = 0, length = 0;     // pack range (packed units)
   uint64_t plain_bytes = 0;            // sum of the items' sizes
+  size_t first() const { return items.front(); }
 };
+
+// How far apart in a pack two needed chunks may lie and still share a request (the bytes between
+// are read and dropped), and how far ahead in the plan a unit may take items, which bounds what
+// waits decoded for the consumer.
+constexpr uint64_t kMaxGapBytes = 256u << 10;
+constexpr size_t kMaxItemSpan = 2048;
 
 }  // namespace
 
@@ -106,9 +122,9 @@ struct OrderedFetch::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::map<size_t, ChunkData> ready;
-  size_t next_unit = 0;     // next unit a worker may claim
-  size_t next_item = 0;     // next item the consumer takes
-  uint64_t inflight = 0;    // plaintext bytes claimed and not yet consumed
+  size_t next_unit = 0;   // next unit a worker may claim
+  size_t next_item = 0;   // next item the consumer takes
+  uint64_t inflight = 0;  // plaintext bytes claimed and not yet consumed
   bool stop = false;
   // Recently decoded chunks, so a chunk that recurs (zero chunks in a stream) is fetched once.
   std::list<std::pair<ChunkId, ChunkData>> recent;
@@ -116,43 +132,46 @@ struct OrderedFetch::Impl {
 
   WorkerGroup group;
 
-  Impl(ChunkSource& s, std::vector<PlanItem> p, uint64_t w) : source(s), plan(std::move(p)), window_bytes(w) {}
+  Impl(ChunkSource& s, std::vector<PlanItem> p, uint64_t w)
+      : source(s), plan(std::move(p)), window_bytes(w) {}
 
   void build_units() {
     locs.resize(plan.size());
+    std::vector<size_t> unit_of(plan.size());
+    std::unordered_map<uint32_t, size_t> open;  // pack -> the unit still taking its chunks
+    auto add_to = [&](size_t ui, size_t i) {
+      units[ui].items.push_back(i);
+      units[ui].plain_bytes += plan[i].size;
+      unit_of[i] = ui;
+    };
     for (size_t i = 0; i < plan.size(); ++i) {
       const ChunkLocation* loc = &source.locate(plan[i].id);
       locs[i] = loc;
-      if (!units.empty()) {
-        Unit& u = units.back();
-        const PlanItem& prev = plan[i - 1];
-        const ChunkLocation* pl = locs[i - 1];
-        bool extend = false;
-        if (prev.id == plan[i].id) {
-          extend = true;  // the same chunk again: decoded once
-        } else if (!loc->loose() && !u.loc->loose() && loc->pack == u.loc->pack && !pl->loose()) {
+      if (i > 0 && plan[i - 1].id == plan[i].id) {  // the same chunk again: decoded once
+        add_to(unit_of[i - 1], i);
+        continue;
+      }
+      if (!loc->loose()) {
+        if (auto it = open.find(loc->pack); it != open.end()) {
+          Unit& u = units[it->second];
           const uint64_t end = u.offset + u.length;
-          // Back to back or nearly so in the same pack, and the range stays bounded.
-          if (loc->offset >= end && loc->offset - end <= (256u << 10) &&
-              loc->offset + loc->length - u.offset <= kMaxRangeBytes) {
-            extend = true;
+          const bool inside = loc->offset >= u.offset && loc->offset + loc->length <= end;
+          const bool after = loc->offset >= end && loc->offset - end <= kMaxGapBytes &&
+                             loc->offset + loc->length - u.offset <= kMaxRangeBytes;
+          if ((inside || after) && i - u.first() <= kMaxItemSpan) {
+            if (after) u.length = loc->offset + loc->length - u.offset;
+            add_to(it->second, i);
+            continue;
           }
-        }
-        if (extend) {
-          if (prev.id != plan[i].id) u.length = loc->offset + loc->length - u.offset;
-          u.end = i + 1;
-          u.plain_bytes += plan[i].size;
-          continue;
         }
       }
       Unit u;
-      u.first = i;
-      u.end = i + 1;
       u.loc = loc;
       u.offset = loc->offset;
       u.length = loc->length;
-      u.plain_bytes = plan[i].size;
-      units.push_back(u);
+      units.push_back(std::move(u));
+      add_to(units.size() - 1, i);
+      if (!loc->loose()) open[loc->pack] = units.size() - 1;
     }
   }
 
@@ -179,8 +198,11 @@ struct OrderedFetch::Impl {
       size_t ui;
       {
         std::unique_lock lock(mu);
+        // The unit holding the consumer's next item is always allowed: units taking items ahead
+        // could otherwise fill the window while the consumer waits for it.
         cv.wait(lock, [&] {
           return stop || next_unit >= units.size() || inflight == 0 ||
+                 units[next_unit].first() <= next_item ||
                  inflight + units[next_unit].plain_bytes <= window_bytes;
         });
         if (stop || next_unit >= units.size()) return;
@@ -189,18 +211,19 @@ struct OrderedFetch::Impl {
       }
       const Unit& u = units[ui];
       // Items already decoded recently need no request.
-      std::vector<ChunkData> have(u.end - u.first);
+      const size_t n = u.items.size();
+      std::vector<ChunkData> have(n);
       bool all = true;
       {
         std::lock_guard lock(mu);
-        for (size_t i = u.first; i < u.end; ++i) {
-          have[i - u.first] = cached(plan[i].id);
-          all = all && have[i - u.first];
+        for (size_t k = 0; k < n; ++k) {
+          have[k] = cached(plan[u.items[k]].id);
+          all = all && have[k];
         }
       }
       std::vector<uint8_t> bytes;
       if (!all) {
-        const ChunkId& first = plan[u.first].id;
+        const ChunkId& first = plan[u.first()].id;
         const std::string key = source.object_key(*u.loc, first);
         try {
           bytes = u.loc->loose() ? source.repo().store().get(key)
@@ -219,18 +242,18 @@ struct OrderedFetch::Impl {
                       "run pvesafe verify --read-data");
         }
       }
-      for (size_t i = u.first; i < u.end; ++i) {
-        ChunkData d = have[i - u.first];
-        if (!d && i > u.first && plan[i - 1].id == plan[i].id) {
-          std::lock_guard lock(mu);
-          d = ready.count(i - 1) ? ready[i - 1] : cached(plan[i].id);
-        }
+      ChunkData previous;
+      for (size_t k = 0; k < n; ++k) {
+        const size_t i = u.items[k];
+        ChunkData d = have[k];
+        if (!d && k > 0 && plan[u.items[k - 1]].id == plan[i].id) d = previous;
         if (!d) {
           std::span<const uint8_t> sealed(bytes);
           if (!u.loc->loose()) sealed = sealed.subspan(locs[i]->offset - u.offset, locs[i]->length);
-          d = std::make_shared<const std::vector<uint8_t>>(
-              source.decode(plan[i].id, sealed, plan[i].size, source.object_key(*u.loc, plan[u.first].id)));
+          d = std::make_shared<const std::vector<uint8_t>>(source.decode(
+              plan[i].id, sealed, plan[i].size, source.object_key(*u.loc, plan[u.first()].id)));
         }
+        previous = d;
         std::lock_guard lock(mu);
         remember(plan[i].id, d);
         ready[i] = std::move(d);
@@ -240,12 +263,14 @@ struct OrderedFetch::Impl {
   }
 };
 
-OrderedFetch::OrderedFetch(ChunkSource& source, std::vector<PlanItem> plan, int threads, uint64_t window_bytes)
+OrderedFetch::OrderedFetch(ChunkSource& source, std::vector<PlanItem> plan, int threads,
+                           uint64_t window_bytes)
     : impl_(std::make_unique<Impl>(source, std::move(plan), window_bytes)) {
   Impl& d = *impl_;
   d.build_units();
   if (threads <= 0) threads = default_fetch_threads(source.repo());
-  threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<size_t>(1, d.units.size()))));
+  threads =
+      std::max(1, std::min<int>(threads, static_cast<int>(std::max<size_t>(1, d.units.size()))));
   d.group.on_abort([&d] {
     {
       std::lock_guard lock(d.mu);
