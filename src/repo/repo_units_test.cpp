@@ -246,6 +246,41 @@ class VectorSink : public ByteSink {
   bool finished = false;
 };
 
+// Day 2 changes a few regions of day 1: its restore reads day 1's pack as one run although the
+// changed chunks (in day 2's pack) come between, so the requests do not grow with the number of
+// changed regions.
+TEST(Repository, RestoreReadsAPacksRunInOneRequestAcrossOtherPacksChunks) {
+  std::string dir = temp_dir();
+  Secret pass("ranges");
+  InitOptions io;
+  io.chunker = {4096, 16384, 65536};
+  auto repo = Repository::init(store::make_local_store(dir), pass, io);
+  std::mt19937_64 rng(11);
+  std::vector<uint8_t> day1(8 << 20);
+  for (auto& b : day1) b = static_cast<uint8_t>(rng());
+  auto day2 = day1;
+  for (size_t k = 1; k <= 12; ++k) {  // twelve changed regions, spread over the image
+    for (size_t j = 0; j < 100; ++j) day2[k * (day2.size() / 13) + j] ^= 0x5a;
+  }
+  BackupOptions bo;
+  bo.threads = 2;
+  VectorSource s1(day1);
+  backup(repo, s1, bo);
+  VectorSource s2(day2);
+  bo.time = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  auto r2 = backup(repo, s2, bo);
+  ASSERT_GE(r2.new_chunks, 12u);
+  const auto before = repo.store().requests();
+  VectorSink sink;
+  restore(repo, r2.snapshot_id, sink);
+  const auto req = repo.store().requests() - before;
+  EXPECT_EQ(sink.data, day2);
+  // Manifest, lists, index objects and the two packs' runs; before, each changed region split
+  // day 1's run (about 2 x 12 + 1 ranges).
+  EXPECT_LE(req.gets, 12u) << req.gets << " GETs";
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Repository, BackupRestoreVerifyRoundTrip) {
   std::string dir = temp_dir();
   Secret pass("correct horse");
