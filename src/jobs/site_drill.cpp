@@ -99,6 +99,9 @@ SiteDrillResult drill_site(repo::Repository& repo, store::ReadTimingStore* timin
   }
   r.cleanup_seconds = since(tc);
   r.prediction = predict_site_rto(r.run, o.predict_total_bytes, o.link_bytes_per_second);
+  for (double gbit : {1.0, 10.0}) {
+    r.standard_links.push_back(predict_site_rto(r.run, o.predict_total_bytes, gbit * 1e9 / 8));
+  }
   r.passed = r.run.count("failed") == 0 && r.run.count("missing") == 0 && r.not_removed.empty() &&
              r.rto_seconds <= o.sla_seconds;
 
@@ -173,6 +176,8 @@ nlohmann::json to_json(const SiteDrillResult& r) {
   j["not_removed"] = r.not_removed;
   j["stage_totals"] = pve::to_json(totals.sum);
   j["prediction"] = to_json(r.prediction);
+  j["predictions_by_link"] = nlohmann::json::array();
+  for (const auto& p : r.standard_links) j["predictions_by_link"].push_back(to_json(p));
   j["predicted_rto_seconds"] = r.prediction.rto;
   return j;
 }

@@ -59,6 +59,8 @@ struct SiteDrillResult {
   double sla_seconds = 0;
   bool passed = false;
   SitePrediction prediction;
+  // The same prediction at 1 Gbit/s and 10 Gbit/s, for the report beside the SLA.
+  std::vector<SitePrediction> standard_links;
 };
 
 // Throws what plan_site_restore throws; guest failures are in the result (passed false).
