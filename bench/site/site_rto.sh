@@ -18,7 +18,7 @@ export PVESIM_BIN=${PVESIM_BIN:-$PVESAFE_SOURCE_DIR/build/bin/pvesim}
 RUNS=${RUNS:-3}
 JOBS=${JOBS:-"1 2 4"}
 PREDICT=${PREDICT:-2T}
-BACKUP_SIZE=${BACKUP_SIZE:-2M}
+BACKUP_SIZE=${BACKUP_SIZE:-16M}
 source "$PVESAFE_SOURCE_DIR/tests/pve/lib.sh"
 jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 

@@ -248,47 +248,22 @@ void run_site_restore(SiteFlags& f, const SiteRunContext& c, repo::Repository& r
                       store::ReadTimingStore* timing, const GlobalOptions& g) {
   check_flags(f);
   auto o = site_options(f, c);
-  auto started = Clock::now();
-  auto& log = event_log(g);
-  jobs::SitePlan plan;
-  try {
-    plan = jobs::plan_site_restore(repo, o);
-  } catch (const Error& e) {
-    repo::CatalogEvent ev;
-    ev.kind = "site-restore";
-    ev.repository = repo.location();
-    if (!f.dry_run && e.code() != Errc::kUsage) log.record_failure(ev, e);
-    throw;
-  }
+  o.dry_run = f.dry_run;
+  std::unique_ptr<LiveTable> live;
+  bool tty = !g.json && !g.quiet && !f.dry_run && ::isatty(2);
+  o.planned = [&live, tty](const jobs::SitePlan& p) { live = std::make_unique<LiveTable>(p, tty); };
+  o.progress = [&live](const jobs::SiteProgress& p) {
+    if (live) live->update(p);
+  };
+  auto res = jobs::restore_site(repo, timing, o, event_log(g));
+  if (live) live->finish();
   if (f.dry_run) {
     if (g.json) {
-      std::cout << jobs::to_json(plan).dump(2) << "\n";
+      std::cout << jobs::to_json(res.plan).dump(2) << "\n";
     } else {
-      print_plan(plan);
+      print_plan(res.plan);
     }
     return;
-  }
-  LiveTable live(plan, !g.json && !g.quiet && ::isatty(2));
-  o.progress = [&live](const jobs::SiteProgress& p) { live.update(p); };
-  auto res = jobs::run_site_plan(repo, timing, o, std::move(plan), started, &log);
-  live.finish();
-  {
-    repo::CatalogEvent ev;
-    ev.kind = "site-restore";
-    ev.repository = repo.location();
-    ev.node = res.plan.target_cluster;
-    ev.duration_seconds = res.rto_seconds;
-    uint64_t bytes = 0;
-    for (const auto& x : res.guests) bytes += x.recovery.size_bytes;
-    ev.size_bytes = static_cast<int64_t>(bytes);
-    auto d = jobs::to_json(res);
-    d.erase("guests");
-    ev.details_json = d.dump();
-    if (auto e = res.first_error()) {
-      log.record_failure(ev, *e);
-    } else {
-      log.record(ev);
-    }
   }
   if (g.json) {
     std::cout << jobs::to_json(res).dump(2) << "\n";
@@ -334,17 +309,13 @@ void run_site_drill(SiteFlags& f, const SiteRunContext& c, const SiteDrillSettin
     return;
   }
   std::unique_ptr<LiveTable> live;
-  if (!g.json && !g.quiet && ::isatty(2)) {
-    // The plan is made again inside drill_site; the table learns its rows as they report.
-    auto plan = jobs::plan_site_restore(repo, [&] {
-      auto so = o.site;
-      so.scratch = true;
-      so.use_cluster_config = false;
-      return so;
-    }());
-    live = std::make_unique<LiveTable>(plan, true);
-  }
-  if (live) o.site.progress = [&live](const jobs::SiteProgress& p) { live->update(p); };
+  bool tty = !g.json && !g.quiet && ::isatty(2);
+  o.site.planned = [&live, tty](const jobs::SitePlan& p) {
+    live = std::make_unique<LiveTable>(p, tty);
+  };
+  o.site.progress = [&live](const jobs::SiteProgress& p) {
+    if (live) live->update(p);
+  };
   auto r = jobs::drill_site(repo, timing, o, event_log(g));
   if (live) live->finish();
 

@@ -69,6 +69,7 @@ SiteDrillResult drill_site(repo::Repository& repo, store::ReadTimingStore* timin
   so.start = true;
   auto started = Clock::now();
   SitePlan plan = plan_site_restore(repo, so);
+  if (so.planned) so.planned(plan);
   SiteDrillResult r;
   r.sla_seconds = o.sla_seconds;
   r.open_seconds = o.open_seconds;

@@ -628,10 +628,24 @@ SiteRestoreResult restore_site(repo::Repository& repo, store::ReadTimingStore* t
   try {
     plan = plan_site_restore(repo, o);
   } catch (const Error& e) {
-    log.record_failure(ev, e);
+    if (e.code() != Errc::kUsage && !o.dry_run) log.record_failure(ev, e);
     throw;
   }
+  if (o.planned) o.planned(plan);
+  if (o.dry_run) {
+    SiteRestoreResult r;
+    r.jobs = o.jobs;
+    r.plan = std::move(plan);
+    for (const auto& p : r.plan.guests) {
+      SiteGuestResult g;
+      g.plan = p;
+      g.status = p.status;
+      r.guests.push_back(std::move(g));
+    }
+    return r;
+  }
   auto res = run_site_plan(repo, timing, o, std::move(plan), started, &log);
+  ev.node = res.plan.target_cluster;
   ev.duration_seconds = res.rto_seconds;
   uint64_t bytes = 0;
   for (const auto& g : res.guests) bytes += g.recovery.size_bytes;

@@ -64,6 +64,8 @@ struct SiteProgress {
   RecoveryProgress guest;
 };
 
+struct SitePlan;
+
 struct SiteRestoreOptions {
   pve::ClientOptions api;
   pve::SshTargets ssh;
@@ -83,6 +85,8 @@ struct SiteRestoreOptions {
   std::chrono::seconds health_timeout{300};
   int threads = 0;                                    // repository fetches per guest (0: default)
   std::function<void(const SiteProgress&)> progress;  // called from worker threads
+  std::function<void(const SitePlan&)> planned;       // called once the plan is made
+  bool dry_run = false;  // plan only: the result holds the plan, nothing is restored or recorded
 };
 
 struct SiteGuestPlan {
@@ -132,7 +136,8 @@ struct SiteRestoreResult {
   std::optional<Error> first_error() const;
 };
 
-// plan_site_restore + run_site_plan, the plan's time counted in the RTO.
+// plan_site_restore + run_site_plan, the plan's time counted in the RTO; one "restore" row per
+// guest and one "site-restore" row (a plan that fails for usage, or a dry run, records nothing).
 SiteRestoreResult restore_site(repo::Repository& repo, store::ReadTimingStore* timing,
                                const SiteRestoreOptions& options, EventLog& log);
 
