@@ -167,6 +167,7 @@ check() {
 
 t0=$SECONDS
 follow B "$WORK/runbook.sh" || { tail -40 "$WORK/B.runbook.log"; fail "the runbook failed (see above)"; }
+grep -E '^pve-01 +: ok=[0-9]+ +changed=[0-9]+ .*failed=0' "$WORK/B.runbook.log" || fail "the site playbook did not end with failed=0"
 grep -E 'site restore|restored' "$WORK/B.runbook.log" | head -5
 check B || { tail -30 "$WORK/B.runbook.log"; fail "after the runbook the site is not back"; }
 echo "runbook followed in $((SECONDS - t0)) s: every guest back, configuration applied, node rebuilt"
