@@ -7,7 +7,7 @@
 # PREDICT (default 2T) of disks over 1 Gbit/s and 10 Gbit/s beside the SLA (15 min).
 #
 #   PVESAFE_BIN=build/bin/pvesafe PVESIM_BIN=build/bin/pvesim bench/site/site_rto.sh
-#   RUNS=5 BACKUP_SIZE=64M JOBS="1 4 8" bench/site/site_rto.sh
+#   RUNS=5 SCALE=16 JOBS="1 4 8" bench/site/site_rto.sh
 #
 # Needs root (sshd), radosgw for REPO=rgw (the default).
 set -euo pipefail
@@ -18,7 +18,7 @@ export PVESIM_BIN=${PVESIM_BIN:-$PVESAFE_SOURCE_DIR/build/bin/pvesim}
 RUNS=${RUNS:-3}
 JOBS=${JOBS:-"1 2 4"}
 PREDICT=${PREDICT:-2T}
-BACKUP_SIZE=${BACKUP_SIZE:-16M}
+SCALE=${SCALE:-4}   # archive sizes of site-a.toml (2-8 MiB) times this
 source "$PVESAFE_SOURCE_DIR/tests/pve/lib.sh"
 jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
@@ -35,7 +35,8 @@ else
   P=(--repo "$WORK/repo" --passphrase-file "$PASSFILE")
 fi
 pve_start_sshd
-sed "s/backup_size = \"2M\"/backup_size = \"$BACKUP_SIZE\"/" "$PVESAFE_SOURCE_DIR/tests/pve/site/site-a.toml" >"$WORK/site-a.toml"
+python3 -c 'import re,sys; print(re.sub(r"backup_size = \"(\d+)M\"", lambda m: "backup_size = \"%dM\"" % (int(m.group(1)) * int(sys.argv[2])), open(sys.argv[1]).read()), end="")' \
+  "$PVESAFE_SOURCE_DIR/tests/pve/site/site-a.toml" "$SCALE" >"$WORK/site-a.toml"
 start() {  # start NAME CONFIG -> NAME_flags
   local name=$1 data=$WORK/$1
   mkdir -p "$data"
@@ -63,8 +64,8 @@ start B "$PVESAFE_SOURCE_DIR/tests/pve/site/site-b.toml"
 for n in pve-01 pve-02 pve-03; do
   "$PVESAFE_BIN" backup --all --node $n --jobs 4 "${P[@]}" "${A_flags[@]}" >/dev/null
 done
-"$PVESAFE_BIN" snapshots "${P[@]}" --json | jget 'f"{len(d)} snapshots, {sum(s[\"size_bytes\"] for s in d)/2**20:.1f} MiB of archives"'
-echo "repository: ${REPO:-rgw}; guests of $BACKUP_SIZE each; $RUNS runs per row; prediction for $PREDICT"
+"$PVESAFE_BIN" snapshots "${P[@]}" --json | jget '"%d snapshots, %.1f MiB of archives" % (len(d), sum(s["size_bytes"] for s in d) / 2**20)'
+echo "repository: ${REPO:-rgw}; archive sizes x$SCALE; $RUNS runs per row; prediction for $PREDICT"
 
 for j in $JOBS; do
   for r in $(seq 1 "$RUNS"); do

@@ -33,6 +33,30 @@ SiteStageTotals stage_totals(const SiteRestoreResult& r) {
   return t;
 }
 
+// Least-squares line y = a + b*x through the guests' (archive size, stage seconds), when the
+// sizes spread enough (largest at least 1.5x the smallest, 3 guests or more) and the slope is
+// positive; a is clamped at 0. Else nullopt: the stage is then scaled in proportion.
+std::optional<std::pair<double, double>> fit_line(const std::vector<std::pair<double, double>>& p) {
+  if (p.size() < 3) return std::nullopt;
+  double lo = p[0].first, hi = p[0].first, sx = 0, sy = 0;
+  for (const auto& [x, y] : p) {
+    lo = std::min(lo, x);
+    hi = std::max(hi, x);
+    sx += x;
+    sy += y;
+  }
+  if (lo <= 0 || hi < 1.5 * lo) return std::nullopt;
+  double n = static_cast<double>(p.size()), mx = sx / n, my = sy / n, sxx = 0, sxy = 0;
+  for (const auto& [x, y] : p) {
+    sxx += (x - mx) * (x - mx);
+    sxy += (x - mx) * (y - my);
+  }
+  if (sxx <= 0) return std::nullopt;
+  double b = sxy / sxx;
+  if (b <= 0) return std::nullopt;
+  return std::make_pair(std::max(0.0, my - b * mx), b);
+}
+
 SitePrediction predict_site_rto(const SiteRestoreResult& m, uint64_t total, double link) {
   SitePrediction p;
   p.jobs = std::max(1, m.jobs);
@@ -41,6 +65,18 @@ SitePrediction predict_site_rto(const SiteRestoreResult& m, uint64_t total, doub
   for (const auto& g : m.guests) {
     if (g.status == "ok") own += g.plan.disk_bytes ? g.plan.disk_bytes : g.recovery.size_bytes;
   }
+  std::vector<std::pair<double, double>> prov, dec;
+  for (const auto& g : m.guests) {
+    if (g.status != "ok") continue;
+    double s = static_cast<double>(g.recovery.size_bytes);
+    prov.emplace_back(s, g.recovery.stages.provision);
+    dec.emplace_back(s, g.recovery.stages.decrypt_verify);
+  }
+  auto prov_line = fit_line(prov), dec_line = fit_line(dec);
+  p.fitted = prov_line.has_value() || dec_line.has_value();
+  // A stage at disk size d: on the fitted line, else the measured time scaled by d/s.
+  auto at = [](const std::optional<std::pair<double, double>>& line, double measured, double s,
+               double d) { return line ? line->first + line->second * d : measured * d / s; };
   double transfer_bytes = 0, fetch_scaled = 0, work = 0;
   for (const auto& g : m.guests) {
     if (g.status != "ok") continue;
@@ -51,8 +87,8 @@ SitePrediction predict_site_rto(const SiteRestoreResult& m, uint64_t total, doub
     double k = d / s;
     transfer_bytes += d * static_cast<double>(r.fetched_bytes) / s;
     fetch_scaled += r.stages.fetch * k;
-    work += (r.stages.decrypt_verify + r.stages.provision) * k + r.stages.lookup + r.stages.boot +
-            r.stages.health;
+    work += at(dec_line, r.stages.decrypt_verify, s, d) + at(prov_line, r.stages.provision, s, d) +
+            r.stages.lookup + r.stages.boot + r.stages.health;
     p.disk_bytes += static_cast<uint64_t>(d);
   }
   p.transfer = link > 0 ? transfer_bytes / link : fetch_scaled / p.jobs;
@@ -152,16 +188,19 @@ SiteDrillResult drill_site(repo::Repository& repo, store::ReadTimingStore* timin
 }
 
 nlohmann::json to_json(const SitePrediction& p) {
-  return {{"disk_bytes", p.disk_bytes},
-          {"link_bytes_per_second", p.link_bytes_per_second},
-          {"jobs", p.jobs},
-          {"transfer_seconds", p.transfer},
-          {"work_seconds", p.work},
-          {"rto_seconds", p.rto},
-          {"method",
-           "plan + transfer' + work', transfer' = sum(disk*fetched/size)/link (or "
-           "sum(fetch*k)/jobs), work' = sum((decrypt_verify+provision)*k + "
-           "lookup+boot+health)/jobs, k = disk/size"}};
+  return {
+      {"disk_bytes", p.disk_bytes},
+      {"link_bytes_per_second", p.link_bytes_per_second},
+      {"jobs", p.jobs},
+      {"transfer_seconds", p.transfer},
+      {"work_seconds", p.work},
+      {"rto_seconds", p.rto},
+      {"fitted", p.fitted},
+      {"method",
+       "plan + transfer' + work', transfer' = sum(disk*fetched/size)/link (or "
+       "sum(fetch*k)/jobs), work' = sum(decrypt_verify' + provision' + lookup+boot+health)/jobs; "
+       "decrypt_verify' and provision' on the least-squares line a+b*size through the "
+       "guests when their sizes spread (fitted), else the measured time * k, k = disk/size"}};
 }
 
 nlohmann::json to_json(const SiteDrillResult& r) {

@@ -10,8 +10,12 @@
 // archive restored):
 //   transfer' = sum(D_i * F_i / S_i) / link            (F_i bytes fetched; the link is shared)
 //               or sum(fetch_i * k_i) / jobs           (no link given: the measured rate)
-//   work'     = sum((decrypt_verify_i + provision_i) * k_i + lookup_i + boot_i + health_i) / jobs
+//   work'     = sum(decrypt_verify'_i + provision'_i + lookup_i + boot_i + health_i) / jobs
 //   RTO'      = plan + transfer' + work'
+// where provision' and decrypt_verify' come from a least-squares line a + b*S through the
+// drilled guests' (S_i, stage_i) evaluated at D_i, when the guests' sizes spread (the largest at
+// least 1.5x the smallest, 3 or more guests, positive slope): a task's fixed cost is then not
+// scaled with the data. Otherwise they are the measured times scaled by k_i.
 // The sum is an upper bound: a guest's transfer overlaps other guests' work in the real run.
 // Catalog: one "drill" row per guest (details mode "site") and one "site-drill" row, which the
 // exporter turns into pvesafe_site_drill_* metrics.
@@ -39,6 +43,7 @@ struct SitePrediction {
   double link_bytes_per_second = 0;
   int jobs = 1;
   double transfer = 0, work = 0, rto = 0;
+  bool fitted = false;  // provision or decrypt/verify from a fitted line (see above)
 };
 
 SitePrediction predict_site_rto(const SiteRestoreResult& measured, uint64_t total_disk_bytes,

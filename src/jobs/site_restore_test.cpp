@@ -78,6 +78,28 @@ TEST(SiteDrill, PredictionScalesDataStagesAndSharesTheLink) {
   EXPECT_EQ(t.disk_bytes, 8'000'000'000u);
 }
 
+TEST(SiteDrill, FixedTaskCostIsNotScaledWhenSizesSpread) {
+  // Provision = 2 s + 1 s per 100 MB, decrypt/verify = 1 s per 100 MB, at three sizes: the line
+  // is found, so a 1 GB disk predicts 2 + 10 s, not the 100 MB guest's 3 s * 10.
+  SiteRestoreResult r;
+  r.jobs = 1;
+  for (uint64_t mb : {100, 200, 400}) {
+    pve::DrillStages s;
+    s.provision = 2 + static_cast<double>(mb) / 100;
+    s.decrypt_verify = static_cast<double>(mb) / 100;
+    r.guests.push_back(guest(mb * 1'000'000, mb * 1'000'000, 1'000'000'000, s));
+  }
+  auto p = predict_site_rto(r, 0, 1e9);
+  EXPECT_TRUE(p.fitted);
+  // Per guest: provision' = 2 + 10, decrypt' = 10 (a = 0): work = 3 * 22.
+  EXPECT_NEAR(p.work, 66, 1e-6);
+  EXPECT_NEAR(p.transfer, 3.0, 1e-9);  // 3 GB at 1 GB/s
+  // Equal sizes (the first test): no line, proportional scaling.
+  SiteRestoreResult same = r;
+  for (auto& g : same.guests) g.recovery.size_bytes = 100'000'000;
+  EXPECT_FALSE(predict_site_rto(same, 0, 1e9).fitted);
+}
+
 TEST(SiteDrill, StageTotalsCountOnlyGuestsThatRan) {
   SiteRestoreResult r;
   pve::DrillStages s;
