@@ -75,12 +75,13 @@ in time (docs/exit-codes.md).)");
   cmd->callback([&g, f, gf, cf, sf] {
     if (sf->requested) {
       if (cf->requested || !f->to.empty() || !f->disk.empty() || !f->guest.empty() ||
-          !f->node.empty() || !gf->new_id.empty()) {
+          !f->node.empty() || !gf->new_id.empty() || !gf->storage.empty() || gf->start ||
+          gf->force || gf->keep_archive) {
         throw Error(Errc::kUsage,
                     "--all restores every guest: it does not take --to, --disk, --guest, --node, "
-                    "--new-id or --cluster-config",
+                    "--new-id, --storage, --start, --force, --keep-archive or --cluster-config",
                     "narrow it with --guests, --pool, --tag, --source-node; map nodes with "
-                    "--node-map");
+                    "--node-map, storages with --storage-map; --on-conflict replace overwrites");
       }
       if (f->snapshot != "latest") {
         throw Error(Errc::kUsage, "--all restores each guest's newest snapshot: give latest",
@@ -91,8 +92,8 @@ in time (docs/exit-codes.md).)");
       repo::Repository repo = open_repository_over(std::move(timed_owner), f->repo);
       repo.require_data_access("restore");
       auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "restore");
-      SiteRunContext c{&gf->pve, &gf->ssh, gf->dump_storage, cf->storage_map, cf->cluster,
-                       gf->task_timeout_seconds};
+      SiteRunContext c{&gf->pve,        &gf->ssh,    gf->dump_storage,
+                       cf->storage_map, cf->cluster, gf->task_timeout_seconds};
       run_site_restore(*sf, c, repo, timed, g);
       return;
     }

@@ -85,6 +85,10 @@ for i in $(seq 1 50); do api "$A_PORT" GET /cluster/resources | grep -q '"vmid":
 echo "backup of site A: $(python3 -c "import time; print(round(time.time()-$t0,1))") s"
 
 # (b) bad input first, while site B is empty.
+expect_fail 2 "--all restores every guest: it does not take" \
+  "$PVESAFE_BIN" restore latest --all --storage nvme-thin "${P[@]}" "${B_flags[@]}"
+expect_fail 2 "unknown vmid conflict policy 'overwrite'" \
+  "$PVESAFE_BIN" restore latest --all --on-conflict overwrite "${MAP[@]}" "${P[@]}" "${B_flags[@]}"
 expect_fail 5 "nope is not a storage of cluster site-b" \
   "$PVESAFE_BIN" restore latest --all --storage-map local-lvm=nope --storage-map ceph-vm=rbd-fast "${P[@]}" "${B_flags[@]}"
 expect_fail 5 "storage (local-lvm|ceph-vm) does not exist on cluster site-b" \
