@@ -222,4 +222,12 @@ cat "$WORK/drill.txt"
 after=$(api "$B_PORT" GET /cluster/resources | jget 'sum(1 for r in d if r["type"] in ("qemu","lxc"))')
 [ "$before" -eq "$after" ] || fail "scratch copies left behind: $before guests before, $after after"
 grep -q "SITE RTO" "$WORK/drill.txt" || fail "no site RTO line"
+# On a terminal the drill draws its live table (stage per guest, redrawn in place) on stderr.
+if command -v script >/dev/null; then
+  cmd=$(printf '%q ' "$PVESAFE_BIN" drill --site --guests 119 --storage nvme-thin "${P[@]}" "${B_flags[@]}" --report "$WORK/tty.json")
+  script -qec "$cmd" /dev/null >"$WORK/tty.txt" 2>&1 || { cat "$WORK/tty.txt"; fail "drill on a terminal failed"; }
+  grep -q $'\x1b\[' "$WORK/tty.txt" && grep -q "GUEST  VMID" "$WORK/tty.txt" && grep -qE "119 +[0-9]+ +pve-0[1-3] +done" "$WORK/tty.txt" \
+    || { cat -v "$WORK/tty.txt" | head -20; fail "no live table on a terminal"; }
+  if grep -q $'\x1b\[' "$WORK/drill.txt"; then fail "escape sequences in output that is not a terminal"; fi
+fi
 echo PASS
