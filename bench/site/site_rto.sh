@@ -18,7 +18,9 @@ export PVESIM_BIN=${PVESIM_BIN:-$PVESAFE_SOURCE_DIR/build/bin/pvesim}
 RUNS=${RUNS:-3}
 JOBS=${JOBS:-"1 2 4"}
 PREDICT=${PREDICT:-2T}
-SCALE=${SCALE:-4}   # archive sizes of site-a.toml (2-8 MiB) times this
+SCALE=${SCALE:-4}
+OUT=${OUT:-/tmp/pvesafe-site-bench-$(date +%Y%m%dT%H%M%S)}   # the drill reports are kept here
+mkdir -p "$OUT"   # archive sizes of site-a.toml (2-8 MiB) times this
 source "$PVESAFE_SOURCE_DIR/tests/pve/lib.sh"
 jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
@@ -70,10 +72,10 @@ echo "repository: ${REPO:-rgw}; archive sizes x$SCALE; $RUNS runs per row; predi
 for j in $JOBS; do
   for r in $(seq 1 "$RUNS"); do
     "$PVESAFE_BIN" drill --site --jobs "$j" --storage nvme-thin --sla 15m --predict-size "$PREDICT" \
-      "${P[@]}" "${B_flags[@]}" --report "$WORK/site-$j-$r.json" >/dev/null
+      "${P[@]}" "${B_flags[@]}" --report "$OUT/site-$j-$r.json" >/dev/null
   done
 done
-python3 - "$WORK" "$JOBS" "$RUNS" <<'PY'
+python3 - "$OUT" "$JOBS" "$RUNS" <<'PY'
 import json, statistics, sys
 work, jobs, runs = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
 stages = ["lookup", "fetch", "decrypt_verify", "provision", "boot", "health"]
@@ -82,7 +84,7 @@ for j in jobs:
     rs = [json.load(open(f"{work}/site-{j}-{r}.json")) for r in range(1, runs + 1)]
     assert all(x["passed"] for x in rs), "a site drill failed"
     med = lambda f: statistics.median(f(x) for x in rs)
-    col = {s: med(lambda x: x["stage_totals"][s]) for s in stages}
+    col = {s: med(lambda x: x["stage_totals"][s + "_seconds"]) for s in stages}
     col["cleanup (wall)"] = med(lambda x: x["cleanup_seconds"])
     col["SITE RTO (wall)"] = med(lambda x: x["rto_seconds"])
     col["HA guests healthy"] = med(lambda x: x["critical_rto_seconds"])
@@ -98,7 +100,7 @@ for k in [k for k in cols[0][1] if not k.startswith("_")]:
 print(f"{'SLA':24}" + "".join(f"{900:14.2f}" for _ in cols))
 base = cols[0][1]["SITE RTO (wall)"]
 print(f"{'RTO ratio vs ' + cols[0][0] + ' at once':24}" + "".join(f"{base / c['SITE RTO (wall)']:14.2f}x" for _, c in cols))
-print(f"prediction for {cols[0][1]['_disk'] / 2**40:.2f} TiB of disks in all; verdict vs 15 min SLA:")
+print(f"prediction for {cols[0][1]['_disk'] / 2**40:.2f} TiB of disks in all (fitted line: {rs[0]['prediction']['fitted']}); verdict vs 15 min SLA:")
 for j, c in cols:
     for k in c:
         if k.startswith("predicted"):
