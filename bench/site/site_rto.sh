@@ -18,9 +18,9 @@ export PVESIM_BIN=${PVESIM_BIN:-$PVESAFE_SOURCE_DIR/build/bin/pvesim}
 RUNS=${RUNS:-3}
 JOBS=${JOBS:-"1 2 4"}
 PREDICT=${PREDICT:-2T}
-SCALE=${SCALE:-4}
+SCALE=${SCALE:-4}   # archive sizes of site-a.toml (2-8 MiB) times this
 OUT=${OUT:-/tmp/pvesafe-site-bench-$(date +%Y%m%dT%H%M%S)}   # the drill reports are kept here
-mkdir -p "$OUT"   # archive sizes of site-a.toml (2-8 MiB) times this
+mkdir -p "$OUT"
 source "$PVESAFE_SOURCE_DIR/tests/pve/lib.sh"
 jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
