@@ -187,6 +187,14 @@ if command -v sqlite3 >/dev/null; then
   [ "$site_row" = "error|20|1" ] || fail "site catalog row: $site_row, want error|20|1 (guest 120 missing)"
 fi
 
+# Selection and node map, as plans: --tag picks the six guests tagged web (guest 120, untagged,
+# is not reported missing then); --node-map moves a guest's node.
+"$PVESAFE_BIN" restore latest --all --tag web --on-conflict skip --dry-run --json "${MAP[@]}" "${P[@]}" "${B_flags[@]}" >"$WORK/tag.json"
+[ "$(jget 'sorted(g["source_vmid"] for g in d["guests"])' <"$WORK/tag.json")" = "['100', '101', '102', '103', '104', '105']" ] \
+  || fail "--tag web: $(jget '[g["source_vmid"] for g in d["guests"]]' <"$WORK/tag.json")"
+"$PVESAFE_BIN" restore latest --all --guests 100 --node-map pve-01=pve-03 --on-conflict new-id --dry-run --json "${MAP[@]}" "${P[@]}" "${B_flags[@]}" >"$WORK/nm.json"
+[ "$(jget 'd["guests"][0]["node"]' <"$WORK/nm.json")" = pve-03 ] || fail "--node-map pve-01=pve-03 was not applied"
+
 # (d) vmid conflicts: site B has every guest now.
 expect_fail 2 "20 vmids exist on cluster site-b: 100 \(qemu on pve-01\)" \
   "$PVESAFE_BIN" restore latest --all "${MAP[@]}" "${P[@]}" "${B_flags[@]}"
