@@ -24,6 +24,7 @@
 #include "cli/drill_instant.h"
 #include "cli/pve_options.h"
 #include "cli/repo_context.h"
+#include "cli/site_cmd.h"
 #include "core/error.h"
 #include "jobs/drill.h"
 #include "pve/drill.h"
@@ -164,7 +165,9 @@ void register_drill(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--all-critical", f->all_critical, "Drill every guest tagged --critical-tag");
   cmd->add_option("--critical-tag", f->critical_tag, "PVE tag of critical guests")
       ->capture_default_str();
-  cmd->add_option("--node", f->node, "Node to restore the scratch guest on")->required();
+  cmd->add_option("--node", f->node,
+                  "Node to restore the scratch guest on (--site: all of them; default there: "
+                  "each guest's own node when online, else the least loaded)");
   cmd->add_option("--sla", f->sla, "Recovery time objective, e.g. 15m, 900s, 1h")
       ->capture_default_str();
   cmd->add_option("--link", f->link,
@@ -203,11 +206,44 @@ written to --report (default drills/ beside the catalog) and the catalog (kind d
 mode restore|instant) feeds the exporter's pvesafe_drill_* metrics (label mode).
 Exit codes: 0 every drill passed, 11 RTO over SLA or health check failed, 2 usage, 3/4 config
 and passphrase, 5 guest/snapshot/node not found, 6 integrity, 7 repository or PVE unreachable,
-10 a PVE task failed, 12 unsupported (e.g. --instant on a container) (docs/exit-codes.md).)");
+10 a PVE task failed, 12 unsupported (e.g. --instant on a container) (docs/exit-codes.md).
+--site: a chosen set of guests (--guests, --tag, --pool, --source-node; default every guest with
+a snapshot) restored --jobs at once as scratch copies, HA guests first as in a real site restore,
+each started and health-checked; the site RTO is from the start until the last one is healthy,
+then every copy is removed. The per-guest stages, their sums, the site RTO against --sla and its
+prediction for the real disks (--predict-size 2T, --link 1Gbit) are printed and recorded (catalog
+kind site-drill: pvesafe_site_drill_* metrics). Works from directory and S3 repositories alike.)");
+  auto sf = std::make_shared<SiteFlags>();
+  add_site_drill_flags(cmd, *sf);
   add_passphrase_flags(cmd, f->repo);
   add_pve_flags(cmd, f->pve);
   add_ssh_flags(cmd, f->ssh);
-  cmd->callback([f, &global] {
+  cmd->callback([f, sf, &global] {
+    if (sf->requested) {
+      if (!f->guest.empty() || f->all_critical || f->instant) {
+        throw Error(Errc::kUsage, "--site drills a set of guests: use --guests, --tag, --pool",
+                    "not --guest, --all-critical or --instant");
+      }
+      double sla = parse_duration_seconds(f->sla);
+      SiteDrillSettings s;
+      s.node = f->node;
+      s.storage = f->storage;
+      s.sla_seconds = sla;
+      s.link_bytes_per_second = f->link.empty() ? 0 : parse_link_bytes_per_second(f->link);
+      s.report = f->report;
+      sf->critical_tag = f->critical_tag;
+      sf->health_timeout_seconds = f->health_timeout_seconds;
+      auto timed_owner = std::make_unique<store::ReadTimingStore>(open_store_from(global));
+      store::ReadTimingStore* timed = timed_owner.get();
+      auto t_open = Clock::now();
+      repo::Repository repo = open_repository_over(std::move(timed_owner), f->repo);
+      auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "drill");
+      s.open_seconds = since(t_open);
+      SiteRunContext c{&f->pve, &f->ssh, f->dump_storage, {}, {}, f->task_timeout_seconds};
+      run_site_drill(*sf, c, s, repo, timed, global);
+      return;
+    }
+    if (f->node.empty()) throw Error(Errc::kUsage, "--node is required (the node to drill on)");
     if (f->guest.empty() == !f->all_critical) {
       throw Error(Errc::kUsage, "give either --guest ID or --all-critical");
     }

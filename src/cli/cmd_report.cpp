@@ -144,7 +144,9 @@ std::string csv_cell(const std::string& s) {
 void register_report(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("report", "Show the catalog of backups, restores, verifies, prunes, gc runs and drills");
   auto f = std::make_shared<ReportFlags>();
-  cmd->add_option("--kind", f->q.kind, "Only this kind (backup, restore, verify, prune, gc, drill)");
+  cmd->add_option("--kind", f->q.kind,
+                  "Only this kind (backup, restore, verify, prune, gc, drill, site-restore, "
+                  "site-drill)");
   cmd->add_option("--guest", f->q.guest_id, "Only this guest id");
   cmd->add_option("--node", f->q.node, "Only this node");
   cmd->add_option("--since", f->q.since, "Only events at or after this UTC time (2026-11-01 or ISO 8601)");

@@ -8,8 +8,11 @@
 #include "cli/command.h"
 #include "cli/pve_guest.h"
 #include "cli/repo_context.h"
+#include "cli/site_cmd.h"
 #include "core/error.h"
+#include "repo/lock.h"
 #include "repo/restore.h"
+#include "store/read_timing_store.h"
 
 namespace pvesafe::cli {
 
@@ -55,7 +58,46 @@ void register_restore(CLI::App& app, GlobalOptions& g) {
   add_guest_restore_flags(cmd, *gf);  // also --force, for --to as well
   auto cf = std::make_shared<ClusterConfigRestoreFlags>();
   add_cluster_config_restore_flags(cmd, *cf);
-  cmd->callback([&g, f, gf, cf] {
+  auto sf = std::make_shared<SiteFlags>();
+  add_site_restore_flags(cmd, *sf);
+  cmd->footer(R"(
+Whole site (disaster recovery, docs/runbook.md): `pvesafe restore latest --all --pve-host NEW ...`
+restores every guest's newest snapshot onto the cluster of --pve-host: first the guests HA keeps
+running (critical tag first), then the rest, --jobs at once. Each old storage must exist on the
+new cluster or be mapped (--storage-map local-lvm=ssd-pool); a vmid the new cluster has already
+is handled by --on-conflict. Each guest is started and health-checked (HA guests are registered
+with HA as they were); --dry-run shows the plan. A live table on a terminal, a summary at the end
+(--json for scripts), one catalog row per guest and one for the site.
+Exit codes: 0 every guest healthy, 2 usage (also a vmid conflict under --on-conflict fail),
+5 a storage or node of the plan does not exist, or a guest has no snapshot (the others were
+restored), 10 a guest's restore task failed (the others were restored), 11 a guest was not healthy
+in time (docs/exit-codes.md).)");
+  cmd->callback([&g, f, gf, cf, sf] {
+    if (sf->requested) {
+      if (cf->requested || !f->to.empty() || !f->disk.empty() || !f->guest.empty() ||
+          !f->node.empty() || !gf->new_id.empty() || !gf->storage.empty() || gf->start ||
+          gf->force || gf->keep_archive) {
+        throw Error(Errc::kUsage,
+                    "--all restores every guest: it does not take --to, --disk, --guest, --node, "
+                    "--new-id, --storage, --start, --force, --keep-archive or --cluster-config",
+                    "narrow it with --guests, --pool, --tag, --source-node; map nodes with "
+                    "--node-map, storages with --storage-map; --on-conflict replace overwrites");
+      }
+      if (f->snapshot != "latest") {
+        throw Error(Errc::kUsage, "--all restores each guest's newest snapshot: give latest",
+                    "pvesafe restore latest --all ...");
+      }
+      auto timed_owner = std::make_unique<store::ReadTimingStore>(open_store_from(g));
+      store::ReadTimingStore* timed = timed_owner.get();
+      repo::Repository repo = open_repository_over(std::move(timed_owner), f->repo);
+      repo.require_data_access("restore");
+      auto lock = repo::RepositoryLock::acquire(repo, repo::LockKind::kShared, "restore");
+      SiteRunContext c{&gf->pve,        &gf->ssh,    gf->dump_storage,
+                       cf->storage_map, cf->cluster, gf->task_timeout_seconds};
+      run_site_restore(*sf, c, repo, timed, g);
+      return;
+    }
+    if (sf->dry_run) throw Error(Errc::kUsage, "--dry-run is for --all");
     if (cf->requested) {
       if (!f->disk.empty() || !f->guest.empty()) {
         throw Error(Errc::kUsage,

@@ -210,6 +210,40 @@ void collect_catalog(const std::string& path, MetricSet& out) {
     out.gauge("pvesafe_drill_last_rto_seconds",
               "Recovery time measured by the newest DR drill (fault to guest verified)", l, rto);
   });
+  // The newest site drill per target cluster (kind site-drill, node = the cluster's name).
+  each_row(db.get(), path,
+           "SELECT node, time_utc, duration_seconds, result, details_json FROM (SELECT *, "
+           "ROW_NUMBER() OVER (PARTITION BY node ORDER BY time_utc DESC, id DESC) AS rn FROM "
+           "events WHERE kind = 'site-drill') WHERE rn = 1 ORDER BY node",
+           [&](sqlite3_stmt* st) {
+             Labels l{{"cluster", col_text(st, 0)}};
+             double t = parse_iso8601_utc(col_text(st, 1));
+             if (t >= 0)
+               out.gauge("pvesafe_site_drill_last_timestamp_seconds",
+                         "Time of the newest site drill onto the cluster", l, t);
+             out.gauge("pvesafe_site_drill_last_success",
+                       "1 if the newest site drill passed (every guest healthy and removed, site "
+                       "RTO within SLA)",
+                       l, col_text(st, 3) == "ok" ? 1 : 0);
+             out.gauge("pvesafe_site_drill_last_rto_seconds",
+                       "Site RTO of the newest site drill: start until the last guest is healthy",
+                       l, sqlite3_column_double(st, 2));
+             nlohmann::json d = nlohmann::json::parse(col_text(st, 4), nullptr, false);
+             if (!d.is_object()) return;
+             auto gauge = [&](const char* key, const char* name, const char* help) {
+               auto it = d.find(key);
+               if (it != d.end() && it->is_number()) out.gauge(name, help, l, it->get<double>());
+             };
+             gauge("sla_seconds", "pvesafe_site_drill_rto_sla_seconds",
+                   "Recovery time objective the site is held to");
+             gauge("predicted_rto_seconds", "pvesafe_site_drill_predicted_rto_seconds",
+                   "Site RTO predicted for the real guests' disk sizes and link speed");
+             gauge("jobs", "pvesafe_site_drill_jobs", "Guests the site drill restored at once");
+             auto g = d.find("restored");
+             if (g != d.end() && g->is_number())
+               out.gauge("pvesafe_site_drill_guests", "Guests healthy in the newest site drill",
+                         l, g->get<double>());
+           });
 }
 
 }  // namespace pvesafe::exporter

@@ -398,7 +398,12 @@ class CatalogTest : public ::testing::Test {
         " '{\"mode\":\"instant\",\"rto_seconds\":40,\"sla_seconds\":300,\"background_copy_"
         "seconds\":310,"
         "\"stages\":{\"export\":1,\"health\":30}}'),"
-        " ('2026-11-25T05:00:00Z','drill','pve1','100','qemu',0,'error','not json');";
+        " ('2026-11-25T05:00:00Z','drill','pve1','100','qemu',0,'error','not json');"
+        "INSERT INTO events (time_utc,kind,node,duration_seconds,result,details_json) VALUES"
+        " ('2026-11-25T06:00:00Z','site-drill','site-b',700,'ok',"
+        " '{\"sla_seconds\":900,\"predicted_rto_seconds\":1234.5,\"jobs\":4,\"restored\":20}'),"
+        " ('2026-11-26T06:00:00Z','site-drill','site-b',950,'error',"
+        " '{\"sla_seconds\":900,\"predicted_rto_seconds\":2000,\"jobs\":2,\"restored\":19}');";
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
     sqlite3_close(db);
@@ -440,6 +445,15 @@ TEST_F(CatalogTest, NewestBackupAndDrillPerGuest) {
   stage.emplace_back("stage", "health");
   EXPECT_EQ(m.value("pvesafe_drill_last_stage_duration_seconds", stage), 30);
   EXPECT_EQ(parse_iso8601_utc("1970-01-01T00:01:00.5Z"), 60.5);
+  // Site drills: the newest per target cluster.
+  Labels site{{"cluster", "site-b"}};
+  EXPECT_EQ(m.value("pvesafe_site_drill_last_rto_seconds", site), 950);
+  EXPECT_EQ(m.value("pvesafe_site_drill_last_success", site), 0);
+  EXPECT_EQ(m.value("pvesafe_site_drill_rto_sla_seconds", site), 900);
+  EXPECT_EQ(m.value("pvesafe_site_drill_predicted_rto_seconds", site), 2000);
+  EXPECT_EQ(m.value("pvesafe_site_drill_guests", site), 19);
+  EXPECT_EQ(m.value("pvesafe_site_drill_last_timestamp_seconds", site),
+            parse_iso8601_utc("2026-11-26T06:00:00Z"));
 }
 
 TEST_F(CatalogTest, MissingCatalogIsAnErrorNotEmpty) {

@@ -242,6 +242,13 @@ case("1m", [series("pvesafe_drill_last_rto_seconds", dr, "400x20"), series("pves
      [("5m", "PveDrillRtoOverSla", [alert("PveDrillRtoOverSla", **dr)])])
 case("1m", [series("pvesafe_drill_last_rto_seconds", dr, "200x20"), series("pvesafe_drill_rto_sla_seconds", dr, "300x20")],
      [("5m", "PveDrillRtoOverSla", [])])
+sd = {"cluster": "site-b", "instance": "central:9221", "job": "pvesafe-catalog"}
+for alertname, metric in (("PveSiteRtoOverSla", "pvesafe_site_drill_last_rto_seconds"),
+                          ("PveSitePredictedRtoOverSla", "pvesafe_site_drill_predicted_rto_seconds")):
+    case("1m", [series(metric, sd, "1000x20"), series("pvesafe_site_drill_rto_sla_seconds", sd, "900x20")],
+         [("5m", alertname, [alert(alertname, **sd)])])
+    case("1m", [series(metric, sd, "800x20"), series("pvesafe_site_drill_rto_sla_seconds", sd, "900x20")],
+         [("5m", alertname, [])])
 
 missing = set(rules) - covered
 if missing:
