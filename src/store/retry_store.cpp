@@ -6,6 +6,8 @@
 #include <set>
 #include <thread>
 
+#include "store/object_lock.h"
+
 namespace pvesafe::store {
 
 namespace {
@@ -54,8 +56,59 @@ void retry_call(const RetryPolicy& policy, const std::string& what, const std::f
   }
 }
 
+class RetryStore::RetryingLock : public ObjectLock {
+ public:
+  RetryingLock(ObjectLock& inner, RetryStore& store) : inner_(inner), store_(store) {}
+  bool enabled() override {
+    return call<bool>("GET object lock configuration", [&] { return inner_.enabled(); });
+  }
+  std::string versioning() override {
+    return call<std::string>("GET versioning", [&] { return inner_.versioning(); });
+  }
+  std::optional<RetentionRule> rule() override {
+    return call<std::optional<RetentionRule>>("GET object lock rule",
+                                              [&] { return inner_.rule(); });
+  }
+  std::optional<Retention> retention(const std::string& key) override {
+    return call<std::optional<Retention>>("GET retention " + key,
+                                          [&] { return inner_.retention(key); });
+  }
+  void set_retention(const std::string& key, std::chrono::system_clock::time_point until,
+                     bool compliance) override {
+    retry_call(
+        store_.policy_, "PUT retention " + key,
+        [&] { inner_.set_retention(key, until, compliance); }, &store_.retries_);
+  }
+  std::vector<Retained> remove_unretained(const std::vector<std::string>& keys) override {
+    // Removing a version that is already gone succeeds, so a retry after a partial run is safe.
+    return call<std::vector<Retained>>("DELETE " + std::to_string(keys.size()) + " objects",
+                                       [&] { return inner_.remove_unretained(keys); });
+  }
+  uint64_t retention_requests() const override { return inner_.retention_requests(); }
+
+ private:
+  template <typename T, typename F>
+  T call(const std::string& what, F&& f) {
+    std::optional<T> out;
+    retry_call(
+        store_.policy_, what, [&] { out = f(); }, &store_.retries_);
+    return std::move(*out);
+  }
+  ObjectLock& inner_;
+  RetryStore& store_;
+};
+
 RetryStore::RetryStore(std::unique_ptr<ObjectStore> inner, RetryPolicy policy)
     : inner_(std::move(inner)), policy_(std::move(policy)) {}
+
+RetryStore::~RetryStore() = default;
+
+ObjectLock* RetryStore::object_lock() {
+  std::call_once(lock_once_, [&] {
+    if (ObjectLock* l = inner_->object_lock()) lock_ = std::make_unique<RetryingLock>(*l, *this);
+  });
+  return lock_.get();
+}
 
 void RetryStore::put(const std::string& key, std::span<const uint8_t> data,
                      const PutOptions& options) {

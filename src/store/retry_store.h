@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 
@@ -42,6 +43,7 @@ void retry_call(const RetryPolicy& policy, const std::string& what, const std::f
 class RetryStore : public ObjectStore {
  public:
   RetryStore(std::unique_ptr<ObjectStore> inner, RetryPolicy policy = {});
+  ~RetryStore() override;
 
   void put(const std::string& key, std::span<const uint8_t> data,
            const PutOptions& options = {}) override;
@@ -54,7 +56,9 @@ class RetryStore : public ObjectStore {
   std::string location() const override { return inner_->location(); }
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
   RequestCounts requests() const override { return inner_->requests(); }
-  ObjectLock* object_lock() override { return inner_->object_lock(); }
+  // The inner store's Object Lock, with each request retried like the store's own (a bucket's
+  // lock settings are asked for before the first write).
+  ObjectLock* object_lock() override;
   uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) override {
     return inner_->remove_abandoned(older_than, dry_run);
   }
@@ -66,9 +70,12 @@ class RetryStore : public ObjectStore {
   ObjectStore& inner() { return *inner_; }
 
  private:
+  class RetryingLock;
   std::unique_ptr<ObjectStore> inner_;
   RetryPolicy policy_;
   std::atomic<uint64_t> retries_{0};
+  std::unique_ptr<RetryingLock> lock_;
+  std::once_flag lock_once_;
 };
 
 }  // namespace pvesafe::store

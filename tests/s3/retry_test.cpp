@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "store/object_lock.h"
 #include "store/retry_store.h"
 
 using namespace pvesafe;
@@ -56,6 +57,34 @@ class FlakyStore : public ObjectStore {
     objects.erase(k);
   }
   std::string location() const override { return "flaky"; }
+
+  // A bucket's Object Lock that fails like the store: the settings a backup asks before its
+  // first write, and retention.
+  class Lock : public ObjectLock {
+   public:
+    explicit Lock(FlakyStore& s) : s_(s) {}
+    bool enabled() override { return s_.maybe_fail(), true; }
+    std::string versioning() override { return s_.maybe_fail(), "Enabled"; }
+    std::optional<RetentionRule> rule() override { return s_.maybe_fail(), std::nullopt; }
+    std::optional<Retention> retention(const std::string&) override {
+      return s_.maybe_fail(), std::nullopt;
+    }
+    void set_retention(const std::string& k, std::chrono::system_clock::time_point, bool) override {
+      s_.maybe_fail();
+      held.push_back(k);
+    }
+    std::vector<Retained> remove_unretained(const std::vector<std::string>&) override {
+      return s_.maybe_fail(), std::vector<Retained>{};
+    }
+    uint64_t retention_requests() const override { return 0; }
+    std::vector<std::string> held;
+
+   private:
+    FlakyStore& s_;
+  };
+  Lock lock{*this};
+  bool with_lock = false;
+  ObjectLock* object_lock() override { return with_lock ? &lock : nullptr; }
 };
 
 struct Harness {
@@ -155,4 +184,29 @@ TEST(RetryStore, ListRestartDoesNotRepeatKeys) {
   h.store->list("", [&](const ObjectInfo& i) { seen.push_back(i.key); });
   EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
   EXPECT_EQ(h.store->retries(), 1u);
+}
+
+TEST(RetryStore, ObjectLockRequestsAreRetriedToo) {
+  Harness h;
+  EXPECT_EQ(h.store->object_lock(), nullptr);  // a store without Object Lock has none to wrap
+  Harness l;
+  l.flaky->with_lock = true;
+  ObjectLock* lock = l.store->object_lock();
+  ASSERT_NE(lock, nullptr);
+  EXPECT_EQ(l.store->object_lock(), lock);
+  l.flaky->failures = 2;
+  EXPECT_TRUE(lock->enabled());
+  l.flaky->failures = 2;
+  EXPECT_EQ(lock->versioning(), "Enabled");
+  l.flaky->failures = 1;
+  lock->set_retention("packs/ab", std::chrono::system_clock::now(), false);
+  EXPECT_EQ(l.flaky->lock.held, std::vector<std::string>{"packs/ab"});
+  EXPECT_EQ(l.store->retries(), 5u);
+  l.flaky->failures = 5;  // the attempts run out as for any request
+  try {
+    (void)lock->rule();
+    FAIL() << "no error after 5 failures";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("(after 5 attempts)"), std::string::npos) << e.message();
+  }
 }
