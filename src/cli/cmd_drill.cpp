@@ -106,15 +106,6 @@ void print_table(const jobs::DrillResult& r) {
   if (r.error) std::cout << "  error: " << r.error->what() << "\n";
 }
 
-std::string utc_stamp() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
-
 // Writes the JSON report to --report or drills/ beside the catalog; returns its path.
 std::string write_report(const GlobalOptions& global, const DrillFlags& f,
                          const nlohmann::json& doc) {

@@ -172,15 +172,6 @@ void print_guest_rows(const jobs::SiteRestoreResult& r) {
   }
 }
 
-std::string utc_stamp() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
-
 // "2T", "500G", "64M", "4096" (bytes; binary units).
 uint64_t parse_size_bytes(const std::string& s) {
   size_t used = 0;
@@ -210,6 +201,15 @@ void check_flags(const SiteFlags& f) {
 }
 
 }  // namespace
+
+std::string utc_stamp() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
 
 void add_site_restore_flags(CLI::App* cmd, SiteFlags& f) {
   const char* g = "Whole site (restore latest --all)";

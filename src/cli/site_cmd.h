@@ -63,4 +63,7 @@ struct SiteDrillSettings {
 void run_site_drill(SiteFlags& f, const SiteRunContext& c, const SiteDrillSettings& s,
                     repo::Repository& repo, store::ReadTimingStore* timing, const GlobalOptions& g);
 
+// The UTC time stamp of drill reports (single-guest and site): 20261205T061500Z.
+std::string utc_stamp();
+
 }  // namespace pvesafe::cli
