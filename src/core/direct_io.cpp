@@ -25,10 +25,10 @@ AlignedBuffer::AlignedBuffer(size_t size)
   if (!data_ && size > 0) throw std::bad_alloc();
 }
 
-DirectWriter::DirectWriter(int fd, size_t staging_bytes)
+DirectWriter::DirectWriter(int fd, size_t staging_bytes, bool direct)
     : fd_(fd), capacity_(staging_bytes < kAlign ? kAlign : staging_bytes / kAlign * kAlign) {
   flags_ = ::fcntl(fd_, F_GETFL);
-  if (flags_ < 0) return;
+  if (flags_ < 0 || !direct) return;
   direct_ = ::fcntl(fd_, F_SETFL, flags_ | O_DIRECT) == 0;
 }
 

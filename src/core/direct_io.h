@@ -58,7 +58,8 @@ class DirectWriter {
  public:
   // `fd` is a regular file opened for writing, positioned at offset 0 (a new or truncated file).
   // `staging_bytes` (a multiple of 4096) bounds the memory used and the size of each write.
-  explicit DirectWriter(int fd, size_t staging_bytes = 1 << 20);
+  // `direct` false: every write goes through the page cache (skip and finish work the same).
+  explicit DirectWriter(int fd, size_t staging_bytes = 1 << 20, bool direct = true);
   ~DirectWriter();
   DirectWriter(const DirectWriter&) = delete;
   DirectWriter& operator=(const DirectWriter&) = delete;

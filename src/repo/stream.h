@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "core/background_sync.h"
 #include "core/byte_stream.h"
 #include "core/direct_io.h"
 
@@ -71,9 +72,15 @@ struct FileSinkOptions {
 // With `sparse`, a regular file gets holes where whole aligned blocks of kSparseBlock bytes are
 // zero (unused space of a disk image), as `cp --sparse` and `zstd -d` do: the same bytes read
 // back, less written and less allocated. Devices are always written in full.
+//
+// Regular files and block devices are written through the page cache and synced in the
+// background every kSyncEvery bytes while the restore goes on (core/background_sync.h): the
+// device writes while the next chunks are fetched, the final fsync finds little left to do, and
+// the synced pages are dropped from the cache so a restore does not evict the node's working set.
 class FileSink : public ByteSink {
  public:
   static constexpr size_t kSparseBlock = 32 * 1024;
+  static constexpr uint64_t kSyncEvery = 64ull << 20;
   explicit FileSink(const std::string& path, FileSinkOptions options = {});
   ~FileSink() override;  // removes the partial file when finish() was not called
   FileSink(const FileSink&) = delete;
@@ -99,7 +106,8 @@ class FileSink : public ByteSink {
   bool device_ = false;
   uint64_t offset_ = 0;                   // bytes written, skipped or held so far
   size_t held_zeros_ = 0;                 // zeros at the start of the current block, not yet written
-  std::unique_ptr<DirectWriter> writer_;  // regular files: written past the page cache
+  std::unique_ptr<DirectWriter> writer_;  // regular files: holes, and the end of a sparse file
+  std::unique_ptr<BackgroundSync> sync_;  // regular files and block devices
 };
 
 // Writes to an already open descriptor (not closed), e.g. stdout. EPIPE/ENOSPC: kIo.
