@@ -1,6 +1,7 @@
 #include "core/direct_io.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,11 +18,22 @@ constexpr size_t kAlign = kDirectAlign;
 
 void AlignedBuffer::Free::operator()(uint8_t* p) const { std::free(p); }
 
-AlignedBuffer::AlignedBuffer(size_t size)
-    : data_(
-          static_cast<uint8_t*>(std::aligned_alloc(kAlign, (size + kAlign - 1) / kAlign * kAlign))),
-      size_(size),
-      capacity_(size) {
+namespace {
+// Buffers of several MiB (packs, read blocks) are aligned to and asked to be backed by huge
+// pages where the kernel offers them (transparent_hugepage "madvise" mode, Debian's default): a
+// 32 MiB pack buffer then takes 16 page faults to fill instead of 8192.
+constexpr size_t kHugePage = 2u << 20;
+
+uint8_t* allocate(size_t size) {
+  const size_t align = size >= kHugePage ? kHugePage : kAlign;
+  const size_t rounded = (size + align - 1) / align * align;
+  auto* p = static_cast<uint8_t*>(std::aligned_alloc(align, rounded));
+  if (p && align == kHugePage) ::madvise(p, rounded, MADV_HUGEPAGE);
+  return p;
+}
+}  // namespace
+
+AlignedBuffer::AlignedBuffer(size_t size) : data_(allocate(size)), size_(size), capacity_(size) {
   if (!data_ && size > 0) throw std::bad_alloc();
 }
 
