@@ -53,7 +53,8 @@ struct ChunkWriter::Impl {
 
   // Tickets and their ids.
   mutable std::mutex mu;
-  std::condition_variable cv;
+  std::condition_variable cv;         // the packer and wait_ids(): a ticket is ready
+  std::condition_variable window_cv;  // workers: the packer took a ticket
   std::vector<ChunkId> ids;
   std::map<size_t, Sealed> ready;  // sealed or reused, waiting for the packer
   size_t next_ticket = 0;
@@ -87,6 +88,7 @@ struct ChunkWriter::Impl {
       stopping = true;
     }
     cv.notify_all();
+    window_cv.notify_all();
     jobs.abort();
     uploads.abort();
   }
@@ -112,7 +114,7 @@ struct ChunkWriter::Impl {
     while (auto job = jobs.pop()) {
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stopping || job->ticket < packed + window; });
+        window_cv.wait(lock, [&] { return stopping || job->ticket < packed + window; });
         if (stopping) return;
       }
       Sealed s;
@@ -162,7 +164,7 @@ struct ChunkWriter::Impl {
         ready.erase(it);
         ++packed;
       }
-      cv.notify_all();
+      window_cv.notify_all();
       if (s.bytes.size() == 0) continue;
       pack.add(s.id, s.bytes.span(), s.size);
       if (pack.full()) {
