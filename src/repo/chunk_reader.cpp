@@ -139,6 +139,8 @@ struct OrderedFetch::Impl {
     locs.resize(plan.size());
     std::vector<size_t> unit_of(plan.size());
     std::unordered_map<uint32_t, size_t> open;  // pack -> the unit still taking its chunks
+    const uint64_t max_range =
+        std::clamp<uint64_t>(source.repo().store().preferred_range_bytes(), 1, kMaxRangeBytes);
     auto add_to = [&](size_t ui, size_t i) {
       units[ui].items.push_back(i);
       units[ui].plain_bytes += plan[i].size;
@@ -157,7 +159,7 @@ struct OrderedFetch::Impl {
           const uint64_t end = u.offset + u.length;
           const bool inside = loc->offset >= u.offset && loc->offset + loc->length <= end;
           const bool after = loc->offset >= end && loc->offset - end <= kMaxGapBytes &&
-                             loc->offset + loc->length - u.offset <= kMaxRangeBytes;
+                             loc->offset + loc->length - u.offset <= max_range;
           if ((inside || after) && i - u.first() <= kMaxItemSpan) {
             if (after) u.length = loc->offset + loc->length - u.offset;
             add_to(it->second, i);

@@ -4,8 +4,8 @@
 //
 // ChunkSource fetches one chunk per request (random access: the disk reader, single files).
 // OrderedFetch streams a whole list of chunks in order (restore of a stream, a disk, a VMA):
-// chunks that lie back to back in one pack are fetched with one range request of up to
-// kMaxRangeBytes, several requests run in parallel, and decoded chunks wait for the consumer
+// chunks that lie back to back in one pack are fetched with one range request of up to the
+// store's preferred_range_bytes (at most kMaxRangeBytes), several requests run in parallel, and decoded chunks wait for the consumer
 // within a bounded window of memory.
 #pragma once
 

@@ -137,6 +137,7 @@ class LockFencedStore : public store::ObjectStore {
   void prepare_prefixes(const std::vector<std::string>& prefixes) override;
   uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) override;
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
+  uint64_t preferred_range_bytes() const override { return inner_->preferred_range_bytes(); }
   store::RequestCounts requests() const override { return inner_->requests(); }
   store::ObjectLock* object_lock() override { return inner_->object_lock(); }
 

@@ -92,6 +92,10 @@ class ObjectStore {
   }
   // How many requests a caller should keep in flight for good throughput.
   virtual int preferred_parallelism() const { return 4; }
+  // The largest byte range a reader should ask for in one request when it reads many adjacent
+  // pieces of an object (a restore reading chunks out of a pack). Large where each request costs
+  // (S3); smaller where it costs nothing, so more ranges are decoded in parallel.
+  virtual uint64_t preferred_range_bytes() const { return 16ull << 20; }
   // Requests made so far by this store (decorators report their inner store's, retries included).
   virtual RequestCounts requests() const { return {}; }
   // Object Lock of the store (S3), or nullptr when it has none. Decorators forward it.

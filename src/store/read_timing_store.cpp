@@ -45,6 +45,7 @@ uint64_t ReadTimingStore::remove_abandoned(std::chrono::seconds older_than, bool
   return inner_->remove_abandoned(older_than, dry_run);
 }
 int ReadTimingStore::preferred_parallelism() const { return inner_->preferred_parallelism(); }
+uint64_t ReadTimingStore::preferred_range_bytes() const { return inner_->preferred_range_bytes(); }
 RequestCounts ReadTimingStore::requests() const { return inner_->requests(); }
 ObjectLock* ReadTimingStore::object_lock() { return inner_->object_lock(); }
 

@@ -32,6 +32,7 @@ class ReadTimingStore : public ObjectStore {
   void prepare_prefixes(const std::vector<std::string>& prefixes) override;
   uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) override;
   int preferred_parallelism() const override;
+  uint64_t preferred_range_bytes() const override;
   RequestCounts requests() const override;
   ObjectLock* object_lock() override;
 

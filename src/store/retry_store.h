@@ -55,6 +55,7 @@ class RetryStore : public ObjectStore {
   void remove_many(const std::vector<std::string>& keys) override;
   std::string location() const override { return inner_->location(); }
   int preferred_parallelism() const override { return inner_->preferred_parallelism(); }
+  uint64_t preferred_range_bytes() const override { return inner_->preferred_range_bytes(); }
   RequestCounts requests() const override { return inner_->requests(); }
   // The inner store's Object Lock, with each request retried like the store's own (a bucket's
   // lock settings are asked for before the first write).

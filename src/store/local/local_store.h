@@ -35,6 +35,9 @@ class LocalStore : public ObjectStore {
   uint64_t remove_abandoned(std::chrono::seconds older_than, bool dry_run) override;
   std::string location() const override { return root_; }
   int preferred_parallelism() const override { return 8; }
+  // A read costs no request here: ranges of 4 MiB let the restore decode several at once (a 1 GiB
+  // restore took 0.66x the time of one with 16 MiB ranges, docs/s3.md).
+  uint64_t preferred_range_bytes() const override { return 4ull << 20; }
 
   // The file that holds `key` (for tests and messages).
   std::string path_of(const std::string& key) const;
