@@ -28,6 +28,7 @@
 #include "chunk/chunker.h"
 #include "chunk/compress.h"
 #include "crypto/openpgp.h"
+#include "repo/repository.h"
 
 namespace {
 
@@ -81,7 +82,11 @@ int main(int argc, char** argv) {
   // Fixed keys: the work does not depend on their values.
   const std::vector<uint8_t> gear_seed(32, 0x5a), hmac_key(32, 0xa5);
   const std::string data_passphrase(64, 'k');
-  const chunk::Chunker chunker(chunk::make_gear_table(gear_seed), chunk::ChunkLimits{});
+  // The chunk sizes a new repository uses: per-chunk costs (a compression frame, an OpenPGP
+  // message, an HMAC) count as often as in a real backup.
+  const repo::ChunkerParams cp;
+  const chunk::Chunker chunker(chunk::make_gear_table(gear_seed),
+                               chunk::ChunkLimits{cp.min_size_bytes, cp.avg_size_bytes, cp.max_size_bytes});
 
   std::vector<std::span<const uint8_t>> chunks;
   const double chunk_s = median_cpu(runs, [&] {

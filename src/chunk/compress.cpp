@@ -76,6 +76,8 @@ struct Compressor::Impl {
   int level = 1;
   std::vector<uint8_t> scratch;
   std::vector<uint8_t> out;
+  bool last_raw = true;  // the previous frame() stored its data raw (or there was none)
+  uint64_t samples = 0;
 };
 
 Compressor::Compressor(int level) : impl_(std::make_unique<Impl>()) {
@@ -97,6 +99,7 @@ Compressor::~Compressor() {
 bool Compressor::looks_incompressible(std::span<const uint8_t> data) {
   if (data.size() < kSampleBytes * kSamples * 2) return false;
   size_t in = 0, out = 0;
+  ++impl_->samples;
   impl_->scratch.resize(ZSTD_compressBound(kSampleBytes));
   for (int s = 0; s < kSamples; ++s) {
     size_t off = (data.size() - kSampleBytes) / (kSamples - 1) * s;
@@ -111,9 +114,17 @@ bool Compressor::looks_incompressible(std::span<const uint8_t> data) {
 
 std::vector<uint8_t> Compressor::compress(std::span<const uint8_t> data) { return frame(data).join(); }
 
+uint64_t Compressor::samples() const { return impl_->samples; }
+
 FramePieces Compressor::frame(std::span<const uint8_t> data) {
   FramePieces f;
-  if (looks_incompressible(data)) {
+  // Sampled only after a chunk that did not compress: the sample (4 x 16 KiB) saves work in
+  // incompressible stretches (a .vma.zst, media files), but on compressible data it is pure cost,
+  // and with chunks of 128 KiB it was half as much work again as compressing them (a local
+  // backup of the 1 GiB test image: 0.46 s of 4.04 s CPU).
+  const bool sample = impl_->last_raw;
+  impl_->last_raw = true;  // until the data compresses
+  if (sample && looks_incompressible(data)) {
     raw_frame_pieces(data, f);
     return f;
   }
@@ -129,6 +140,7 @@ FramePieces Compressor::frame(std::span<const uint8_t> data) {
     raw_frame_pieces(data, f);
     return f;
   }
+  impl_->last_raw = false;
   f.pieces.emplace_back(buf.data(), r);
   return f;
 }

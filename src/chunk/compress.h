@@ -33,12 +33,15 @@ class Compressor {
   Compressor& operator=(const Compressor&) = delete;
 
   // One zstd frame for `data`: compressed, or raw blocks when the sample says incompressible or
-  // compression would not save at least 1/32.
+  // compression would not save at least 1/32. The sample is taken only when the previous frame
+  // (or none yet) came out raw: in compressible data it would only cost.
   std::vector<uint8_t> compress(std::span<const uint8_t> data);
   // The same frame as pieces, valid until the next call and while `data` lives.
   FramePieces frame(std::span<const uint8_t> data);
   // True when a sample of `data` compresses by less than ~3%.
   bool looks_incompressible(std::span<const uint8_t> data);
+  // Samples taken so far (looks_incompressible calls that sampled).
+  uint64_t samples() const;
 
  private:
   struct Impl;

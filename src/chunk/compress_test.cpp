@@ -67,6 +67,34 @@ TEST(Compressor, TextCompresses) {
   EXPECT_EQ(decompress_frame(frame, 8 << 20), data);
 }
 
+// The sample is taken while the data does not compress, not in compressible stretches; either
+// way every frame decodes to its data and incompressible data is stored raw.
+TEST(Compressor, SamplesOnlyAfterDataThatDidNotCompress) {
+  Compressor c;
+  std::string text;
+  while (text.size() < (512 << 10)) text += "a line of a log file, number " + std::to_string(text.size()) + "\n";
+  const std::vector<uint8_t> compressible(text.begin(), text.end());
+  const auto random = random_data(512 << 10, 9);
+  auto check = [&](const std::vector<uint8_t>& data, bool raw) {
+    const auto frame = c.compress(data);
+    EXPECT_EQ(frame == raw_zstd_frame(data), raw);
+    EXPECT_EQ(decompress_frame(frame, 8 << 20), data);
+  };
+  check(random, true);  // the first frame is sampled
+  EXPECT_EQ(c.samples(), 1u);
+  check(random, true);  // still incompressible: sampled again, not compressed
+  EXPECT_EQ(c.samples(), 2u);
+  check(compressible, false);  // sampled, compresses
+  EXPECT_EQ(c.samples(), 3u);
+  check(compressible, false);  // compressible stretch: no sample
+  check(compressible, false);
+  EXPECT_EQ(c.samples(), 3u);
+  check(random, true);  // found by compressing it, without a sample
+  EXPECT_EQ(c.samples(), 3u);
+  check(random, true);  // sampled again after it
+  EXPECT_EQ(c.samples(), 4u);
+}
+
 TEST(Decompress, RejectsDamage) {
   Compressor c;
   std::vector<uint8_t> data(1 << 20, 'a');
