@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -44,6 +45,7 @@ Chunker::Chunker(const GearTable& table, ChunkLimits limits) : table_(table), li
   int bits = std::countr_zero(limits.avg_size);
   mask_hard_ = top_bits(bits + 2);
   mask_easy_ = top_bits(bits - 2);
+  for (int i = 0; i < 64; ++i) zero_hash_ = (zero_hash_ << 1) + table_[0];
 }
 
 namespace {
@@ -100,6 +102,33 @@ size_t scan(const uint64_t* t, const uint8_t* d, size_t from, size_t to, uint64_
   }
 }
 
+// Where the bytes at or after p stop being zero (end if they never do): eight words at a time.
+const uint8_t* first_nonzero(const uint8_t* p, const uint8_t* end) {
+  for (; end - p >= 64; p += 64) {
+    uint64_t w[8];
+    std::memcpy(w, p, sizeof w);
+    if ((w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) != 0) break;
+  }
+  while (p < end && *p == 0) ++p;
+  return p;
+}
+
+// scan(), for a range that may start in a run of zeros (unused space of a disk: often most of
+// it). While the 64 bytes up to a position are all zero, its hash is zero_hash; when that
+// cannot cut, those positions are skipped at the speed of a memory compare instead of being
+// hashed one by one.
+size_t scan_skipping_zeros(const uint64_t* t, uint64_t zero_hash, const uint8_t* d, size_t from,
+                           size_t to, uint64_t mask) {
+  if (from < to && (zero_hash & mask) != 0) {
+    // Position i hashes bytes [i - 63, i]: the first with a non-zero byte in it is the first
+    // non-zero byte itself, or `from` when one is in from's own window.
+    const size_t nonzero = static_cast<size_t>(first_nonzero(d + from - 63, d + to) - d);
+    if (nonzero >= to) return 0;
+    from = std::max(from, nonzero);
+  }
+  return scan(t, d, from, to, mask);
+}
+
 }  // namespace
 
 size_t Chunker::next_boundary(const uint8_t* data, size_t n, bool eof) const {
@@ -108,8 +137,8 @@ size_t Chunker::next_boundary(const uint8_t* data, size_t n, bool eof) const {
   const size_t end = n < max ? n : max;
   const size_t normal = avg < end ? avg : end;
   const uint64_t* t = table_.data();
-  if (size_t cut = scan(t, data, min, normal, mask_hard_)) return cut;
-  if (size_t cut = scan(t, data, normal, end, mask_easy_)) return cut;
+  if (size_t cut = scan_skipping_zeros(t, zero_hash_, data, min, normal, mask_hard_)) return cut;
+  if (size_t cut = scan_skipping_zeros(t, zero_hash_, data, normal, end, mask_easy_)) return cut;
   if (end == max) return max;
   return eof ? n : 0;
 }

@@ -44,6 +44,7 @@ class Chunker {
   ChunkLimits limits_;
   uint64_t mask_hard_ = 0;
   uint64_t mask_easy_ = 0;
+  uint64_t zero_hash_ = 0;  // the hash after 64 zero bytes: the same all through a run of zeros
 };
 
 }  // namespace pvesafe::chunk

@@ -128,7 +128,15 @@ TEST(Chunker, InterleavedScanCutsWhereTheRuleSays) {
     Chunker c(table, l);
     for (int round = 0; round < 6; ++round) {
       auto data = random_data(3 * l.max_size + rng() % 5000, rng());
-      if (round % 2 == 1) {
+      if (round % 3 == 2) {
+        // Runs of zeros (unused disk space) of every length, at every offset: the chunker
+        // skips positions whose 64-byte window is all zero instead of hashing them.
+        for (size_t off = rng() % 1000; off < data.size();) {
+          const size_t run = std::min<size_t>(data.size() - off, 1 + rng() % (2 * l.max_size));
+          std::fill_n(data.begin() + static_cast<long>(off), run, uint8_t{0});
+          off += run + rng() % (l.max_size / 2 + 1);
+        }
+      } else if (round % 2 == 1) {
         // Runs of a repeated byte and of text-like bytes next to random ones.
         for (size_t off = 0; off + 70000 < data.size(); off += 150000) {
           std::fill(data.begin() + static_cast<long>(off), data.begin() + static_cast<long>(off + 40000),
@@ -151,6 +159,26 @@ TEST(Chunker, InterleavedScanCutsWhereTheRuleSays) {
       }
     }
   }
+}
+
+TEST(Chunker, ZerosCutWhereTheRuleSaysWhenTheirHashMeetsTheMask) {
+  // A table whose zero byte adds nothing: the hash of a run of zeros is 0, which meets every
+  // mask, so zeros cut at min_size and no zero window may be skipped.
+  GearTable table = make_gear_table(kSeed);
+  table[0] = 0;
+  const ChunkLimits l{256, 4096, 65536};
+  Chunker c(table, l);
+  auto data = random_data(8 * l.max_size, 5);
+  std::fill(data.begin() + 1000, data.begin() + 300000, uint8_t{0});
+  std::fill(data.begin() + 310000, data.end(), uint8_t{0});
+  size_t off = 0, zero_cuts = 0;
+  while (off < data.size()) {
+    const size_t cut = c.next_boundary(data.data() + off, data.size() - off, true);
+    ASSERT_EQ(cut, reference_boundary(table, l, data.data() + off, data.size() - off, true)) << off;
+    if (off > 310000 && cut == l.min_size + 1) ++zero_cuts;
+    off += cut;
+  }
+  EXPECT_GT(zero_cuts, 100u);
 }
 
 TEST(Chunker, RejectsBadLimits) {
