@@ -78,8 +78,12 @@ struct ChunkWriter::Impl {
       : repo(r),
         known(k),
         threads(t),
-        window(static_cast<size_t>(t) * 4 + 8),
-        jobs(static_cast<size_t>(t) * 2),
+        // Room for the workers to go on while the packer seals a full pack's header.
+        window(static_cast<size_t>(t) * 16 + 8),
+        // Deep enough that the workers do not run dry while the reader, woken when the queue
+        // is half empty, waits for a core (they share the cores with it): 64 chunks, 8 MiB,
+        // on two cores halved the time workers waited for work.
+        jobs(std::min<size_t>(static_cast<size_t>(t) * 32, 256)),
         uploads(1) {}
 
   void stop() {
@@ -138,13 +142,17 @@ struct ChunkWriter::Impl {
         reused_chunks.fetch_add(1, std::memory_order_relaxed);
       }
       job->keep.reset();
+      bool wake;
       {
         std::lock_guard lock(mu);
         ids[job->ticket] = s.id;
         ++identified;
         ready.emplace(job->ticket, std::move(s));
+        // Only the ticket the packer takes next, or the last one, can end a wait on cv: other
+        // wake-ups would cost a context switch for nothing.
+        wake = job->ticket == packed || identified == next_ticket;
       }
-      cv.notify_all();
+      if (wake) cv.notify_all();
     }
   }
 
@@ -168,7 +176,8 @@ struct ChunkWriter::Impl {
       if (s.bytes.size() == 0) continue;
       pack.add(s.id, s.bytes.span(), s.size);
       if (pack.full()) {
-        if (!uploads.push(pack.finish(repo))) return;
+        // Named by the uploader: hashing tens of MiB here would stall every worker behind it.
+        if (!uploads.push(pack.finish_unnamed(repo))) return;
         std::lock_guard lock(spare_mu);
         if (!spare.empty()) {
           pack.reuse(std::move(spare.back()));
@@ -176,12 +185,13 @@ struct ChunkWriter::Impl {
         }
       }
     }
-    if (!pack.empty() && !uploads.push(pack.finish(repo))) return;
+    if (!pack.empty() && !uploads.push(pack.finish_unnamed(repo))) return;
     uploads.close();
   }
 
   void uploader() {
     while (auto p = uploads.pop()) {
+      PackBuilder::name(*p);
       repo.store().put(layout::pack(p->id), p->bytes.span());
       stored_bytes.fetch_add(p->bytes.size(), std::memory_order_relaxed);
       packs.fetch_add(1, std::memory_order_relaxed);

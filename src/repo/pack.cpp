@@ -73,6 +73,19 @@ void PackBuilder::add(const ChunkId& id, std::span<const uint8_t> sealed, uint32
 }
 
 PackBuilder::Pack PackBuilder::finish(const Repository& repo) {
+  Pack p = finish_unnamed(repo);
+  name(p);
+  return p;
+}
+
+void PackBuilder::name(Pack& p) {
+  uint8_t digest[32];
+  SHA256(p.bytes.data(), p.bytes.size(), digest);
+  p.id = to_hex(digest);
+  for (auto& e : p.entries) e.pack = p.id;
+}
+
+PackBuilder::Pack PackBuilder::finish_unnamed(const Repository& repo) {
   auto header = repo.seal_text(index_text(entries_, false));
   reserve(header.size() + kPackTrailerBytes);
   std::memcpy(buf_.data() + used_, header.data(), header.size());
@@ -86,13 +99,9 @@ PackBuilder::Pack PackBuilder::finish(const Repository& repo) {
   t[7] = static_cast<uint8_t>(n);
   used_ += kPackTrailerBytes;
   Pack p;
-  uint8_t digest[32];
-  SHA256(buf_.data(), used_, digest);
-  p.id = to_hex(digest);
   buf_.shrink(used_);
   p.bytes = std::move(buf_);
   p.entries = std::move(entries_);
-  for (auto& e : p.entries) e.pack = p.id;
   buf_ = AlignedBuffer();
   entries_.clear();
   used_ = 0;

@@ -47,6 +47,10 @@ class PackBuilder {
   };
   // Appends header and trailer and hands the pack over; the builder is empty again afterwards.
   Pack finish(const Repository& repo);
+  // The same, leaving the naming (a SHA-256 of the whole pack) to name(): a pipeline can hash
+  // one pack on another thread while this one fills the next.
+  Pack finish_unnamed(const Repository& repo);
+  static void name(Pack& pack);
   // Memory for the next pack: a buffer of an uploaded pack, so each pack does not fault in
   // fresh pages (tens of MiB, zeroed by the kernel). Used only while the builder is empty.
   void reuse(AlignedBuffer spare);
