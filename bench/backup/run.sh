@@ -65,11 +65,13 @@ for i in $(seq 1 "$RUNS"); do
   measure gpg_restore_pipe sh -c "$GPG --decrypt '$W/out.gpg' | zstd -d -q > /dev/null"
   cmp "$W/disk.img" "$W/r1"; cmp "$W/disk.img" "$W/r2"
   repo_bytes=$(du -sb "$W/repo/packs" | cut -f1); gpg_bytes=$(stat -c %s "$W/out.gpg")
+  # The CPU each stage of pvesafe's backup needs on its own (one thread, the same image): the
+  # least CPU any schedule of the stages can use, so wall time / cores is the best any can do.
+  # Measured in every round, next to that round's backup: the load of this machine's neighbours
+  # moves both alike, so the ratio of the two is steadier than either.
+  "$STAGES" "$W/disk.img" 1 > "$W/stages.$i"
 done
-# The CPU each stage of pvesafe's backup needs on its own (one thread, the same image): the
-# least CPU any schedule of the stages can use, so wall time / cores is the best any can do.
-"$STAGES" "$W/disk.img" "$RUNS" > "$W/stages"
-python3 - "$W/results" "$SIZE" "$repo_bytes" "$gpg_bytes" "$W/stages" "$(nproc)" <<'PY'
+python3 - "$W/results" "$SIZE" "$repo_bytes" "$gpg_bytes" "$W/stages" "$(nproc)" "$RUNS" <<'PY'
 import sys, statistics, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
@@ -88,12 +90,30 @@ print(f"restore: pvesafe is {rg[0] / rb[0]:.2f}x the speed of gpg|zstd (wall), u
 rp, gp = med["pvesafe_restore_pipe"], med["gpg_restore_pipe"]
 print(f"restore to a pipe (no file, no sync): pvesafe is {gp[0] / rp[0]:.2f}x the speed of gpg|zstd (wall)")
 print(f"pvesafe restore vs its backup: {b[0] / rb[0]:.2f}x (above 1 = restore faster)")
-stages = [l.split() for l in open(sys.argv[5])]
-floor = next(float(l[1]) for l in stages if l[0] == "floor")
-cores = int(sys.argv[6])
-print("CPU per stage of pvesafe's backup, one stage at a time on one thread (pvesafe-stage-bench):")
-print("  " + ", ".join(f"{l[1]} {float(l[2]):.2f} s" for l in stages if l[0] == "stage") + f"; sum {floor:.2f} s")
+cores, runs = int(sys.argv[6]), int(sys.argv[7])
+rounds = []  # per round: {stage: cpu s}, data_path, floor
+for i in range(1, runs + 1):
+    st, tot = {}, {}
+    for l in open(f"{sys.argv[5]}.{i}"):
+        f = l.split()
+        if f[0] == "stage":
+            st[f[1]] = float(f[2])
+        elif f[0] in ("data_path", "floor"):
+            tot[f[0]] = float(f[1])
+    rounds.append((st, tot["data_path"], tot["floor"]))
+backups = [w for n, w, c, r in (l.split() for l in open(sys.argv[1])) if n == "pvesafe_backup"]
+backups = [float(w) for w in backups]
+names = list(rounds[0][0])
+st_med = {n: statistics.median(r[0][n] for r in rounds) for n in names}
+floor = statistics.median(r[2] for r in rounds)
+print("CPU per stage of pvesafe's backup, one stage at a time on one thread (pvesafe-stage-bench, "
+      "once per round, medians):")
+print("  " + ", ".join(f"{n} {st_med[n]:.2f} s" for n in names) + f"; sum {floor:.2f} s")
 print(f"  on {cores} cores no schedule of these stages takes under {floor / cores:.2f} s: at best "
       f"{g[0] / (floor / cores):.2f}x the speed of zstd|gpg; pvesafe's backup uses {b[1] / floor:.2f}x the floor's CPU")
+ratio = statistics.median(w / (r[2] / cores) for w, r in zip(backups, rounds))
+ratio_dp = statistics.median(w / (r[1] / cores) for w, r in zip(backups, rounds))
+print(f"  pvesafe's backup takes {ratio:.2f}x the floor's wall time (median of the rounds' ratios; "
+      f"{ratio_dp:.2f}x the data path alone: read, chunk, chunk-id, compress, seal)")
 print(f"stored: pvesafe {int(sys.argv[3])} bytes ({100 * int(sys.argv[3]) / size:.1f}%), zstd|gpg {int(sys.argv[4])} bytes ({100 * int(sys.argv[4]) / size:.1f}%)")
 PY
