@@ -74,16 +74,20 @@ int main(int argc, char** argv) {
   if (size <= 0) die("the image is empty");
   std::vector<uint8_t> image(static_cast<size_t>(size));
 
-  // Reading, as the backup does: read(2) from the page cache into 17 MiB blocks.
+  // Reading, as the backup does: read(2) from the page cache into memory mapped already (the
+  // backup reads into blocks it uses again). One read before the clock starts maps the buffer
+  // and fills the page cache.
   constexpr size_t kBlock = 17 << 20;
-  const double read_s = median_cpu(runs, [&] {
+  auto read_all = [&] {
     for (size_t off = 0; off < image.size();) {
       const ssize_t n = ::pread(fd, image.data() + off, std::min(kBlock, image.size() - off),
                                 static_cast<off_t>(off));
       if (n <= 0) die("read failed");
       off += static_cast<size_t>(n);
     }
-  });
+  };
+  read_all();
+  const double read_s = median_cpu(runs, read_all);
   ::close(fd);
 
   // Fixed keys: the work does not depend on their values.
