@@ -26,12 +26,14 @@ TEST(BoundedQueue, KeepsOrderAndDrainsAfterClose) {
 TEST(BoundedQueue, StalledProducerResumesAtHalf) {
   BoundedQueue<int> q(8);
   for (int i = 0; i < 8; ++i) ASSERT_TRUE(q.push(i));
-  std::atomic<bool> pushed{false};
+  std::atomic<bool> started{false}, pushed{false};
   std::thread producer([&] {
+    started = true;
     q.push(8);
     pushed = true;
   });
-  std::this_thread::sleep_for(50ms);  // the producer is waiting in push() by now
+  while (!started) std::this_thread::yield();
+  std::this_thread::sleep_for(100ms);  // the producer is waiting in push() by now
   EXPECT_FALSE(pushed);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(q.pop(), i);

@@ -83,7 +83,7 @@ struct ChunkWriter::Impl {
         // Deep enough that the workers do not run dry while the reader, woken when the queue
         // is half empty, waits for a core (they share the cores with it): 64 chunks, 8 MiB,
         // on two cores halved the time workers waited for work.
-        jobs(std::min<size_t>(static_cast<size_t>(t) * 32, 256)),
+        jobs(std::min<size_t>(static_cast<size_t>(t) * 32, 128)),
         uploads(1) {}
 
   void stop() {
