@@ -145,7 +145,7 @@ FramePieces Compressor::frame(std::span<const uint8_t> data) {
   return f;
 }
 
-std::vector<uint8_t> decompress_frame(std::span<const uint8_t> frame, size_t max_size) {
+ByteBuffer decompress_frame(std::span<const uint8_t> frame, size_t max_size) {
   unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (size == ZSTD_CONTENTSIZE_ERROR) throw Error(Errc::kIntegrity, "not a zstd frame");
   if (size == ZSTD_CONTENTSIZE_UNKNOWN) throw Error(Errc::kIntegrity, "zstd frame without content size");
@@ -154,7 +154,7 @@ std::vector<uint8_t> decompress_frame(std::span<const uint8_t> frame, size_t max
   if (ZSTD_isError(frame_len) || frame_len != frame.size()) {
     throw Error(Errc::kIntegrity, "truncated zstd frame or trailing bytes");
   }
-  std::vector<uint8_t> out(size);
+  ByteBuffer out(size);
   // One decompression context per thread, freed when the thread ends (workers come and go with
   // every backup, restore and verify).
   struct DctxFree {

@@ -10,6 +10,8 @@
 #include <span>
 #include <vector>
 
+#include "core/byte_buffer.h"
+
 namespace pvesafe::chunk {
 
 // A zstd frame of raw blocks holding `data` verbatim.
@@ -51,6 +53,6 @@ class Compressor {
 // Decompresses exactly one zstd frame whose content size is in its header (both kinds above and
 // anything `zstd` writes with a content size). kIntegrity on malformed input or a size above
 // max_size.
-std::vector<uint8_t> decompress_frame(std::span<const uint8_t> frame, size_t max_size);
+ByteBuffer decompress_frame(std::span<const uint8_t> frame, size_t max_size);
 
 }  // namespace pvesafe::chunk

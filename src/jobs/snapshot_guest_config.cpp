@@ -37,7 +37,7 @@ class LazyStreamSource : public ByteSource {
   repo::SnapshotReader& reader_;
   std::vector<repo::ChunkRef> chunks_;
   size_t next_ = 0;
-  std::vector<uint8_t> data_;
+  ByteBuffer data_;
   size_t pos_ = 0;
 };
 

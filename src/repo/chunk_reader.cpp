@@ -39,13 +39,13 @@ std::string ChunkSource::object_key(const ChunkLocation& loc, const ChunkId& id)
   return loc.loose() ? layout::loose_chunk(id.hex()) : layout::pack(index_.pack_id(loc.pack));
 }
 
-std::vector<uint8_t> ChunkSource::decode(const ChunkId& id, std::span<const uint8_t> sealed,
-                                         std::optional<uint64_t> expected_size,
-                                         const std::string& object) const {
+ByteBuffer ChunkSource::decode(const ChunkId& id, std::span<const uint8_t> sealed,
+                               std::optional<uint64_t> expected_size,
+                               const std::string& object) const {
   const RepositoryConfig& c = repo_.config();
   const std::string name = "chunk " + id.hex() + (object.empty() ? "" : " in " + object);
   auto frame = repo_.unseal(sealed, name, c.max_chunk_bytes() + (1 << 20));
-  std::vector<uint8_t> plain;
+  ByteBuffer plain;
   try {
     plain = chunk::decompress_frame(frame, c.max_chunk_bytes());
   } catch (const Error& e) {
@@ -65,7 +65,7 @@ std::vector<uint8_t> ChunkSource::decode(const ChunkId& id, std::span<const uint
   return plain;
 }
 
-std::vector<uint8_t> ChunkSource::fetch(const ChunkId& id, std::optional<uint64_t> expected_size) {
+ByteBuffer ChunkSource::fetch(const ChunkId& id, std::optional<uint64_t> expected_size) {
   const ChunkLocation& loc = locate(id);
   const std::string key = object_key(loc, id);
   std::vector<uint8_t> sealed;
@@ -252,7 +252,7 @@ struct OrderedFetch::Impl {
         if (!d) {
           std::span<const uint8_t> sealed(bytes);
           if (!u.loc->loose()) sealed = sealed.subspan(locs[i]->offset - u.offset, locs[i]->length);
-          d = std::make_shared<const std::vector<uint8_t>>(source.decode(
+          d = std::make_shared<const ByteBuffer>(source.decode(
               plan[i].id, sealed, plan[i].size, source.object_key(*u.loc, plan[u.first()].id)));
         }
         previous = d;

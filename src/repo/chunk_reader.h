@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/byte_buffer.h"
 #include "repo/chunk_id.h"
 #include "repo/chunk_index.h"
 
@@ -24,7 +25,7 @@ namespace pvesafe::repo {
 
 class Repository;
 
-using ChunkData = std::shared_ptr<const std::vector<uint8_t>>;
+using ChunkData = std::shared_ptr<const ByteBuffer>;
 
 struct FetchStats {
   std::atomic<uint64_t> requests{0};
@@ -37,11 +38,11 @@ class ChunkSource {
   ChunkSource(Repository& repo, const ChunkIndex& index, std::string what);
 
   // One chunk, fetched with one request. kIntegrity when it is missing or fails a check.
-  std::vector<uint8_t> fetch(const ChunkId& id, std::optional<uint64_t> expected_size);
+  ByteBuffer fetch(const ChunkId& id, std::optional<uint64_t> expected_size);
   // Decodes a chunk's sealed message (from a pack range or a loose object); errors name the
   // chunk and `object`, the key it was read from.
-  std::vector<uint8_t> decode(const ChunkId& id, std::span<const uint8_t> sealed,
-                              std::optional<uint64_t> expected_size, const std::string& object = {}) const;
+  ByteBuffer decode(const ChunkId& id, std::span<const uint8_t> sealed,
+                    std::optional<uint64_t> expected_size, const std::string& object = {}) const;
   // Where a chunk is; kIntegrity naming it when the repository does not have it.
   const ChunkLocation& locate(const ChunkId& id) const;
   std::string object_key(const ChunkLocation& loc, const ChunkId& id) const;

@@ -124,7 +124,8 @@ class SnapshotDisk : public BlockSource {
     lock.unlock();
     ChunkData d;
     try {
-      d = std::make_shared<const std::vector<uint8_t>>(snap_.source().fetch(entries_[i].id, entries_[i].size));
+      d = std::make_shared<const ByteBuffer>(
+          snap_.source().fetch(entries_[i].id, entries_[i].size));
     } catch (...) {
       lock.lock();
       inflight_.erase(i);

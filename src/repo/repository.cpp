@@ -653,7 +653,7 @@ AlignedBuffer Repository::seal_text(const std::string& text) const {
 
 std::string Repository::unseal_text(std::span<const uint8_t> object, const std::string& key) const {
   auto frame = unseal(object, key);
-  std::vector<uint8_t> plain;
+  ByteBuffer plain;
   try {
     plain = chunk::decompress_frame(frame, 1ull << 31);
   } catch (const Error& e) {

@@ -141,7 +141,10 @@ std::vector<DiskChunk> SnapshotReader::disk_chunks(const DiskPart& d) {
   return out;
 }
 
-std::vector<uint8_t> SnapshotReader::config(const ConfigPart& c) { return source_->fetch(parse_id(c.id), c.size_bytes); }
+std::vector<uint8_t> SnapshotReader::config(const ConfigPart& c) {
+  auto bytes = source_->fetch(parse_id(c.id), c.size_bytes);
+  return {bytes.begin(), bytes.end()};
+}
 
 // ---------------------------------------------------------------------------------------------
 

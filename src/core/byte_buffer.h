@@ -1,0 +1,36 @@
+// ByteBuffer: a std::vector of bytes whose new elements are left uninitialised, for buffers a
+// decoder or a read fills right away. A std::vector<uint8_t>(n) zero-fills its n bytes first:
+// for the decoded chunks of a restore that was 8% of its CPU, and the first write to fresh
+// memory is the expensive one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace pvesafe {
+
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+  using std::allocator<T>::allocator;
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  // value_type() for a trivial type: no initialisation at all.
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+using ByteBuffer = std::vector<uint8_t, DefaultInitAllocator<uint8_t>>;
+
+}  // namespace pvesafe
