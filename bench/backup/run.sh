@@ -67,8 +67,8 @@ for i in $(seq 1 "$RUNS"); do
   repo_bytes=$(du -sb "$W/repo/packs" | cut -f1); gpg_bytes=$(stat -c %s "$W/out.gpg")
   # The CPU each stage of pvesafe's backup needs on its own (one thread, the same image): the
   # least CPU any schedule of the stages can use, so wall time / cores is the best any can do.
-  # Measured in every round (the median of three), next to that round's backup: the load of this machine's neighbours
-  # moves both alike, so the ratio of the two is steadier than either.
+  # Measured in every round (the median of three), next to that round's backup: the load of
+  # this machine's neighbours moves both alike, so the ratio of the two is steadier than either.
   "$STAGES" "$W/disk.img" 3 > "$W/stages.$i"
 done
 python3 - "$W/results" "$SIZE" "$repo_bytes" "$gpg_bytes" "$W/stages" "$(nproc)" "$RUNS" <<'PY'
