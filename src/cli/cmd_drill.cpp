@@ -106,25 +106,6 @@ void print_table(const jobs::DrillResult& r) {
   if (r.error) std::cout << "  error: " << r.error->what() << "\n";
 }
 
-// Writes the JSON report to --report or drills/ beside the catalog; returns its path.
-std::string write_report(const GlobalOptions& global, const DrillFlags& f,
-                         const nlohmann::json& doc) {
-  std::string path = f.report;
-  if (path.empty()) {
-    auto dir = std::filesystem::path(catalog_path(global)).parent_path() / "drills";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    ::chmod(dir.c_str(), 0700);
-    path = (dir / fmt::format("drill-{}{}-{}.json", f.instant ? "instant-" : "",
-                              f.all_critical ? "critical" : f.guest, utc_stamp()))
-               .string();
-  }
-  std::ofstream out(path, std::ios::trunc);
-  out << doc.dump(2) << "\n";
-  if (!out) spdlog::warn("could not write the drill report {}", path);
-  return path;
-}
-
 // Writes the drills' JSON report (mode restore|instant) and prints it: the JSON with --json, else
 // the tables and the report's path.
 void publish_report(const GlobalOptions& global, const DrillFlags& f, const repo::Repository& repo,
@@ -134,7 +115,9 @@ void publish_report(const GlobalOptions& global, const DrillFlags& f, const repo
                      {"repository", repo.location()},
                      {"mode", mode},
                      {"drills", std::move(drills)}};
-  std::string path = write_report(global, f, doc);
+  const std::string path = write_drill_report(
+      global, f.report,
+      fmt::format("{}{}", f.instant ? "instant-" : "", f.all_critical ? "critical" : f.guest), doc);
   if (global.json) {
     doc["report"] = path;
     std::cout << doc.dump(2) << "\n";

@@ -1,6 +1,7 @@
 #include "cli/site_cmd.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,6 +212,22 @@ std::string utc_stamp() {
   return buf;
 }
 
+std::string write_drill_report(const GlobalOptions& g, const std::string& path,
+                               const std::string& stem, const nlohmann::json& doc) {
+  std::string out_path = path;
+  if (out_path.empty()) {
+    auto dir = std::filesystem::path(catalog_path(g)).parent_path() / "drills";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    ::chmod(dir.c_str(), 0700);
+    out_path = (dir / fmt::format("drill-{}-{}.json", stem, utc_stamp())).string();
+  }
+  std::ofstream out(out_path, std::ios::trunc);
+  out << doc.dump(2) << "\n";
+  if (!out) spdlog::warn("could not write the drill report {}", out_path);
+  return out_path;
+}
+
 void add_site_restore_flags(CLI::App* cmd, SiteFlags& f) {
   const char* g = "Whole site (restore latest --all)";
   cmd->add_flag("--all", f.requested,
@@ -322,18 +339,7 @@ void run_site_drill(SiteFlags& f, const SiteRunContext& c, const SiteDrillSettin
   nlohmann::json doc = jobs::to_json(r);
   doc["time_utc"] = utc_stamp();
   doc["repository"] = repo.location();
-  std::string path = s.report;
-  if (path.empty()) {
-    auto dir = std::filesystem::path(catalog_path(g)).parent_path() / "drills";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    ::chmod(dir.c_str(), 0700);
-    path = (dir / fmt::format("drill-site-{}.json", utc_stamp())).string();
-  }
-  {
-    std::ofstream out(path, std::ios::trunc);
-    out << doc.dump(2) << "\n";
-  }
+  const std::string path = write_drill_report(g, s.report, "site", doc);
   if (g.json) {
     doc["report"] = path;
     std::cout << doc.dump(2) << "\n";

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -65,5 +66,10 @@ void run_site_drill(SiteFlags& f, const SiteRunContext& c, const SiteDrillSettin
 
 // The UTC time stamp of drill reports (single-guest and site): 20261205T061500Z.
 std::string utc_stamp();
+
+// Writes a drill's JSON report to `path`, or when that is empty to drills/ (0700) beside the
+// catalog as drill-STEM-STAMP.json; warns when it cannot be written. Returns the path.
+std::string write_drill_report(const GlobalOptions& g, const std::string& path,
+                               const std::string& stem, const nlohmann::json& doc);
 
 }  // namespace pvesafe::cli

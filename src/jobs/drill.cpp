@@ -74,7 +74,8 @@ DrillResult drill_result_from(const RecoveryResult& rec, const std::string& gues
   return r;
 }
 
-void record_drill(EventLog& log, const repo::Repository& repo, const DrillResult& r) {
+void record_drill(EventLog& log, const repo::Repository& repo, const DrillResult& r,
+                  const std::string& mode) {
   repo::CatalogEvent ev;
   ev.kind = "drill";
   ev.repository = repo.location();
@@ -89,7 +90,9 @@ void record_drill(EventLog& log, const repo::Repository& repo, const DrillResult
   ev.throughput_bytes_per_second = transfer > 0 ? static_cast<double>(r.size_bytes) / transfer : 0;
   ev.result = !r.error && r.passed ? "ok" : "error";
   ev.error = r.error ? r.error->what() : (r.passed ? "" : "RTO over SLA");
-  ev.details_json = drill_details(r).dump();
+  nlohmann::json details = drill_details(r);
+  if (!mode.empty()) details["mode"] = mode;
+  ev.details_json = details.dump();
   log.record(ev);
 }
 

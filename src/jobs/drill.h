@@ -54,7 +54,8 @@ std::vector<DrillResult> drill_guests(repo::Repository& repo, store::ReadTimingS
 // Converts a recovery of a scratch copy into a drill result (verdict against sla_seconds).
 DrillResult drill_result_from(const RecoveryResult& r, const std::string& guest_id,
                               double sla_seconds);
-// One "drill" row.
-void record_drill(EventLog& log, const repo::Repository& repo, const DrillResult& r);
+// One "drill" row; a non-empty `mode` ("site") is added to its details.
+void record_drill(EventLog& log, const repo::Repository& repo, const DrillResult& r,
+                  const std::string& mode = "");
 
 }  // namespace pvesafe::jobs

@@ -147,22 +147,7 @@ SiteDrillResult drill_site(repo::Repository& repo, store::ReadTimingStore* timin
     DrillResult d = drill_result_from(g.recovery, g.plan.source_vmid, o.sla_seconds);
     d.cleanup_ok = std::find(r.not_removed.begin(), r.not_removed.end(), g.plan.target.vmid) ==
                    r.not_removed.end();
-    repo::CatalogEvent ev;
-    ev.kind = "drill";
-    ev.repository = repo.location();
-    ev.snapshot_id = d.snapshot_id;
-    ev.node = d.node;
-    ev.guest_id = d.guest_id;
-    ev.guest_type = d.guest_type;
-    ev.file_name = d.file_name;
-    ev.size_bytes = static_cast<int64_t>(d.size_bytes);
-    ev.duration_seconds = d.stages.rto();
-    ev.result = !d.error && d.passed ? "ok" : "error";
-    ev.error = d.error ? d.error->what() : (d.passed ? "" : "RTO over SLA");
-    nlohmann::json det = drill_details(d);
-    det["mode"] = "site";
-    ev.details_json = det.dump();
-    log.record(ev);
+    record_drill(log, repo, d, "site");
   }
   repo::CatalogEvent ev;
   ev.kind = "site-drill";
