@@ -28,7 +28,7 @@ struct Job {
   ChunkClass cls = ChunkClass::kData;
 };
 
-// What a worker hands the packer for one ticket: a sealed new chunk, or nothing (reused).
+// What a worker leaves for packing for one ticket: a sealed new chunk, or nothing (reused).
 struct Sealed {
   ChunkId id;
   AlignedBuffer bytes;  // empty when the chunk was reused
@@ -43,25 +43,30 @@ struct ChunkWriter::Impl {
   Repository& repo;
   const ChunkIndex& known;
   const int threads;
-  const size_t window;  // tickets a worker may run ahead of the packer
+  const size_t window;  // tickets a worker may run ahead of packing
 
   BoundedQueue<Job> jobs;
   BoundedQueue<PackBuilder::Pack> uploads;
   std::mutex spare_mu;
-  std::vector<AlignedBuffer> spare;  // buffers of uploaded packs, for the packer to fill again
+  std::vector<AlignedBuffer> spare;  // buffers of uploaded packs, to fill again
   WorkerGroup group;
 
   // Tickets and their ids.
   mutable std::mutex mu;
-  std::condition_variable cv;         // the packer and wait_ids(): a ticket is ready
-  std::condition_variable window_cv;  // workers: the packer took a ticket
+  std::condition_variable cv;         // wait_ids() and finish(): ids known, packing idle
+  std::condition_variable window_cv;  // workers: tickets were packed
   std::vector<ChunkId> ids;
-  std::map<size_t, Sealed> ready;  // sealed or reused, waiting for the packer
+  std::map<size_t, Sealed> ready;  // sealed or reused, waiting to be packed
   size_t next_ticket = 0;
-  size_t packed = 0;      // tickets the packer has taken
+  size_t packed = 0;      // tickets taken for packing
   size_t identified = 0;  // tickets whose id is known
   bool closed = false;    // no more tickets
   bool stopping = false;
+  // The worker that readies ticket `packed` packs it and every ready ticket after it; others
+  // only leave theirs in `ready`. No thread waits for its turn to pack, so a chunk costs no
+  // hand-off (a context switch each, and they are dear on virtual machines).
+  bool draining = false;
+  PackBuilder pack;  // only the draining worker, and finish() once the workers are idle
   std::unordered_set<ChunkId, ChunkIdHash> claimed;  // new chunks of this run
   std::unordered_set<ChunkId, ChunkIdHash> reused;   // chunks found in the repository
   std::map<size_t, ChunkId> zero_ids;                // all-zero chunks by size
@@ -78,13 +83,14 @@ struct ChunkWriter::Impl {
       : repo(r),
         known(k),
         threads(t),
-        // Room for the workers to go on while the packer seals a full pack's header.
+        // Room for the workers to go on while a full pack waits for an upload slot.
         window(static_cast<size_t>(t) * 16 + 8),
         // Deep enough that the workers do not run dry while the reader, woken when the queue
         // is half empty, waits for a core (they share the cores with it): 64 chunks, 8 MiB,
         // on two cores halved the time workers waited for work.
         jobs(std::min<size_t>(static_cast<size_t>(t) * 32, 128)),
-        uploads(1) {}
+        uploads(1),
+        pack(r.config().pack_bytes) {}
 
   void stop() {
     {
@@ -115,6 +121,7 @@ struct ChunkWriter::Impl {
 
   void worker() {
     chunk::Compressor compressor(1);
+    std::vector<Sealed> run;  // tickets this worker packs in one go
     while (auto job = jobs.pop()) {
       {
         std::unique_lock lock(mu);
@@ -142,51 +149,59 @@ struct ChunkWriter::Impl {
         reused_chunks.fetch_add(1, std::memory_order_relaxed);
       }
       job->keep.reset();
-      bool wake;
+      bool wake, drain;
       {
         std::lock_guard lock(mu);
         ids[job->ticket] = s.id;
         ++identified;
         ready.emplace(job->ticket, std::move(s));
-        // Only the ticket the packer takes next, or the last one, can end a wait on cv: other
-        // wake-ups would cost a context switch for nothing.
-        wake = job->ticket == packed || identified == next_ticket;
+        wake = identified == next_ticket;  // only then can a wait_ids() end
+        drain = !draining && job->ticket == packed;
+        draining = draining || drain;
       }
       if (wake) cv.notify_all();
+      if (drain && !drain_ready(run)) return;
     }
   }
 
-  void packer() {
-    PackBuilder pack(repo.config().pack_bytes);
+  // Packs ticket `packed` and every ready one after it, until the next is not ready yet; the
+  // caller set `draining`. False when the pipeline stopped.
+  bool drain_ready(std::vector<Sealed>& run) {
     for (;;) {
-      Sealed s;
+      run.clear();
       {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] {
-          return stopping || ready.count(packed) || (closed && packed == next_ticket);
-        });
-        if (stopping) return;
-        auto it = ready.find(packed);
-        if (it == ready.end()) break;  // closed and everything packed
-        s = std::move(it->second);
-        ready.erase(it);
-        ++packed;
-      }
-      window_cv.notify_all();
-      if (s.bytes.size() == 0) continue;
-      pack.add(s.id, s.bytes.span(), s.size);
-      if (pack.full()) {
-        // Named by the uploader: hashing tens of MiB here would stall every worker behind it.
-        if (!uploads.push(pack.finish_unnamed(repo))) return;
-        std::lock_guard lock(spare_mu);
-        if (!spare.empty()) {
-          pack.reuse(std::move(spare.back()));
-          spare.pop_back();
+        std::lock_guard lock(mu);
+        if (stopping) return false;
+        for (auto it = ready.begin(); it != ready.end() && it->first == packed;
+             it = ready.erase(it)) {
+          run.push_back(std::move(it->second));
+          ++packed;
+        }
+        if (run.empty()) {
+          draining = false;
+          if (closed) cv.notify_all();  // finish() waits for the last drain
+          return true;
         }
       }
+      window_cv.notify_all();
+      for (auto& s : run) {
+        if (s.bytes.size() == 0) continue;
+        pack.add(s.id, s.bytes.span(), s.size);
+        if (pack.full() && !ship_pack()) return false;
+      }
     }
-    if (!pack.empty() && !uploads.push(pack.finish_unnamed(repo))) return;
-    uploads.close();
+  }
+
+  // Hands the full pack to the uploaders and takes a spare buffer for the next one.
+  bool ship_pack() {
+    // Named by the uploader: hashing tens of MiB here would stall every worker behind it.
+    if (!uploads.push(pack.finish_unnamed(repo))) return false;
+    std::lock_guard lock(spare_mu);
+    if (!spare.empty()) {
+      pack.reuse(std::move(spare.back()));
+      spare.pop_back();
+    }
+    return true;
   }
 
   void uploader() {
@@ -244,7 +259,6 @@ ChunkWriter::ChunkWriter(Repository& repo, const ChunkIndex& known, int threads)
   Impl& d = *impl_;
   d.group.on_abort([&d] { d.stop(); });
   d.group.spawn(d.threads, [&d] { d.worker(); });
-  d.group.spawn([&d] { d.packer(); });
   // Two packs in flight: with packs of tens of MiB that keeps any store busy (the S3 store
   // uploads a large pack's parts in parallel) while memory stays bounded.
   d.group.spawn(2, [&d] { d.uploader(); });
@@ -293,11 +307,20 @@ ChunkWriterStats ChunkWriter::finish() {
   Impl& d = *impl_;
   d.finished = true;
   d.jobs.close();
+  bool stopped;
   {
-    std::lock_guard lock(d.mu);
+    std::unique_lock lock(d.mu);
     d.closed = true;
+    d.cv.wait(lock, [&] { return d.stopping || (d.packed == d.next_ticket && !d.draining); });
+    stopped = d.stopping;
   }
-  d.cv.notify_all();
+  // Every ticket is packed and the workers are idle: the last pack is this thread's to ship.
+  try {
+    if (!stopped && !d.pack.empty()) d.ship_pack();
+  } catch (...) {
+    d.group.fail();  // join() below rethrows it
+  }
+  d.uploads.close();
   d.join();
   if (!d.pending_entries.empty()) {
     d.write_index_object(d.pending_entries);

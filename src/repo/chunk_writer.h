@@ -4,12 +4,13 @@
 // hands chunks to add() in the order they belong to their lists; each gets a ticket whose chunk
 // id is known after finish(). Inside, a WorkerGroup runs
 //   workers (threads)  HMAC id; chunks already in the repository or seen in this run are reused;
-//                      new ones are compressed (zstd) and sealed (OpenPGP)
-//   packer (1)         appends sealed chunks to the current pack in ticket order, closes packs at
+//                      new ones are compressed (zstd) and sealed (OpenPGP). The worker that
+//                      finishes the oldest unpacked ticket appends it, and every later ticket
+//                      already done, to the current pack in ticket order, and closes packs at
 //                      the repository's pack size
 //   uploaders          put packs; every stored pack's entries go into an index object, written
 //                      once enough entries gathered and at finish()
-// Memory is bounded: add() blocks while the workers are a window ahead of the packer, and full
+// Memory is bounded: add() blocks while the workers are a window ahead of packing, and full
 // packs wait for an upload slot. Commit rule: an index object names only packs already stored;
 // the caller writes its manifest after finish() returned, so a backup killed at any point leaves
 // no index that points into a missing pack and no manifest naming a missing chunk.
