@@ -111,9 +111,11 @@ print("CPU per stage of pvesafe's backup, one stage at a time on one thread (pve
 print("  " + ", ".join(f"{n} {st_med[n]:.2f} s" for n in names) + f"; sum {floor:.2f} s")
 print(f"  on {cores} cores no schedule of these stages takes under {floor / cores:.2f} s: at best "
       f"{g[0] / (floor / cores):.2f}x the speed of zstd|gpg; pvesafe's backup uses {b[1] / floor:.2f}x the floor's CPU")
-ratio = statistics.median(w / (r[2] / cores) for w, r in zip(backups, rounds))
+per_round = [w / (r[2] / cores) for w, r in zip(backups, rounds)]
+ratio = statistics.median(per_round)
 ratio_dp = statistics.median(w / (r[1] / cores) for w, r in zip(backups, rounds))
 print(f"  pvesafe's backup takes {ratio:.2f}x the floor's wall time (median of the rounds' ratios; "
       f"{ratio_dp:.2f}x the data path alone: read, chunk, chunk-id, compress, seal)")
+print("  each round's backup / floor: " + " ".join(f"{x:.2f}" for x in per_round))
 print(f"stored: pvesafe {int(sys.argv[3])} bytes ({100 * int(sys.argv[3]) / size:.1f}%), zstd|gpg {int(sys.argv[4])} bytes ({100 * int(sys.argv[4]) / size:.1f}%)")
 PY

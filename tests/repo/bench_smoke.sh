@@ -10,7 +10,8 @@ echo "$out"
 for want in "^pvesafe_backup " "^gpg_backup " "^pvesafe_restore " "^backup:  pvesafe is [0-9.]*x" \
             "read [0-9.]* s, chunk [0-9.]* s, chunk-id [0-9.]* s, compress [0-9.]* s, seal [0-9.]* s, name [0-9.]* s, unlock [0-9.]* s; sum [0-9.]* s" \
             "no schedule of these stages takes under [0-9.]* s" \
-            "backup takes [0-9.]*x the floor's wall time .*; [0-9.]*x the data path alone" "^stored: pvesafe [0-9]* bytes"; do
+            "backup takes [0-9.]*x the floor's wall time .*; [0-9.]*x the data path alone" \
+            "each round's backup / floor: [0-9.]*$" "^stored: pvesafe [0-9]* bytes"; do
   grep -q -- "$want" <<< "$out" || { echo "bench_smoke: no line matching '$want'" >&2; exit 1; }
 done
 note "backup benchmark runs and prints its figures"
