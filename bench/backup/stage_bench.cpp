@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<uint8_t>> frames;
   for (auto c : chunks) frames.push_back(compressor.frame(c).join());
 
-  // Sealed into pack-sized buffers, as the packer lays them out (the next stage hashes them).
+  // Sealed into pack-sized buffers, as packing lays them out (the next stage hashes them).
   // The buffers are made and touched before the clock starts, as a long backup reuses its own.
   const size_t pack_bytes = repo::RepositoryConfig{}.pack_bytes;
   size_t frame_bytes = 0;
