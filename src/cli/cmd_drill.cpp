@@ -7,14 +7,10 @@
 // --instant drills instant recovery instead: the snapshot mounted with FUSE and the scratch guest
 // created by Proxmox VE's live import from it (jobs/instant_drill.h, cli/drill_instant.h).
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <mutex>
