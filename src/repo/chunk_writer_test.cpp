@@ -28,16 +28,19 @@ TEST(ChunkWriter, PacksEveryNewChunkOnceInTicketOrder) {
   auto repo = Repository::init(store::make_local_store(dir), Secret("ticket order"), io);
   const ChunkIndex known;
   std::mt19937_64 rng(3);
-  // Chunks of very different sizes, so the workers finish out of order; every fifth repeats an
-  // earlier chunk of this run.
+  // Chunks of very different sizes, so the workers finish out of order; every fifth from the
+  // 150th on repeats a chunk at least 100 tickets back. A repeat within the workers' window
+  // (72 tickets with four) may be claimed by either occurrence, and the chunk packed at that
+  // one's place; from further back the first occurrence has always claimed it, so packs must
+  // follow first occurrences exactly.
   std::vector<std::shared_ptr<std::vector<uint8_t>>> chunks;
   std::vector<size_t> tickets;
   {
     ChunkWriter writer(repo, known, 4);
     for (int i = 0; i < 600; ++i) {
       std::shared_ptr<std::vector<uint8_t>> c;
-      if (i % 5 == 4) {
-        c = chunks[rng() % chunks.size()];
+      if (i >= 150 && i % 5 == 4) {
+        c = chunks[rng() % (chunks.size() - 100)];
       } else {
         c = std::make_shared<std::vector<uint8_t>>(1 + rng() % (i % 7 == 0 ? 200000 : 20000));
         for (auto& b : *c) b = static_cast<uint8_t>(rng());
